@@ -1,0 +1,150 @@
+import logging
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .asterisk_common_server import notify_worker
+
+_logger = logging.getLogger(__name__)
+
+# Asterisk's OriginateResponse Reason codes (AST_CONTROL_* of the dial result).
+ORIGINATE_REASONS = {
+    "0": "the number does not exist or the channel could not be created",
+    "1": "the call was hung up",
+    "3": "no answer",
+    "5": "busy",
+    "8": "congestion",
+}
+
+
+def _check_ami_value(key, value):
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_ami_value(key, item)
+        return
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise UserError(_("AMI header %(key)s has an unsupported value %(value)r.",
+                          key=key, value=value))
+    # A CR or LF would end the header and let a value inject another action.
+    if any(c in str(value) for c in "\r\n"):
+        raise UserError(_("AMI header %s contains a line break.", key))
+
+
+class AsteriskAction(models.Model):
+    """An AMI action queued by Odoo and executed by the worker."""
+
+    _name = "asterisk_common.action"
+    _description = "Queued AMI Action"
+    _order = "id desc"
+
+    name = fields.Char(string="Action", required=True, readonly=True, index=True)
+    server_id = fields.Many2one(
+        "asterisk_common.server", required=True, readonly=True, ondelete="cascade", index=True
+    )
+    payload = fields.Json(readonly=True, help="The AMI message, header by header.")
+    user_id = fields.Many2one(
+        "res.users", string="Requested By", readonly=True, default=lambda self: self.env.uid
+    )
+    state = fields.Selection(
+        [
+            ("queued", "Queued"),
+            ("sent", "Sent"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("expired", "Expired"),
+        ],
+        default="queued",
+        required=True,
+        readonly=True,
+        index=True,
+    )
+    action_uid = fields.Char(
+        string="ActionID", readonly=True, index=True, help="The ActionID sent to Asterisk."
+    )
+    timeout = fields.Float(readonly=True, help="Seconds to wait for the reply once sent.")
+    expire_date = fields.Datetime(
+        string="Expires", readonly=True, help="Not sent after this date."
+    )
+    wait_connected = fields.Boolean(
+        readonly=True,
+        help="Wait in the queue while the server is disconnected instead of failing at once.",
+    )
+    notify = fields.Boolean(readonly=True, help="Tell the requester the outcome.")
+    sent_date = fields.Datetime(readonly=True)
+    done_date = fields.Datetime(readonly=True)
+    reply = fields.Json(readonly=True, help="Asterisk's reply, with the events of a list.")
+    result_event = fields.Json(
+        readonly=True, help="A later event about this action, e.g. OriginateResponse."
+    )
+    error = fields.Text(readonly=True)
+
+    @api.model
+    def _enqueue(self, server, action, *, timeout=None, expire=None, wait_connected=False,
+                 notify=True):
+        if not isinstance(action, dict):
+            raise UserError(_("An AMI action is a dict of headers."))
+        name = next((v for k, v in action.items() if k.lower() == "action"), None)
+        if not name or not isinstance(name, str):
+            raise UserError(_("An AMI action needs an Action header."))
+        for key, value in action.items():
+            if not isinstance(key, str) or not key.replace("-", "").isalnum():
+                raise UserError(_("AMI header name %r is not valid.", key))
+            _check_ami_value(key, value)
+        if any(k.lower() == "actionid" for k in action):
+            raise UserError(_("The worker sets the ActionID itself."))
+        if expire is None:
+            expire = self.env["asterisk_common.settings"].get("action_expiry")
+        queued = self.sudo().create(
+            {
+                "name": name,
+                "server_id": server.id,
+                "payload": action,
+                "user_id": self.env.uid,
+                "timeout": timeout or server.sudo().action_timeout,
+                "expire_date": fields.Datetime.now() + timedelta(seconds=expire),
+                "wait_connected": wait_connected,
+                "notify": notify,
+            }
+        )
+        queued.action_uid = f"odoo-{queued.id}"
+        notify_worker(self.env.cr, "action", str(queued.id))
+        return queued
+
+    def _notify_requester(self, title, message, kind):
+        for action in self.filtered(lambda a: a.notify and a.user_id):
+            action.user_id._bus_send(
+                "simple_notification",
+                {"type": kind, "title": title, "message": message, "sticky": kind == "danger"},
+            )
+
+    @api.model
+    def _ami_originate_response(self, event):
+        action = self.sudo().search([("action_uid", "=", event.get("ActionID"))], limit=1)
+        if not action:
+            return
+        action.result_event = event
+        if event.get("Response") == "Failure":
+            reason = ORIGINATE_REASONS.get(str(event.get("Reason")), _("unknown reason"))
+            action._notify_requester(
+                _("Call failed"),
+                _("Calling %(exten)s failed: %(reason)s.",
+                  exten=event.get("Exten") or event.get("Channel") or "?", reason=reason),
+                "warning",
+            )
+
+    @api.model
+    def _gc(self):
+        """Cron: expire what waited too long, forget what is old."""
+        now = fields.Datetime.now()
+        self.sudo().search([("state", "=", "queued"), ("expire_date", "<", now)]).write(
+            {"state": "expired", "done_date": now, "error": _("Expired in the queue.")}
+        )
+        days = self.env["asterisk_common.settings"].get("log_retention_days")
+        old = now - timedelta(days=days)
+        self.sudo().search(
+            [("state", "in", ("done", "failed", "expired")), ("create_date", "<", old)]
+        ).unlink()
+        self.env["asterisk_common.dispatch_error"].sudo().search(
+            [("create_date", "<", old)]
+        ).unlink()

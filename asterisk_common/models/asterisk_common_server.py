@@ -1,0 +1,199 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+# The worker reconnects when one of these changes; health fields it writes
+# itself must not trigger that.
+CONNECTION_FIELDS = {
+    "active",
+    "host",
+    "port",
+    "username",
+    "secret",
+    "md5_login",
+    "tls",
+    "tls_verify",
+    "connect_timeout",
+    "action_timeout",
+    "ping_interval",
+    "ping_timeout",
+}
+# PostgreSQL channel the worker LISTENs on (in each served database).
+NOTIFY_CHANNEL = "asterisk_common"
+
+
+def notify_worker(cr, kind, payload=""):
+    """Wake the worker; PostgreSQL delivers the NOTIFY only if ``cr`` commits."""
+    cr.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, f"{kind}:{payload}"])
+
+
+class AsteriskServer(models.Model):
+    _name = "asterisk_common.server"
+    _description = "Asterisk Server"
+    _order = "name"
+
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True)
+    host = fields.Char(
+        required=True,
+        default="127.0.0.1",
+        help="Address of the Asterisk Manager Interface (manager.conf, [general] bindaddr).",
+    )
+    port = fields.Integer(default=5038, required=True, help="AMI port (5038, or 5039 with TLS).")
+    username = fields.Char(
+        string="AMI Username",
+        required=True,
+        default="odoo",
+        help="The [user] section of manager.conf that Odoo logs in as.",
+    )
+    secret = fields.Char(
+        string="AMI Secret",
+        groups="asterisk_common.group_asterisk_admin",
+        copy=False,
+        help="The user's secret in manager.conf. Only PBX administrators can read it.",
+    )
+    md5_login = fields.Boolean(
+        string="MD5 Login",
+        default=True,
+        help="Log in with a challenge (the secret never crosses the network in clear).",
+    )
+    tls = fields.Boolean(string="TLS", help="Connect with TLS (manager.conf [general] tlsenable).")
+    tls_verify = fields.Boolean(
+        string="Verify Certificate",
+        default=True,
+        help="Refuse a server certificate that the system's CA store does not trust.",
+    )
+    connect_timeout = fields.Float(default=5.0, help="Seconds to open the connection and log in.")
+    action_timeout = fields.Float(default=10.0, help="Seconds to wait for the reply to an action.")
+    ping_interval = fields.Float(
+        default=10.0,
+        help="Seconds between keep-alive Pings. A peer that answers none is declared dead "
+        "and the connection is reopened.",
+    )
+    ping_timeout = fields.Float(default=5.0, help="Seconds to wait for a Ping's reply.")
+    pbx_user_ids = fields.One2many("asterisk_common.user", "server_id", string="PBX Users")
+    pbx_user_count = fields.Integer(compute="_compute_pbx_user_count")
+
+    # Health, written by the worker every few seconds.
+    state = fields.Selection(
+        [
+            ("unknown", "Unknown"),
+            ("connecting", "Connecting"),
+            ("connected", "Connected"),
+            ("disconnected", "Disconnected"),
+        ],
+        default="unknown",
+        readonly=True,
+        copy=False,
+        help="Unknown: no worker has reported on this server yet (is the worker loaded?).",
+    )
+    state_since = fields.Datetime(readonly=True, copy=False)
+    last_error = fields.Char(readonly=True, copy=False)
+    health_date = fields.Datetime(string="Last Report", readonly=True, copy=False)
+    asterisk_version = fields.Char(readonly=True, copy=False)
+    ami_version = fields.Char(string="AMI Version", readonly=True, copy=False)
+    leader = fields.Char(
+        readonly=True,
+        copy=False,
+        help="Node and process of the worker that holds this server's connection.",
+    )
+    events_received = fields.Integer(readonly=True, copy=False)
+    events_dispatched = fields.Integer(readonly=True, copy=False)
+    events_failed = fields.Integer(readonly=True, copy=False)
+    events_buffered = fields.Integer(
+        readonly=True, copy=False, help="Events waiting for the database."
+    )
+    events_dropped = fields.Integer(
+        readonly=True,
+        copy=False,
+        help="Events lost because the buffer was full while the database was unavailable.",
+    )
+    actions_sent = fields.Integer(readonly=True, copy=False)
+
+    _sql_constraints = [
+        ("name_uniq", "unique(name)", "A server with this name already exists."),
+        ("port_range", "CHECK(port > 0 AND port < 65536)", "The AMI port must be 1-65535."),
+    ]
+
+    @api.depends("pbx_user_ids")
+    def _compute_pbx_user_count(self):
+        for server in self:
+            server.pbx_user_count = len(server.pbx_user_ids)
+
+    @api.constrains("connect_timeout", "action_timeout", "ping_interval", "ping_timeout")
+    def _check_timeouts(self):
+        for server in self:
+            if min(server.connect_timeout, server.action_timeout, server.ping_interval,
+                   server.ping_timeout) <= 0:
+                raise ValidationError(_("Timeouts and the Ping interval must be positive."))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        servers = super().create(vals_list)
+        notify_worker(self.env.cr, "server", ",".join(map(str, servers.ids)))
+        return servers
+
+    def write(self, vals):
+        res = super().write(vals)
+        if CONNECTION_FIELDS.intersection(vals):
+            notify_worker(self.env.cr, "server", ",".join(map(str, self.ids)))
+        return res
+
+    def unlink(self):
+        ids = ",".join(map(str, self.ids))
+        res = super().unlink()
+        notify_worker(self.env.cr, "server", ids)
+        return res
+
+    def ami_action(self, action, *, timeout=None, expire=None, wait_connected=False, notify=True):
+        """Queue an AMI action for this server's worker and return the queued row.
+
+        :param dict action: the AMI message, e.g. ``{"Action": "Ping"}``; values
+            may be lists for repeated keys (``Variable``).
+        :param float timeout: seconds to wait for Asterisk's reply once sent
+            (default: the server's action timeout).
+        :param float expire: seconds the action may wait in the queue (default:
+            the ``asterisk_common.action_expiry`` setting).
+        :param bool wait_connected: if the server is disconnected, keep the action
+            queued until it expires instead of failing it at once.
+        :param bool notify: tell the requesting user the outcome through the bus.
+
+        The row is created in the caller's transaction; the worker is woken by a
+        NOTIFY that PostgreSQL delivers when that transaction commits.
+        """
+        self.ensure_one()
+        if not self.active:
+            raise UserError(_("Server %s is archived.", self.name))
+        return self.env["asterisk_common.action"]._enqueue(
+            self,
+            action,
+            timeout=timeout,
+            expire=expire,
+            wait_connected=wait_connected,
+            notify=notify,
+        )
+
+    def action_test_connection(self):
+        """Button: queue a Ping so the admin sees the round trip in the action queue."""
+        self.ensure_one()
+        queued = self.ami_action({"Action": "Ping"}, expire=30)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Ping queued"),
+                "message": _("Action #%s will be answered by the worker.", queued.id),
+                "type": "info",
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def action_view_pbx_users(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("PBX Users"),
+            "res_model": "asterisk_common.user",
+            "view_mode": "list,form",
+            "domain": [("server_id", "=", self.id)],
+            "context": {"default_server_id": self.id},
+        }

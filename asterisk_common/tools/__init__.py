@@ -1,0 +1,2 @@
+from .ami_handler import ami_handler, is_ami_handler
+from .condition import compile_condition, eval_condition

@@ -1,0 +1,98 @@
+# Shared by tools/demo, tools/test and .ci/run: find Odoo, install what the
+# suite needs, start PostgreSQL. Source it; every function is idempotent.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$REPO/.venv}"
+PY="$VENV/bin/python"
+export PGHOST="${PGHOST:-}" PGPORT="${PGPORT:-5432}"
+
+log() { printf '\033[1m[asterisk]\033[0m %s\n' "$*" >&2; }
+die() { printf '[asterisk] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# An Odoo 18.0 source tree: $ODOO_HOME, else the usual places.
+find_odoo() {
+    local c
+    for c in "${ODOO_HOME:-}" "$REPO/../odoo" "/opt/odoo18" "/opt/odoo-18.0" "/opt/odoo" "/usr/src/odoo"; do
+        [ -n "$c" ] && [ -f "$c/odoo/release.py" ] && [ -f "$c/odoo-bin" ] || continue
+        grep -q "^version_info = (18, 0" "$c/odoo/release.py" || continue
+        ODOO_HOME="$(cd "$c" && pwd)"
+        export ODOO_HOME
+        return 0
+    done
+    die "no Odoo 18.0 source tree found: set ODOO_HOME=/path/to/odoo (a checkout of github.com/odoo/odoo branch 18.0, holding odoo-bin)"
+}
+
+addons_path() { echo "$ODOO_HOME/addons,$ODOO_HOME/odoo/addons,$REPO"; }
+
+# Debian packages: PostgreSQL, python-ldap's headers, chromium for browser tests.
+ensure_system_packages() {
+    local missing=() p
+    for p in postgresql libldap2-dev libsasl2-dev libpq-dev chromium; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})"
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# A running cluster and a PostgreSQL role for the current user.
+ensure_postgres() {
+    if ! pg_isready -q 2>/dev/null; then
+        local ver
+        ver="$(pg_lsclusters -h 2>/dev/null | awk 'NR==1{print $1" "$2}')"
+        [ -n "$ver" ] || die "no PostgreSQL cluster (pg_lsclusters is empty)"
+        log "starting PostgreSQL cluster $ver"
+        # shellcheck disable=SC2086
+        pg_ctlcluster $ver start
+        for _ in $(seq 30); do pg_isready -q && break; sleep 0.5; done
+        pg_isready -q || die "PostgreSQL did not start"
+    fi
+    local me
+    me="$(id -un)"
+    if ! psql -d postgres -Atc "select 1" >/dev/null 2>&1; then
+        [ "$(id -u)" -eq 0 ] || die "PostgreSQL has no role '$me': createuser -s $me (as postgres)"
+        log "creating PostgreSQL role $me"
+        su postgres -c "createuser --superuser '$me'"
+    fi
+}
+
+# The virtualenv with Odoo's and the suite's requirements; rebuilt only when
+# either requirements file changes.
+ensure_venv() {
+    local stamp="$VENV/.requirements.sha256" want
+    want="$(cat "$ODOO_HOME/requirements.txt" "$REPO/requirements.txt" "$REPO/tools/constraints-build.txt" | sha256sum | cut -d' ' -f1)"
+    if [ -x "$PY" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        link_odoo
+        return 0
+    fi
+    log "creating virtualenv $VENV (Odoo's requirements take a few minutes)"
+    python3 -m venv "$VENV"
+    local pip=("$VENV/bin/pip" install -q --disable-pip-version-check)
+    # PIP_CONSTRAINT reaches the isolated build environments too (cbor2).
+    export PIP_CONSTRAINT="$REPO/tools/constraints-build.txt"
+    "${pip[@]}" "setuptools<70" wheel
+    "${pip[@]}" -r "$ODOO_HOME/requirements.txt"
+    "${pip[@]}" -r "$REPO/requirements.txt"
+    unset PIP_CONSTRAINT
+    echo "$want" >"$stamp"
+    link_odoo
+}
+
+# `import odoo` in the virtualenv (pytest-odoo needs it at import time).
+link_odoo() {
+    local site
+    site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    echo "$ODOO_HOME" >"$site/odoo-home.pth"
+}
+
+odoo_bin() { "$PY" "$ODOO_HOME/odoo-bin" --addons-path="$(addons_path)" "$@"; }
+
+setup_all() {
+    find_odoo
+    ensure_system_packages
+    ensure_postgres
+    ensure_venv
+}
