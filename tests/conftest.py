@@ -23,3 +23,14 @@ except ImportError:  # the simulator's tests need no Odoo
 else:
     if REPO not in odoo.addons.__path__:
         odoo.addons.__path__.append(REPO)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report on the item (fixtures show logs on failure)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -111,6 +111,72 @@ class AsteriskAction(models.Model):
         notify_worker(self.env.cr, "action", str(queued.id))
         return queued
 
+    @api.model
+    def _worker_claim(self, connected_ids, disconnected_ids, errors):
+        """Worker: take the queued actions of the servers it leads.
+
+        Returns the rows to send now (marked sent) for connected servers;
+        expires what waited too long and fails at once what targets a
+        disconnected server, unless the caller asked to wait.
+        """
+        server_ids = list(connected_ids) + list(disconnected_ids)
+        if not server_ids:
+            return []
+        self.env.cr.execute(
+            """
+            SELECT id FROM asterisk_common_action
+             WHERE state = 'queued' AND server_id = ANY(%s)
+             ORDER BY id
+             FOR UPDATE SKIP LOCKED
+             LIMIT 100
+            """,
+            [server_ids],
+        )
+        actions = self.browse([r[0] for r in self.env.cr.fetchall()])
+        now = fields.Datetime.now()
+        expired = actions.filtered(lambda a: a.expire_date and a.expire_date < now)
+        expired._worker_done("expired", None, _("Expired in the queue."))
+        waiting = actions - expired
+        offline = waiting.filtered(lambda a: a.server_id.id in disconnected_ids)
+        for action in offline.filtered(lambda a: not a.wait_connected):
+            action._worker_done(
+                "failed",
+                None,
+                _("Server %(server)s is not connected: %(error)s",
+                  server=action.server_id.name, error=errors.get(action.server_id.id)),
+            )
+        to_send = waiting - offline
+        to_send.write({"state": "sent", "sent_date": now})
+        return [
+            {
+                "id": a.id,
+                "server_id": a.server_id.id,
+                "payload": a.payload,
+                "action_uid": a.action_uid,
+                "timeout": a.timeout,
+            }
+            for a in to_send
+        ]
+
+    def _worker_done(self, state, reply, error):
+        """Worker: store the outcome and tell the requester."""
+        self.write(
+            {"state": state, "reply": reply, "error": error, "done_date": fields.Datetime.now()}
+        )
+        for action in self:
+            if action.notify and action.user_id:
+                action.user_id._bus_send(
+                    "asterisk_common.action",
+                    {"id": action.id, "name": action.name, "state": state, "error": error},
+                )
+        if state != "done":
+            self._notify_requester(
+                _("PBX action failed"),
+                _("%(action)s on %(server)s: %(error)s",
+                  action=self[:1].name, server=self[:1].server_id.name, error=error),
+                "danger",
+            )
+
     def _notify_requester(self, title, message, kind):
         for action in self.filtered(lambda a: a.notify and a.user_id):
             action.user_id._bus_send(

@@ -105,5 +105,18 @@ class AsteriskEvent(models.Model):
         )
         return [e for e in entries if e["model"] in self.env]
 
+    @api.model
+    def _worker_errors(self, errors):
+        """Worker: count condition errors, ``{entry_id: (count, last_error)}``."""
+        for entry_id, (count, message) in errors.items():
+            self.env.cr.execute(
+                "UPDATE asterisk_common_event SET error_count = error_count + %s, "
+                "last_error = %s, last_error_date = now() at time zone 'UTC' WHERE id = %s",
+                [count, message, entry_id],
+            )
+        self.browse(list(errors)).invalidate_recordset(
+            ["error_count", "last_error", "last_error_date"]
+        )
+
     def action_reset_errors(self):
         self.write({"last_error": False, "last_error_date": False, "error_count": 0})

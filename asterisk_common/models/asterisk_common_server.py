@@ -1,5 +1,10 @@
+import logging
+import time
+
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+_logger = logging.getLogger(__name__)
 
 # The worker reconnects when one of these changes; health fields it writes
 # itself must not trigger that.
@@ -161,6 +166,10 @@ class AsteriskServer(models.Model):
         NOTIFY that PostgreSQL delivers when that transaction commits.
         """
         self.ensure_one()
+        # Any AMI action can stop the PBX (Command: core stop now): other code
+        # builds its own safe action and calls this method with sudo().
+        if not self.env.su and not self.env.user.has_group("asterisk_common.group_asterisk_admin"):
+            raise AccessError(_("Only PBX administrators can send AMI actions."))
         if not self.active:
             raise UserError(_("Server %s is archived.", self.name))
         return self.env["asterisk_common.action"]._enqueue(
@@ -171,6 +180,60 @@ class AsteriskServer(models.Model):
             wait_connected=wait_connected,
             notify=notify,
         )
+
+    def ami_action_sync(self, action, *, timeout=None, expire=None):
+        """Queue ``action`` and wait for its outcome, for code that needs the reply.
+
+        The action is queued and committed in a transaction of its own, so that
+        the worker sees it at once, and the row is then read in short
+        transactions: the caller's transaction stays short and unlocked.
+
+        :returns: the action's values ``{"state", "reply", "error"}``; ``state``
+            is ``"timeout"`` if the worker did not finish within ``timeout``.
+        """
+        self.ensure_one()
+        timeout = timeout or self.sudo().action_timeout
+        env_kwargs = {"user": self.env.uid, "context": self.env.context, "su": self.env.su}
+        with self.env.registry.cursor() as cr:
+            server = self.with_env(self.env(cr=cr, **env_kwargs))
+            action_id = server.ami_action(
+                action, timeout=timeout, expire=expire if expire is not None else timeout
+            ).id
+        deadline = time.monotonic() + timeout + 2  # the worker's own timeout first
+        pause = 0.02
+        while True:
+            with self.env.registry.cursor() as cr:
+                cr.execute(
+                    "SELECT state, reply, error FROM asterisk_common_action WHERE id = %s",
+                    [action_id],
+                )
+                state, reply, error = cr.fetchone()
+            if state not in ("queued", "sent"):
+                return {"id": action_id, "state": state, "reply": reply, "error": error}
+            if time.monotonic() > deadline:
+                return {"id": action_id, "state": "timeout", "reply": None,
+                        "error": _("No answer from the worker in %s s.", timeout)}
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    def _ami_resync(self, channels):
+        """Hook run by the worker on every (re)connect with the live channels
+        (``CoreShowChannel`` events as dicts): modules that track calls close
+        here those that ended while the worker was away."""
+        self.ensure_one()
+        _logger.info("%s: %d live channels after (re)connect", self.name, len(channels))
+
+    @api.model
+    def _worker_health(self, server_id, values):
+        """Worker: store a health report without touching write_date (no NOTIFY)."""
+        columns = [k for k in values if k in self._fields]
+        self.env.cr.execute(
+            "UPDATE asterisk_common_server SET health_date = now() at time zone 'UTC', "
+            + ", ".join(f'"{c}" = %s' for c in columns)
+            + " WHERE id = %s",
+            [values[c] for c in columns] + [server_id],
+        )
+        self.browse(server_id).invalidate_recordset(columns + ["health_date"])
 
     def action_test_connection(self):
         """Button: queue a Ping so the admin sees the round trip in the action queue."""

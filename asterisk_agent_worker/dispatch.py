@@ -1,0 +1,259 @@
+"""From a mapped AMI event to ``env[model].method(event)`` in a transaction.
+
+The asyncio thread only decides (name, condition, delay) and appends to a
+shard; each shard is a thread that runs batches of events in one transaction,
+each event in its own savepoint. The shard of an event is chosen by its call
+(``Linkedid``), so one call's events are handled in order while other calls
+proceed on the other shards. The shards are also the buffer that holds events
+while the database is unavailable: bounded, with overflow counted.
+"""
+
+import collections
+import logging
+import random
+import threading
+import time
+import traceback
+
+import psycopg2
+import psycopg2.errors
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
+
+_logger = logging.getLogger(__name__)
+
+# Errors that a retry of the same transaction can cure.
+RETRYABLE = (
+    psycopg2.errors.SerializationFailure,
+    psycopg2.errors.DeadlockDetected,
+    psycopg2.errors.LockNotAvailable,
+)
+MAX_TRIES = 5
+LATENCY_SAMPLES = 20000
+
+
+def is_db_down(error):
+    """A lost connection or a server that refuses to work, not a query's fault."""
+    code = getattr(error, "pgcode", None)
+    return isinstance(error, psycopg2.OperationalError) and (
+        code is None or code.startswith("08") or code in ("57P01", "57P02", "57P03")
+    )
+
+
+class Job:
+    """One handler call to make."""
+
+    __slots__ = ("server_id", "entry_id", "model", "method", "event", "received", "key")
+
+    def __init__(self, server_id, entry_id, model, method, event, received, key):
+        self.server_id = server_id
+        self.entry_id = entry_id
+        self.model = model
+        self.method = method
+        self.event = event
+        self.received = received
+        self.key = key
+
+
+class ServerStats:
+    __slots__ = ("dispatched", "failed", "dropped")
+
+    def __init__(self):
+        self.dispatched = self.failed = self.dropped = 0
+
+
+class Dispatcher:
+    """Shard threads calling handlers for one database."""
+
+    def __init__(self, dbname, *, shards=2, batch=200, buffer=100000, context=None):
+        self.dbname = dbname
+        self.batch = batch
+        self.capacity = buffer
+        self.context = dict(context or {}, asterisk_worker=True)
+        self.stats = collections.defaultdict(ServerStats)
+        self.latencies = collections.deque(maxlen=LATENCY_SAMPLES)
+        self.db_down_since = None
+        self._shards = [collections.deque() for _ in range(max(1, shards))]
+        self._cond = threading.Condition()
+        self._busy = 0  # jobs taken by a shard, not yet committed
+        self._stopping = False
+        self._threads = []
+        self._drop_logged = 0.0
+
+    # -- producer side (asyncio thread) ---------------------------------------
+
+    @property
+    def buffered(self):
+        return sum(map(len, self._shards)) + self._busy
+
+    def submit(self, job):
+        with self._cond:
+            if sum(map(len, self._shards)) >= self.capacity:
+                self.stats[job.server_id].dropped += 1
+                now = time.monotonic()
+                if now - self._drop_logged > 10:
+                    self._drop_logged = now
+                    _logger.error(
+                        "%s: event buffer full (%d events): dropping %s events",
+                        self.dbname, self.capacity, job.event.get("Event"),
+                    )
+                return False
+            self._shards[hash(job.key) % len(self._shards)].append(job)
+            self._cond.notify_all()
+        return True
+
+    def start(self):
+        for index, shard in enumerate(self._shards):
+            thread = threading.Thread(
+                target=self._run_shard,
+                args=(shard,),
+                name=f"asterisk.dispatch.{self.dbname}.{index}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout=5.0):
+        """Finish what is buffered (within ``timeout``), then stop the shards."""
+        deadline = time.monotonic() + timeout
+        while self.buffered and self.db_down_since is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+        if self.buffered:
+            _logger.warning("%s: %d events not handled at stop", self.dbname, self.buffered)
+
+    def wait_idle(self, timeout):
+        deadline = time.monotonic() + timeout
+        while self.buffered and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self.buffered
+
+    # -- shard threads ---------------------------------------------------------
+
+    def _take(self, shard):
+        with self._cond:
+            while not shard and not self._stopping:
+                self._cond.wait(1.0)
+            if self._stopping:
+                return None
+            count = min(len(shard), self.batch)
+            jobs = [shard.popleft() for _ in range(count)]
+            self._busy += count
+            return jobs
+
+    def _run_shard(self, shard):
+        threading.current_thread().dbname = self.dbname
+        pause = 0.5
+        while True:
+            jobs = self._take(shard)
+            if jobs is None:
+                return
+            try:
+                self._run_jobs(jobs)
+                pause = 0.5
+                if self.db_down_since is not None:
+                    _logger.info("%s: database is back, events flow again", self.dbname)
+                    self.db_down_since = None
+            except Exception as e:  # database down: keep the jobs, in order
+                with self._cond:
+                    shard.extendleft(reversed(jobs))
+                    self._busy -= len(jobs)
+                if self.db_down_since is None:
+                    self.db_down_since = time.time()
+                    _logger.error("%s: database unavailable, buffering events: %s",
+                                  self.dbname, e)
+                time.sleep(pause * random.uniform(0.8, 1.2))
+                pause = min(pause * 2, 5.0)
+                continue
+            with self._cond:
+                self._busy -= len(jobs)
+
+    def _run_jobs(self, jobs):
+        """Handle ``jobs`` in one transaction; retry it on concurrency errors,
+        then one job per transaction so that one conflict does not block all."""
+        for attempt in range(MAX_TRIES):
+            try:
+                self._transaction(jobs)
+                return
+            except RETRYABLE:
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))
+            except psycopg2.Error as e:
+                if is_db_down(e):
+                    raise
+                _logger.exception("%s: batch failed", self.dbname)
+                break
+        if len(jobs) > 1:
+            for job in jobs:
+                self._run_jobs([job])
+        else:
+            self._record_failures([(jobs[0], "transaction kept failing", traceback.format_exc())])
+
+    def _transaction(self, jobs):
+        registry = Registry(self.dbname).check_signaling()
+        failures = []
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, self.context)
+            for job in jobs:
+                try:
+                    with cr.savepoint():
+                        getattr(env[job.model], job.method)(job.event)
+                except RETRYABLE:
+                    raise
+                except psycopg2.Error as e:
+                    if is_db_down(e):
+                        raise
+                    failures.append((job, str(e), traceback.format_exc()))
+                except Exception as e:  # a handler's bug must not stop the others
+                    failures.append((job, f"{type(e).__name__}: {e}", traceback.format_exc()))
+            if failures:
+                self._store_failures(env, failures)
+        registry.signal_changes()
+        done = time.monotonic()
+        failed = {id(job) for job, _, _ in failures}
+        for job in jobs:
+            if id(job) in failed:
+                self.stats[job.server_id].failed += 1
+            else:
+                self.stats[job.server_id].dispatched += 1
+                self.latencies.append(done - job.received)
+
+    def _record_failures(self, failures):
+        registry = Registry(self.dbname)
+        with registry.cursor() as cr:
+            self._store_failures(api.Environment(cr, SUPERUSER_ID, {}), failures)
+        for job, _, _ in failures:
+            self.stats[job.server_id].failed += 1
+
+    def _store_failures(self, env, failures):
+        for job, error, tb in failures:
+            _logger.error("%s: %s.%s failed on %s: %s", self.dbname, job.model, job.method,
+                          job.event.get("Event"), error)
+        env["asterisk_common.dispatch_error"].sudo().create(
+            [
+                {
+                    "server_id": job.server_id,
+                    "event_map_id": job.entry_id,
+                    "name": job.event.get("Event"),
+                    "handler": f"{job.model}.{job.method}",
+                    "event": job.event,
+                    "error": error[:250],
+                    "traceback": tb,
+                }
+                for job, error, tb in failures
+            ]
+        )
+
+    def latency_percentiles(self):
+        samples = sorted(self.latencies)
+        if not samples:
+            return None, None
+
+        def pick(q):
+            return samples[min(len(samples) - 1, int(q * len(samples)))]
+
+        return pick(0.50), pick(0.99)

@@ -1,0 +1,52 @@
+import time
+
+from odoo import fields, models
+
+from odoo.addons.asterisk_common.tools import ami_handler
+
+
+class WorkerTestRecord(models.Model):
+    """One row per handled event, to check what the worker called and in which order."""
+
+    _name = "asterisk_worker_test.record"
+    _description = "Handled AMI event (worker tests)"
+    _order = "id"
+    _log_access = False
+
+    name = fields.Char(index=True)
+    handler = fields.Char()
+    linkedid = fields.Char(index=True)
+    seq = fields.Integer()
+    payload = fields.Json()
+    handled_at = fields.Float()
+
+    def _store(self, handler, event):
+        self.create({
+            "name": event.get("Event"),
+            "handler": handler,
+            "linkedid": event.get("Linkedid"),
+            "seq": int(event.get("Seq") or 0),
+            "payload": event,
+            "handled_at": time.time(),
+        })
+
+    @ami_handler
+    def ami_record(self, event):
+        self._store("ami_record", event)
+
+    @ami_handler
+    def ami_record_other(self, event):
+        self._store("ami_record_other", event)
+
+    @ami_handler
+    def ami_fail(self, event):
+        self._store("ami_fail", event)  # rolled back with the savepoint
+        raise ValueError(f"handler failure on purpose (seq {event.get('Seq')})")
+
+    @ami_handler
+    def ami_slow(self, event):
+        time.sleep(float(event.get("Sleep") or 0.2))
+        self._store("ami_slow", event)
+
+    def not_a_handler(self, event):
+        self._store("not_a_handler", event)

@@ -1,0 +1,41 @@
+"""Asterisk 20 Manager Interface (AMI) simulator for tests, benchmarks and the demo.
+
+Reference behaviour: the recordings of a real Asterisk 20 in
+``/work/shared/ami-captures`` and ``main/manager.c``.
+
+Control API::
+
+    from tests.ami_simulator import AmiSimulator, SimulatorThread
+
+    sim = AmiSimulator(host="127.0.0.1", port=0, username="odoo",
+                       secret="odoo-secret", failed_login_delay=1.0,
+                       time_scale=1.0)          # <1.0 plays calls faster
+    await sim.start(); sim.port; await sim.stop()
+    await sim.emit({"Event": "Foo", "Privilege": "call,all", ...})
+    linkedid = sim.start_call("answered")     # see scenarios.SCENARIOS
+    sim.silent = True; await sim.drop_connections()
+    sim.sessions, sim.actions_received, sim.config_store
+    sim.start_load(calls_per_second, duration=None, mix=None); sim.stop_load()
+
+    with SimulatorThread(port=0, time_scale=0.05) as sim:   # same kwargs
+        sim.port; sim.emit(...); sim.start_call(...); sim.set_silent(True)
+        sim.drop_connections(); sim.stop(); sim.restart()
+        sim.actions_received; sim.wait_for_sessions(1, timeout=5)
+
+CLI: ``python -m tests.ami_simulator --help``.
+"""
+
+from .protocol import Message, MessageParser
+from .scenarios import EVENT_SCENARIOS, SCENARIOS
+from .server import AmiSimulator, Session
+from .thread import SimulatorThread
+
+__all__ = [
+    "EVENT_SCENARIOS",
+    "SCENARIOS",
+    "AmiSimulator",
+    "Message",
+    "MessageParser",
+    "Session",
+    "SimulatorThread",
+]

@@ -1,0 +1,413 @@
+"""Live channel / bridge model and the AMI events built from it.
+
+Field names and their order come from the Asterisk 20 captures in
+``/work/shared/ami-captures`` (``ast_manager_build_channel_state_string`` and
+``ast_manager_build_bridge_state_string`` output).  The simulator keeps a
+table of the channels and bridges that exist right now, so that
+``CoreShowChannels``, ``Status``, ``BridgeList``, ``Hangup`` and ``Redirect``
+see the calls in progress.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from .protocol import EVENT_FLAGS
+
+CALL = EVENT_FLAGS["call"]
+DIALPLAN = EVENT_FLAGS["dialplan"]
+CDR = EVENT_FLAGS["cdr"]
+SYSTEM = EVENT_FLAGS["system"]
+SECURITY = EVENT_FLAGS["security"]
+AGENT = EVENT_FLAGS["agent"]
+
+# ast_state2str()
+STATE_DOWN, STATE_RING, STATE_RINGING, STATE_UP, STATE_BUSY = 0, 4, 5, 6, 7
+STATE_DESC = {
+    0: "Down",
+    1: "Rsrvd",
+    2: "OffHook",
+    3: "Dialing",
+    4: "Ring",
+    5: "Ringing",
+    6: "Up",
+    7: "Busy",
+    8: "Dialing Offhook",
+    9: "Pre-ring",
+}
+
+# ast_cause2str() for the causes the scenarios use.
+CAUSE_TEXT = {
+    0: "Unknown",
+    1: "Unallocated (unassigned) number",
+    16: "Normal Clearing",
+    17: "User busy",
+    18: "No user responding",
+    19: "User alerting, no answer",
+    21: "Call Rejected",
+    34: "Circuit/channel congestion",
+    127: "Interworking, unspecified",
+}
+
+UNKNOWN = "<unknown>"
+
+# Event = (category bit, [(key, value), ...]); "Event" and "Privilege" are
+# added when the server serialises it.
+Event = tuple[int, list[tuple[str, str]]]
+
+
+class Clock:
+    """Virtual clock: scenario delays are divided by ``time_scale`` in real time,
+    while every timestamp the simulator shows (Uniqueid, Cdr times, Duration)
+    advances as if the call had taken its full, unscaled time."""
+
+    def __init__(self, time_scale: float = 1.0):
+        self.time_scale = time_scale
+        self._wall0 = time.time()
+        self._mono0 = time.monotonic()
+
+    def now(self) -> float:
+        return self._wall0 + (time.monotonic() - self._mono0) / self.time_scale
+
+    def real_delay(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+
+@dataclass(eq=False)
+class Channel:
+    name: str
+    uniqueid: str
+    linkedid: str
+    tech: str
+    device: str  # DeviceStateChange "Device:", e.g. Local/100@demo or SIP/alice
+    context: str
+    exten: str
+    state: int = STATE_DOWN
+    priority: int = 1
+    cid_num: str = UNKNOWN
+    cid_name: str = UNKNOWN
+    conn_num: str = UNKNOWN
+    conn_name: str = UNKNOWN
+    language: str = "en"
+    accountcode: str = ""
+    appl: str = ""
+    data: str = ""
+    created: float = 0.0
+    answered: float | None = None
+    bridge: Bridge | None = None
+    variables: dict = field(default_factory=dict)
+    call: object = None  # the scenario Call owning the channel
+    # CDR bookkeeping
+    cdr_src: str = ""
+    cdr_dst: str = ""
+    cdr_dcontext: str = ""
+    cdr_clid: str = ""
+    cdr_dstchannel: str = ""
+    cdr_lastapp: str = ""
+    cdr_lastdata: str = ""
+    cdr_disposition: str = ""
+    alive: bool = True
+
+    @property
+    def state_desc(self) -> str:
+        return STATE_DESC.get(self.state, "Unknown")
+
+    def snapshot(self, prefix: str = "") -> list[tuple[str, str]]:
+        """``ast_manager_build_channel_state_string_prefix``."""
+        return [
+            (prefix + "Channel", self.name),
+            (prefix + "ChannelState", str(self.state)),
+            (prefix + "ChannelStateDesc", self.state_desc),
+            (prefix + "CallerIDNum", self.cid_num),
+            (prefix + "CallerIDName", self.cid_name),
+            (prefix + "ConnectedLineNum", self.conn_num),
+            (prefix + "ConnectedLineName", self.conn_name),
+            (prefix + "Language", self.language),
+            (prefix + "AccountCode", self.accountcode),
+            (prefix + "Context", self.context),
+            (prefix + "Exten", self.exten),
+            (prefix + "Priority", str(self.priority)),
+            (prefix + "Uniqueid", self.uniqueid),
+            (prefix + "Linkedid", self.linkedid),
+        ]
+
+    def set_app(self, app: str, data: str) -> None:
+        self.appl, self.data = app, data
+        # The CDR keeps the last application that is not an internal one.
+        self.cdr_lastapp, self.cdr_lastdata = app, data
+
+
+@dataclass(eq=False)
+class Bridge:
+    uniqueid: str
+    bridge_type: str = "basic"
+    technology: str = "simple_bridge"
+    creator: str = UNKNOWN
+    name: str = UNKNOWN
+    video_source_mode: str = "none"
+    channels: list = field(default_factory=list)
+
+    def snapshot(self) -> list[tuple[str, str]]:
+        """``ast_manager_build_bridge_state_string``."""
+        return [
+            ("BridgeUniqueid", self.uniqueid),
+            ("BridgeType", self.bridge_type),
+            ("BridgeTechnology", self.technology),
+            ("BridgeCreator", self.creator),
+            ("BridgeName", self.name),
+            ("BridgeNumChannels", str(len(self.channels))),
+            ("BridgeVideoSourceMode", self.video_source_mode),
+        ]
+
+
+class ChannelTable:
+    """Every channel and bridge alive in the simulated Asterisk."""
+
+    def __init__(self, clock: Clock, uniqueid_start: int = 1):
+        self.clock = clock
+        self.channels: dict[str, Channel] = {}
+        self.bridges: dict[str, Bridge] = {}
+        self._uid = itertools.count(uniqueid_start)
+        # chan_local and chan_sip each number their channels independently.
+        self._suffix = {"Local": itertools.count(1), "SIP": itertools.count(0)}
+        self.calls_processed = 0
+
+    def next_uniqueid(self) -> str:
+        return f"{int(self.clock.now())}.{next(self._uid)}"
+
+    def next_suffix(self, tech: str) -> str:
+        counter = self._suffix.setdefault(tech, itertools.count(1))
+        return f"{next(counter):08x}"
+
+    def new_channel(
+        self,
+        name: str,
+        tech: str,
+        device: str,
+        context: str,
+        exten: str,
+        linkedid: str | None = None,
+        **kw,
+    ) -> Channel:
+        uid = self.next_uniqueid()
+        chan = Channel(
+            name=name,
+            uniqueid=uid,
+            linkedid=linkedid or uid,
+            tech=tech,
+            device=device,
+            context=context,
+            exten=exten,
+            created=self.clock.now(),
+            **kw,
+        )
+        self.channels[name] = chan
+        self.calls_processed += 1
+        return chan
+
+    def new_bridge(self) -> Bridge:
+        bridge = Bridge(uniqueid=str(uuid.uuid4()))
+        self.bridges[bridge.uniqueid] = bridge
+        return bridge
+
+    def remove(self, chan: Channel) -> None:
+        chan.alive = False
+        self.channels.pop(chan.name, None)
+
+    def get(self, name: str) -> Channel | None:
+        chan = self.channels.get(name)
+        if chan is None:
+            # ast_channel_get_by_name is case-insensitive.
+            low = name.lower()
+            chan = next((c for n, c in self.channels.items() if n.lower() == low), None)
+        return chan
+
+    def ordered(self) -> list[Channel]:
+        """Channel container iteration order as seen in the captures: newest first."""
+        return sorted(self.channels.values(), key=lambda c: _uid_key(c.uniqueid), reverse=True)
+
+    def active_calls(self) -> int:
+        return len({c.linkedid for c in self.channels.values()})
+
+
+def _uid_key(uid: str) -> tuple[int, int]:
+    a, _, b = uid.partition(".")
+    return int(a), int(b or 0)
+
+
+# --- event builders -----------------------------------------------------------
+
+
+def ev(name: str, category: int, *parts) -> Event:
+    pairs: list[tuple[str, str]] = [("Event", name)]
+    for part in parts:
+        pairs.extend(part)
+    return category, pairs
+
+
+def newchannel(c: Channel) -> Event:
+    return ev("Newchannel", CALL, c.snapshot())
+
+
+def newstate(c: Channel) -> Event:
+    return ev("Newstate", CALL, c.snapshot())
+
+
+def newexten(c: Channel, app: str, data: str, extension: str | None = None) -> Event:
+    return ev(
+        "Newexten",
+        DIALPLAN,
+        c.snapshot(),
+        [
+            ("Extension", c.exten if extension is None else extension),
+            ("Application", app),
+            ("AppData", data),
+        ],
+    )
+
+
+def newcallerid(c: Channel) -> Event:
+    return ev(
+        "NewCallerid",
+        CALL,
+        c.snapshot(),
+        [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")],
+    )
+
+
+def newconnectedline(c: Channel) -> Event:
+    return ev("NewConnectedLine", CALL, c.snapshot())
+
+
+def varset(c: Channel, variable: str, value: str) -> Event:
+    c.variables[variable] = value
+    return ev("VarSet", DIALPLAN, c.snapshot(), [("Variable", variable), ("Value", value)])
+
+
+def hangup_request(c: Channel, cause: int) -> Event:
+    return ev("HangupRequest", CALL, c.snapshot(), [("Cause", str(cause))])
+
+
+def soft_hangup_request(c: Channel, cause: int = 16) -> Event:
+    return ev("SoftHangupRequest", CALL, c.snapshot(), [("Cause", str(cause))])
+
+
+def hangup(c: Channel, cause: int) -> Event:
+    return ev(
+        "Hangup",
+        CALL,
+        c.snapshot(),
+        [("Cause", str(cause)), ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))],
+    )
+
+
+def device_state(device: str, state: str) -> Event:
+    return ev("DeviceStateChange", CALL, [("Device", device), ("State", state)])
+
+
+def local_bridge(one: Channel, two: Channel, context: str, exten: str, optimize: bool) -> Event:
+    return ev(
+        "LocalBridge",
+        CALL,
+        one.snapshot("LocalOne"),
+        two.snapshot("LocalTwo"),
+        [
+            ("Context", context),
+            ("Exten", exten),
+            ("LocalOptimization", "Yes" if optimize else "No"),
+        ],
+    )
+
+
+def dial_begin(caller: Channel | None, dest: Channel, dialstring: str) -> Event:
+    return ev(
+        "DialBegin",
+        CALL,
+        caller.snapshot() if caller else [],
+        dest.snapshot("Dest"),
+        [("DialString", dialstring)],
+    )
+
+
+def dial_state(caller: Channel | None, dest: Channel, status: str) -> Event:
+    return ev(
+        "DialState",
+        CALL,
+        caller.snapshot() if caller else [],
+        dest.snapshot("Dest"),
+        [("DialStatus", status)],
+    )
+
+
+def dial_end(caller: Channel | None, dest: Channel, status: str) -> Event:
+    return ev(
+        "DialEnd",
+        CALL,
+        caller.snapshot() if caller else [],
+        dest.snapshot("Dest"),
+        [("DialStatus", status)],
+    )
+
+
+def bridge_create(b: Bridge) -> Event:
+    return ev("BridgeCreate", CALL, b.snapshot())
+
+
+def bridge_destroy(b: Bridge) -> Event:
+    return ev("BridgeDestroy", CALL, b.snapshot())
+
+
+def bridge_enter(b: Bridge, c: Channel) -> Event:
+    b.channels.append(c)
+    c.bridge = b
+    return ev("BridgeEnter", CALL, b.snapshot(), c.snapshot())
+
+
+def bridge_leave(b: Bridge, c: Channel) -> Event:
+    if c in b.channels:
+        b.channels.remove(c)
+    c.bridge = None
+    return ev("BridgeLeave", CALL, b.snapshot(), c.snapshot())
+
+
+def fmt_cdr_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else ""
+
+
+def cdr(c: Channel, end: float) -> Event:
+    """cdr_manager's ``Cdr`` event for one channel's CDR."""
+    duration = int(end - c.created)
+    billsec = int(end - c.answered) if c.answered else 0
+    disposition = c.cdr_disposition or ("ANSWERED" if c.answered else "NO ANSWER")
+    return ev(
+        "Cdr",
+        CDR,
+        [
+            ("AccountCode", c.accountcode),
+            ("Source", c.cdr_src),
+            ("Destination", c.cdr_dst),
+            ("DestinationContext", c.cdr_dcontext),
+            ("CallerID", c.cdr_clid),
+            ("Channel", c.name),
+            ("DestinationChannel", c.cdr_dstchannel),
+            ("LastApplication", c.cdr_lastapp),
+            ("LastData", c.cdr_lastdata),
+            ("StartTime", fmt_cdr_time(c.created)),
+            ("AnswerTime", fmt_cdr_time(c.answered)),
+            ("EndTime", fmt_cdr_time(end)),
+            ("Duration", str(duration)),
+            ("BillableSeconds", str(billsec)),
+            ("Disposition", disposition),
+            ("AMAFlags", "DOCUMENTATION"),
+            ("UniqueID", c.uniqueid),
+            ("UserField", ""),
+        ],
+    )
+
+
+def format_duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -1,0 +1,487 @@
+"""In-memory Asterisk configuration files for GetConfig/UpdateConfig & co.
+
+The store holds parsed ``.conf`` files (categories of ``name=value`` lines).
+The behaviour of the actions follows ``main/manager.c`` (``action_getconfig``,
+``handle_updates``...): an UpdateConfig is applied to a copy and only saved
+when every step succeeded, which is what "Asterisk rewrites the whole file"
+means for a client.  The seed content of ``extensions.conf`` and ``sip.conf``
+is the one of the Asterisk that recorded the reference captures.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Variable:
+    name: str
+    value: str
+    object: bool = False  # written "name => value" (e.g. exten => ...)
+
+
+@dataclass
+class Category:
+    name: str
+    variables: list[Variable] = field(default_factory=list)
+    template: bool = False
+    templates: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConfigFile:
+    categories: list[Category] = field(default_factory=list)
+
+    def find(self, name: str) -> list[Category]:
+        return [c for c in self.categories if c.name == name]
+
+    def render(self) -> str:
+        """The file as Asterisk's ``ast_config_text_file_save`` would write it."""
+        out = []
+        for cat in self.categories:
+            head = f"[{cat.name}]"
+            opts = (["!"] if cat.template else []) + cat.templates
+            if opts:
+                head += "(" + ",".join(opts) + ")"
+            out.append(head)
+            for v in cat.variables:
+                out.append(f"{v.name} {'=>' if v.object else '='} {v.value}")
+            out.append("")
+        return "\n".join(out)
+
+
+def parse_config(text: str) -> ConfigFile:
+    """Minimal .conf parser: categories, templates, ``=`` and ``=>``, ``;`` comments."""
+    cfg = ConfigFile()
+    current: Category | None = None
+    for raw in text.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            name, _, rest = line[1:].partition("]")
+            current = Category(name.strip())
+            rest = rest.strip()
+            if rest.startswith("(") and rest.endswith(")"):
+                for opt in rest[1:-1].split(","):
+                    opt = opt.strip()
+                    if opt == "!":
+                        current.template = True
+                    elif opt:
+                        current.templates.append(opt)
+            cfg.categories.append(current)
+            continue
+        if current is None:
+            continue
+        is_object = "=>" in line and line.index("=>") <= line.index("=")
+        name, _, value = line.partition("=>" if is_object else "=")
+        current.variables.append(Variable(name.strip(), value.strip(), is_object))
+    return cfg
+
+
+class UpdateError(Exception):
+    """``enum error_type`` of manager.c, carrying the text Asterisk answers."""
+
+
+ERR_UNKNOWN_ACTION = "Unknown action command"
+ERR_UNKNOWN_CATEGORY = "Given category does not exist"
+ERR_UNSPECIFIED_CATEGORY = "Category not specified"
+ERR_UNSPECIFIED_ARGUMENT = "Problem with category, value, or line (if required)"
+ERR_FAILURE_NEWCAT = "Create category did not complete successfully"
+ERR_FAILURE_UPDATE = "Update did not complete successfully"
+ERR_FAILURE_TEMPLATE = "Template category not found"
+
+
+class ConfigStore:
+    """Named config files; ``files`` maps a file name to a :class:`ConfigFile`."""
+
+    def __init__(self, seed: bool = True):
+        self.files: dict[str, ConfigFile] = {}
+        self.saves: list[str] = []  # names written by UpdateConfig, for assertions
+        if seed:
+            for name, text in SEED_FILES.items():
+                self.files[name] = parse_config(text)
+
+    # -- plain API for tests ---------------------------------------------
+    def __contains__(self, name: str) -> bool:
+        return name in self.files
+
+    def __getitem__(self, name: str) -> ConfigFile:
+        return self.files[name]
+
+    def set_text(self, name: str, text: str) -> None:
+        self.files[name] = parse_config(text)
+
+    def text(self, name: str) -> str:
+        return self.files[name].render()
+
+    def get(self, name: str, category: str, variable: str) -> list[str]:
+        """All values of ``variable`` in the categories called ``category``."""
+        return [
+            v.value
+            for c in self.files[name].find(category)
+            for v in c.variables
+            if v.name == variable
+        ]
+
+    # -- AMI actions -----------------------------------------------------
+    def getconfig_lines(self, name: str, category: str = "") -> list[tuple[str, str]]:
+        cfg = self.files[name]
+        pairs: list[tuple[str, str]] = []
+        catcount = 0
+        for cat in cfg.categories:
+            if category and cat.name != category:
+                continue
+            pairs.append((f"Category-{catcount:06d}", cat.name))
+            if cat.template:
+                pairs.append((f"IsTemplate-{catcount:06d}", "1"))
+            if cat.templates:
+                pairs.append((f"Templates-{catcount:06d}", ",".join(cat.templates)))
+            for lineno, v in enumerate(cat.variables):
+                pairs.append((f"Line-{catcount:06d}-{lineno:06d}", f"{v.name}={v.value}"))
+            catcount += 1
+        return pairs
+
+    def getconfig_json(self, name: str, category: str = "") -> str:
+        def esc(s: str) -> str:
+            # manager.c json_escape() only escapes backslash and double quote.
+            return s.replace("\\", "\\\\").replace('"', '\\"')
+
+        parts = []
+        for cat in self.files[name].categories:
+            if category and cat.name != category:
+                continue
+            items = []
+            if cat.template:
+                items.append('"istemplate":1')
+            if cat.templates:
+                items.append(f'"templates":"{",".join(cat.templates)}"')
+            items += [f'"{esc(v.name)}":"{esc(v.value)}"' for v in cat.variables]
+            parts.append(f'"{esc(cat.name)}":{{{",".join(items)}}}')
+        return "{" + ",".join(parts) + "}"
+
+    def categories(self, name: str) -> list[str]:
+        return [c.name for c in self.files[name].categories]
+
+    def create(self, name: str) -> None:
+        self.files.setdefault(name, ConfigFile())
+
+    def update(self, src: str, dst: str, msg) -> None:
+        """Apply the ``Action-NNNNNN`` steps of an UpdateConfig message atomically."""
+        cfg = copy.deepcopy(self.files[src])
+        for x in range(100000):
+            action = msg.get(f"Action-{x:06d}")
+            if not action:
+                break
+            cat = msg.get(f"Cat-{x:06d}")
+            if not cat:
+                raise UpdateError(ERR_UNSPECIFIED_CATEGORY)
+            var = msg.get(f"Var-{x:06d}")
+            value = msg.get(f"Value-{x:06d}")
+            is_object = value.startswith(">")
+            if is_object:
+                value = value[1:]
+            match = msg.get(f"Match-{x:06d}")
+            line = msg.get(f"Line-{x:06d}")
+            options = [o.strip() for o in msg.get(f"Options-{x:06d}").split(",") if o.strip()]
+            allowdups = "allowdups" in (o.lower() for o in options)
+            ignoreerror = "ignoreerror" in (o.lower() for o in options)
+            istemplate = "template" in (o.lower() for o in options)
+            inherit = next(
+                (
+                    o.split("=", 1)[1].strip()
+                    for o in options
+                    if o.startswith("inherit") and "=" in o
+                ),
+                "",
+            )
+            action = action.lower()
+            cats = cfg.find(cat)
+            if action == "newcat":
+                if cats and not allowdups:
+                    if ignoreerror:
+                        continue
+                    raise UpdateError(ERR_FAILURE_NEWCAT)
+                new = Category(cat, template=istemplate)
+                for tmpl in filter(None, (t.strip() for t in inherit.split(","))):
+                    base = next((c for c in cfg.categories if c.name == tmpl and c.template), None)
+                    if base is None:
+                        raise UpdateError(ERR_FAILURE_TEMPLATE)
+                    new.templates.append(tmpl)
+                    new.variables.extend(copy.deepcopy(base.variables))
+                if match:
+                    idx = next((i for i, c in enumerate(cfg.categories) if c.name == match), None)
+                    if idx is None:
+                        raise UpdateError(ERR_FAILURE_NEWCAT)
+                    cfg.categories.insert(idx, new)
+                else:
+                    cfg.categories.append(new)
+                continue
+            if action not in (
+                "renamecat",
+                "delcat",
+                "emptycat",
+                "update",
+                "delete",
+                "append",
+                "insert",
+            ):
+                raise UpdateError(ERR_UNKNOWN_ACTION)
+            if not cats:
+                if action == "delcat" and ignoreerror:
+                    continue
+                if action in ("update", "delete", "append", "insert") and not var and not line:
+                    raise UpdateError(ERR_UNSPECIFIED_ARGUMENT)
+                raise UpdateError(ERR_UNKNOWN_CATEGORY)
+            if action == "renamecat":
+                if not value:
+                    raise UpdateError(ERR_UNSPECIFIED_ARGUMENT)
+                for c in cats:
+                    c.name = value
+            elif action == "delcat":
+                cfg.categories = [c for c in cfg.categories if c not in cats]
+            elif action == "emptycat":
+                for c in cats:
+                    c.variables.clear()
+            elif action == "update":
+                if not var:
+                    raise UpdateError(ERR_UNSPECIFIED_ARGUMENT)
+                found = False
+                for c in cats:
+                    for v in c.variables:
+                        if v.name == var and (not match or v.value == match):
+                            v.value, v.object, found = value, is_object, True
+                            break
+                if not found:
+                    raise UpdateError(ERR_FAILURE_UPDATE)
+            elif action == "delete":
+                if not var and not line:
+                    raise UpdateError(ERR_UNSPECIFIED_ARGUMENT)
+                found = False
+                for c in cats:
+                    keep = []
+                    for i, v in enumerate(c.variables):
+                        hit = (
+                            (str(i) == line)
+                            if line
+                            else (v.name == var and (not match or v.value == match))
+                        )
+                        found = found or hit
+                        if not hit:
+                            keep.append(v)
+                    c.variables = keep
+                if not found and not ignoreerror:
+                    raise UpdateError(ERR_FAILURE_UPDATE)
+            elif action in ("append", "insert"):
+                if not var or (action == "insert" and not line):
+                    raise UpdateError(ERR_UNSPECIFIED_ARGUMENT)
+                for c in cats:
+                    new_var = Variable(var, value, is_object or match.lower() == "object")
+                    if action == "append":
+                        c.variables.append(new_var)
+                    else:
+                        c.variables.insert(
+                            int(line) if line.isdigit() else len(c.variables), new_var
+                        )
+        self.files[dst] = cfg
+        self.saves.append(dst)
+
+    # -- "dialplan show" --------------------------------------------------
+    def dialplan_show(self, what: str) -> list[str]:
+        """CLI ``dialplan show EXTEN@CONTEXT`` over extensions.conf."""
+        exten, _, context = what.partition("@")
+        cfg = self.files.get("extensions.conf")
+        out: list[str] = []
+        if cfg is None:
+            return ["There is no existence of '%s' context" % context]
+        n_ext = n_prio = n_ctx = 0
+        lineno = 0
+        for cat in cfg.categories:
+            lineno += 1
+            if context and cat.name != context:
+                lineno += len(cat.variables) + 1
+                continue
+            rows = []
+            current = None
+            prio = 0
+            for v in cat.variables:
+                lineno += 1
+                if v.name not in ("exten", "same"):
+                    continue
+                fields = [f.strip() for f in v.value.split(",", 2)]
+                if v.name == "exten" and len(fields) == 3:
+                    current, p, app = fields
+                    prio = 1 if p in ("1", "n") else int(p) if p.isdigit() else prio + 1
+                elif v.name == "same" and len(fields) >= 2 and current is not None:
+                    _, app = fields[0], ",".join(fields[1:])
+                    prio += 1
+                else:
+                    continue
+                if exten and current != exten:
+                    continue
+                rows.append((current, prio, app, lineno))
+            lineno += 1
+            if not rows:
+                continue
+            n_ctx += 1
+            out.append(f"[ Context '{cat.name}' created by 'pbx_config' ]")
+            seen = set()
+            for ext, prio, app, ln in rows:
+                label = f"'{ext}' =>" if ext not in seen else ""
+                seen.add(ext)
+                out.append(f"  {label:<16}{prio}. {app:<37} [extensions.conf:{ln}]")
+                n_prio += 1
+            n_ext += len(seen)
+            out.append("")
+        if not n_ctx:
+            return [f"There is no existence of {exten}@{context} extension"]
+        out.append(
+            f"-= {n_ext} extension{'s' if n_ext != 1 else ''} ({n_prio} "
+            f"priorit{'ies' if n_prio != 1 else 'y'}) in {n_ctx} "
+            f"context{'s' if n_ctx != 1 else ''}. =-"
+        )
+        return out
+
+    def dump_json(self) -> str:  # pragma: no cover - debugging aid
+        return json.dumps({k: v.render() for k, v in self.files.items()}, indent=1)
+
+
+# The dialplan the reference captures were recorded with (see GetConfig in
+# capture h), plus the usual companions of an Odoo <-> Asterisk setup.
+SEED_FILES = {
+    "extensions.conf": """\
+[general]
+static=yes
+writeprotect=no
+clearglobalvars=no
+
+[globals]
+
+[demo]
+exten => 100,1,NoOp(ext 100 answer+playback)
+same => n,Answer()
+same => n,Wait(2)
+same => n,Playback(hello-world)
+same => n,Hangup()
+exten => 101,1,NoOp(ext 101 milliwatt)
+same => n,Answer()
+same => n,Set(TIMEOUT(absolute)=5)
+same => n,Milliwatt()
+same => n,Hangup()
+exten => 102,1,NoOp(ext 102 echo)
+same => n,Answer()
+same => n,Set(TIMEOUT(absolute)=10)
+same => n,Echo()
+same => n,Hangup()
+exten => 110,1,NoOp(ext 110 long call)
+same => n,Answer()
+same => n,Wait(60)
+same => n,Hangup()
+exten => 150,1,Answer()
+same => n,Wait(1)
+same => n,Hangup()
+exten => busy,1,NoOp(busy)
+same => n,Busy(5)
+exten => 103,1,Goto(busy,1)
+exten => noanswer,1,NoOp(noanswer)
+same => n,Ringing()
+same => n,Wait(30)
+same => n,Hangup()
+exten => 104,1,Goto(noanswer,1)
+exten => alice,1,Dial(SIP/alice,20,tT)
+same => n,Hangup()
+exten => bob,1,Dial(SIP/bob,20,tT)
+same => n,Hangup()
+exten => 200,1,Goto(bob,1)
+exten => 201,1,Goto(alice,1)
+exten => 300,1,NoOp(bridge to 110)
+same => n,Dial(Local/110@demo/n,30)
+same => n,Hangup()
+exten => 600,1,NoOp(queue support)
+same => n,Answer()
+same => n,Queue(support,,,,30)
+same => n,Hangup()
+exten => queue,1,Goto(600,1)
+exten => agent1,1,NoOp(agent1)
+same => n,Wait(1)
+same => n,Answer()
+same => n,Wait(4)
+same => n,Hangup()
+exten => agent2,1,NoOp(agent2)
+same => n,Ringing()
+same => n,Wait(20)
+same => n,Hangup()
+""",
+    "sip.conf": """\
+[general]
+context=demo
+allowguest=no
+alwaysauthreject=yes
+udpbindaddr=127.0.0.1:5060
+tcpenable=no
+transport=udp
+srvlookup=no
+directmedia=no
+disallow=all
+allow=ulaw
+allow=alaw
+rtptimeout=0
+qualify=no
+
+[alice]
+type=friend
+secret=alice-secret
+host=dynamic
+context=demo
+callerid="Alice" <alice>
+disallow=all
+allow=ulaw
+
+[bob]
+type=friend
+secret=bob-secret
+host=127.0.0.1
+port=5070
+context=demo
+callerid="Bob" <bob>
+disallow=all
+allow=ulaw
+""",
+    "manager.conf": """\
+[general]
+enabled=yes
+port=5038
+bindaddr=127.0.0.1
+displayconnects=yes
+timestampevents=no
+
+[odoo]
+secret=odoo-secret
+deny=0.0.0.0/0.0.0.0
+permit=127.0.0.1/255.255.255.255
+read=all
+write=all
+""",
+    "queues.conf": """\
+[general]
+persistentmembers=no
+monitor-type=MixMonitor
+
+[support]
+strategy=ringall
+timeout=15
+retry=5
+maxlen=0
+joinempty=yes
+leavewhenempty=no
+member => Local/agent1@demo/n,0,Agent 1
+member => Local/agent2@demo/n,0,Agent 2
+""",
+    "cdr_manager.conf": """\
+[general]
+enabled=yes
+""",
+    "odoo_test.conf": "",
+}

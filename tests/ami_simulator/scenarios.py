@@ -1,0 +1,1685 @@
+"""Call scenarios: the event sequences Asterisk 20 publishes for real calls.
+
+A scenario is a :class:`Call` running as an asyncio task.  It creates channels
+in the simulator's :class:`~.channels.ChannelTable`, runs a small dialplan
+interpreter over the ``extensions.conf`` of the config store (so the demo
+dialplan of the reference captures drives the calls, and an UpdateConfig'd
+extension is callable), and publishes the events in the order the captures
+show them:
+
+* ``Local/X@demo`` originates (captures a, b, c, g, j): the ``;1``/``;2``
+  pair, ``AppDial2``, ``LocalBridge``, answer propagation, Reason 4/5/3;
+* a SIP phone calling an extension (d), two SIP users bridged through
+  ``Dial(SIP/bob)`` (i1, i2) with Redirect and BlindTransfer, queue calls;
+* SIP REGISTER outcomes (f, l), which only produce security/PeerStatus events.
+
+Timing uses a virtual clock: every delay is the real Asterisk delay times
+``time_scale``, while the timestamps shown (Uniqueid, Cdr) follow virtual
+time.  Ties between two timers are resolved deterministically (the
+originating side wins, as in capture a) so the event order is stable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import re
+from typing import TYPE_CHECKING
+
+from . import channels as ch
+from .channels import (
+    AGENT,
+    CALL,
+    STATE_BUSY,
+    STATE_RING,
+    STATE_RINGING,
+    STATE_UP,
+    UNKNOWN,
+    Channel,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import AmiSimulator
+
+# OriginateResponse "Reason:" values (AST_CONTROL_*), see manager.c fast_originate.
+REASON_FAILED = 0
+REASON_NO_ANSWER = 3
+REASON_ANSWERED = 4
+REASON_BUSY = 5
+REASON_CONGESTION = 8
+
+PLAYBACK_SECONDS = 1.0  # length of "hello-world"
+DIAL_VARS = (
+    "DIALSTATUS",
+    "DIALEDPEERNUMBER",
+    "DIALEDPEERNAME",
+    "ANSWEREDTIME",
+    "ANSWEREDTIME_MS",
+    "DIALEDTIME",
+    "DIALEDTIME_MS",
+    "RINGTIME",
+    "RINGTIME_MS",
+    "PROGRESSTIME",
+    "PROGRESSTIME_MS",
+)
+_sip_callid = itertools.count(12037)
+
+
+class HangupNow(Exception):
+    """Raised inside a dialplan wait when another party ends the call."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Goto(Exception):
+    def __init__(self, context: str, exten: str, priority: int):
+        super().__init__(context, exten, priority)
+        self.target = (context, exten, priority)
+
+
+class EndOfDialplan(Exception):
+    """The channel ran Hangup() or fell off the end of its extension."""
+
+
+# --- dialplan ---------------------------------------------------------------
+
+_APP_RE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\((.*)\))?\s*$")
+
+
+class Dialplan:
+    """``extensions.conf`` of the config store, as ``{ctx: {exten: {prio: (app, data)}}}``."""
+
+    def __init__(self, store):
+        self.contexts: dict[str, dict[str, dict[int, tuple[str, str]]]] = {}
+        cfg = store.files.get("extensions.conf")
+        if cfg is None:
+            return
+        for cat in cfg.categories:
+            ctx = self.contexts.setdefault(cat.name, {})
+            current, prio = None, 0
+            for v in cat.variables:
+                if v.name not in ("exten", "same"):
+                    continue
+                parts = [p.strip() for p in v.value.split(",", 2)]
+                if v.name == "exten" and len(parts) == 3:
+                    current, p, app = parts
+                    prio = (
+                        int(p)
+                        if p.isdigit()
+                        else (1 if p == "n" and current not in ctx else prio + 1)
+                    )
+                elif v.name == "same" and len(parts) >= 2 and current:
+                    p, app = parts[0], ",".join(parts[1:])
+                    prio = int(p) if p.isdigit() else prio + 1
+                else:
+                    continue
+                m = _APP_RE.match(app)
+                name, data = (m.group(1), m.group(2) or "") if m else (app, "")
+                ctx.setdefault(current, {})[prio] = (name, data)
+
+    def lookup(self, context: str, exten: str, prio: int) -> tuple[str, str] | None:
+        return self.contexts.get(context, {}).get(exten, {}).get(prio)
+
+    def exists(self, context: str, exten: str) -> bool:
+        return exten in self.contexts.get(context, {})
+
+
+def parse_callerid(value: str) -> tuple[str, str]:
+    """``"Name" <num>`` -> (num, name), like ast_callerid_split."""
+    value = value.strip()
+    m = re.match(r'^\s*"?([^"<]*?)"?\s*<([^>]*)>\s*$', value)
+    if m:
+        return m.group(2).strip(), m.group(1).strip()
+    if value.replace("+", "").isdigit():
+        return value, ""
+    return "", value
+
+
+def rtcp_vars(ssrc: int, txcount: int) -> list[tuple[str, str]]:
+    """chan_sip's end-of-call RTP statistics variables (six VarSet per SIP channel)."""
+    z = "000.000000"
+    qos = (
+        f"ssrc={ssrc};themssrc=0;lp=0;rxjitter=0.000000;rxcount=0;txjitter=0.000000;"
+        f"txcount={txcount};rlp=0;rtt=0.000000;rxmes=0.000000;txmes=0.000000"
+    )
+    return [
+        ("RTPAUDIOQOS", qos),
+        (
+            "RTPAUDIOQOSJITTER",
+            "".join(
+                f"{k}jitter={z};"
+                for k in (
+                    "minrx",
+                    "maxrx",
+                    "avgrx",
+                    "stdevrx",
+                    "mintx",
+                    "maxtx",
+                    "avgtx",
+                    "stdevtx",
+                )
+            ),
+        ),
+        (
+            "RTPAUDIOQOSLOSS",
+            "".join(
+                f"  {k}lost={z};"
+                for k in (
+                    "minrx",
+                    "maxrx",
+                    "avgrx",
+                    "stdevrx",
+                    "mintx",
+                    "maxtx",
+                    "avgtx",
+                    "stdevtx",
+                )
+            ),
+        ),
+        ("RTPAUDIOQOSRTT", "".join(f"     {k}rtt={z};" for k in ("min", "max", "avg", "stdev"))),
+        (
+            "RTPAUDIOQOSMES",
+            "".join(
+                f"   {k}mes={z};"
+                for k in (
+                    "minrx",
+                    "maxrx",
+                    "avgrx",
+                    "stdevrx",
+                    "mintx",
+                    "maxtx",
+                    "avgtx",
+                    "stdevtx",
+                )
+            ),
+        ),
+        ("RTPAUDIOQOS", qos),
+    ]
+
+
+# --- base call --------------------------------------------------------------
+
+
+class Call:
+    """One call (one Linkedid) and the task that plays it."""
+
+    kind = "call"
+
+    def __init__(self, sim: AmiSimulator):
+        self.sim = sim
+        self.table = sim.table
+        self.channels: list[Channel] = []
+        self.linkedid = ""
+        self.task: asyncio.Task | None = None
+        self.vt = 0.0  # virtual seconds since the call started
+        self._t0 = asyncio.get_running_loop().time()
+        self.bridge: ch.Bridge | None = None
+        self.done = asyncio.Event()
+        self.dialplan = Dialplan(sim.config_store)
+
+    # -- plumbing ---------------------------------------------------------
+    def emit(self, *events) -> None:
+        for event in events:
+            self.sim.publish(event)
+
+    async def wait(self, seconds: float) -> None:
+        """Advance virtual time; real sleep is ``seconds * time_scale``."""
+        self.vt += seconds
+        loop = asyncio.get_running_loop()
+        target = self._t0 + self.vt * self.sim.clock.time_scale
+        await asyncio.sleep(max(0.0, target - loop.time()))
+
+    def now(self) -> float:
+        return self.sim.clock.now()
+
+    def new_channel(
+        self, name: str, tech: str, device: str, context: str, exten: str, **kw
+    ) -> Channel:
+        chan = self.table.new_channel(
+            name, tech, device, context, exten, linkedid=self.linkedid or None, **kw
+        )
+        chan.call = self
+        if not self.linkedid:
+            self.linkedid = chan.uniqueid
+        self.channels.append(chan)
+        return chan
+
+    def set_state(self, chan: Channel, state: int) -> None:
+        chan.state = state
+        if state == STATE_UP and chan.answered is None:
+            chan.answered = self.now()
+        self.emit(ch.newstate(chan))
+
+    def newexten(
+        self, chan: Channel, prio: int, app: str, data: str, extension: str | None = None
+    ) -> None:
+        chan.priority = prio
+        chan.set_app(app, data)
+        self.emit(ch.newexten(chan, app, data, extension))
+
+    def finish_channel(self, chan: Channel, cause: int, cdr: bool = True) -> None:
+        """Hangup event (+ Cdr) and removal from the live table."""
+        self.emit(ch.hangup(chan, cause))
+        self.table.remove(chan)
+        if cdr:
+            self.emit(ch.cdr(chan, self.now()))
+
+    def alive(self) -> list[Channel]:
+        return [c for c in self.channels if c.alive]
+
+    def start(self) -> str:
+        self.setup()
+        self.sim.calls[self.linkedid] = self
+        self.task = asyncio.create_task(self._run_guarded())
+        return self.linkedid
+
+    def setup(self) -> None:
+        """Synchronous first step (creates the first channel, fixes the Linkedid)."""
+
+    async def run(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    async def _run_guarded(self) -> None:
+        try:
+            await self.run()
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # a scenario bug must not kill the server
+            self.sim.log.exception("scenario %s failed", self.kind)
+            self.force_cleanup()
+        finally:
+            if not self.alive():
+                self.sim.calls.pop(self.linkedid, None)
+                self.done.set()
+
+    def force_cleanup(self) -> None:
+        for chan in self.alive():
+            self.table.remove(chan)
+        if self.bridge:
+            self.table.bridges.pop(self.bridge.uniqueid, None)
+
+    def interrupt(self) -> None:
+        """Stop the scripted timeline; the caller publishes what happens next."""
+        if self.task and not self.task.done() and self.task is not asyncio.current_task():
+            self.task.cancel()
+
+    def continue_with(self, coro) -> None:
+        self.task = asyncio.create_task(self._continue(coro))
+
+    async def _continue(self, coro) -> None:
+        self._t0 = asyncio.get_running_loop().time()
+        self.vt = 0.0
+        try:
+            await coro
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            self.sim.log.exception("scenario %s continuation failed", self.kind)
+            self.force_cleanup()
+        finally:
+            if not self.alive():
+                self.sim.calls.pop(self.linkedid, None)
+                self.done.set()
+
+    # -- AMI-driven changes (overridden where the captures show more) ------
+    def ami_hangup(self, chan: Channel, cause: int) -> None:
+        """AMI Hangup: Asterisk soft-hangs-up the channel without a HangupRequest
+        event for it; the rest of the call then tears down."""
+        self.interrupt()
+        self.generic_teardown(first=chan, cause=cause or (16 if chan.tech == "SIP" else 0))
+
+    def generic_teardown(self, first: Channel | None, cause: int = 16) -> None:
+        order = self.alive()
+        if first in order:
+            order.remove(first)
+            order.insert(0, first)
+        bridge = self.bridge
+        for chan in order:
+            if bridge and chan in bridge.channels:
+                self.emit(ch.bridge_leave(bridge, chan))
+            if chan is not first:
+                self.emit(ch.soft_hangup_request(chan, 16))
+            if chan.tech == "SIP":
+                for k, v in rtcp_vars(random.getrandbits(31), 0):
+                    self.emit(ch.varset(chan, k, v))
+            self.finish_channel(chan, cause if chan is first else 16)
+        if bridge:
+            self.emit(ch.bridge_destroy(bridge))
+            self.table.bridges.pop(bridge.uniqueid, None)
+            self.bridge = None
+        for device in dict.fromkeys(c.device for c in order):
+            self.emit(ch.device_state(device, "NOT_INUSE"))
+
+    def redirect(
+        self,
+        chan: Channel,
+        context: str,
+        exten: str,
+        priority: int,
+        extra: Channel | None = None,
+        extra_target: tuple | None = None,
+    ) -> None:
+        """Default Redirect: the channel leaves whatever it did and runs the dialplan."""
+        self.interrupt()
+        targets = [(chan, (context, exten, priority))]
+        if extra is not None and extra_target is not None:
+            targets.append((extra, extra_target))
+        bridge = self.bridge
+        for c, _ in targets:
+            if bridge and c in bridge.channels:
+                self.emit(ch.bridge_leave(bridge, c))
+        if bridge:
+            for c in list(bridge.channels):
+                self.emit(ch.bridge_leave(bridge, c))
+            self.emit(ch.bridge_destroy(bridge))
+            self.table.bridges.pop(bridge.uniqueid, None)
+            self.bridge = None
+
+        async def go():
+            for c, (ctx, ext, _prio) in targets:
+                c.context, c.exten = ctx, ext
+            await asyncio.gather(*(self.run_dialplan_safe(c, *t) for c, t in targets))
+            self.generic_teardown(first=None)
+
+        self.continue_with(go())
+
+    def blind_transfer_error(self, chan: Channel, context: str, exten: str) -> str | None:
+        """Text of the Error response BlindTransfer gets, None when it can go ahead."""
+        return "Transfer invalid"
+
+    def blind_transfer(self, chan: Channel, context: str, exten: str) -> None:
+        pass
+
+    def atxfer(self, chan: Channel, context: str, exten: str) -> str | None:
+        return "No attended transfer feature code found"
+
+    # -- dialplan interpreter ----------------------------------------------
+    async def run_dialplan_safe(
+        self, chan: Channel, context: str, exten: str, prio: int = 1
+    ) -> None:
+        with contextlib.suppress(EndOfDialplan, HangupNow):
+            await self.run_dialplan(chan, context, exten, prio)
+
+    async def run_dialplan(
+        self, chan: Channel, context: str, exten: str, prio: int = 1, first_app_shown: bool = True
+    ) -> None:
+        """Execute ``exten`` from ``prio`` on ``chan`` until it hangs up or is interrupted."""
+        while True:
+            step = self.dialplan.lookup(context, exten, prio)
+            if step is None:
+                raise EndOfDialplan()
+            app, data = step
+            chan.context, chan.exten = context, exten
+            self.newexten(chan, prio, app, data)
+            self.after_newexten(chan)
+            handler = getattr(self, "app_" + app.lower(), None)
+            try:
+                if handler is None:
+                    await self.dp_wait(chan, 0)
+                else:
+                    await handler(chan, data)
+            except Goto as g:
+                context, exten, prio = g.target
+                continue
+            prio += 1
+
+    def after_newexten(self, chan: Channel) -> None:
+        """Hook to publish what Asterisk emits right after a Newexten (e.g. DialState)."""
+
+    def deadline(self, chan: Channel) -> tuple[float, str] | None:
+        """(virtual time, reason) at which something else ends ``chan``'s dialplan."""
+        return None
+
+    async def dp_wait(self, chan: Channel, seconds: float) -> None:
+        dl = self.deadline(chan)
+        if dl is not None and self.vt + seconds >= dl[0]:
+            await self.wait(max(0.0, dl[0] - self.vt))
+            raise HangupNow(dl[1])
+        await self.wait(seconds)
+
+    def on_answer(self, chan: Channel) -> None:
+        self.set_state(chan, STATE_UP)
+
+    def on_ringing(self, chan: Channel) -> None:
+        pass
+
+    def on_busy(self, chan: Channel) -> None:
+        self.set_state(chan, STATE_BUSY)
+
+    # applications
+    async def app_noop(self, chan, data):
+        pass
+
+    async def app_answer(self, chan, data):
+        if chan.state != STATE_UP:
+            self.on_answer(chan)
+
+    async def app_wait(self, chan, data):
+        await self.dp_wait(chan, float(data or 0))
+
+    async def app_ringing(self, chan, data):
+        self.on_ringing(chan)
+
+    async def app_playback(self, chan, data):
+        self.playing = chan
+        await self.dp_wait(chan, PLAYBACK_SECONDS)
+        self.playing = None
+        self.emit(ch.varset(chan, "PLAYBACKSTATUS", "SUCCESS"))
+
+    async def app_busy(self, chan, data):
+        self.on_busy(chan)
+        await self.dp_wait(chan, float(data or 10))
+        raise EndOfDialplan()
+
+    async def app_congestion(self, chan, data):
+        await self.app_busy(chan, data)
+
+    async def app_hangup(self, chan, data):
+        raise EndOfDialplan()
+
+    async def app_goto(self, chan, data):
+        parts = [p.strip() for p in data.split(",")]
+        if len(parts) == 3:
+            raise Goto(parts[0], parts[1], int(parts[2]))
+        if len(parts) == 2:
+            raise Goto(chan.context, parts[0], int(parts[1]))
+        raise Goto(chan.context, chan.exten, int(parts[0]))
+
+    async def app_set(self, chan, data):
+        var, _, value = data.partition("=")
+        if var.strip().upper() == "TIMEOUT(ABSOLUTE)":
+            self.absolute_timeout = self.vt + float(value or 0)
+        else:
+            self.emit(ch.varset(chan, var.strip(), value))
+
+    async def app_milliwatt(self, chan, data):
+        await self.dp_wait(
+            chan, max(0.0, getattr(self, "absolute_timeout", self.vt + 3600) - self.vt)
+        )
+
+    app_echo = app_milliwatt
+
+    async def app_dial(self, chan, data):
+        # Targets without a scripted model: the dial fails at once.
+        self.emit(ch.varset(chan, "DIALSTATUS", "CHANUNAVAIL"))
+
+    async def app_mixmonitor(self, chan, data):
+        self.sim.start_mixmonitor(chan, data.split(",")[0])
+
+    async def app_playtones(self, chan, data):
+        pass
+
+    app_progress = app_playtones
+
+
+# --- Originate to a Local channel -------------------------------------------
+
+
+class LocalOriginateCall(Call):
+    """``Originate Channel: Local/<exten>@<context>[/n]`` (captures a, b, c, g, j)."""
+
+    kind = "originate"
+
+    def __init__(
+        self,
+        sim,
+        exten: str,
+        context: str,
+        app: str = "",
+        appdata: str = "",
+        cid: tuple[str, str] = ("", ""),
+        timeout: float = 30.0,
+        action_id: str = "",
+        dial_context: str = "",
+        dial_exten: str = "",
+        dial_priority: int = 1,
+        optimize: bool = True,
+        variables: list[tuple[str, str]] | None = None,
+        account: str = "",
+        result: asyncio.Future | None = None,
+        emit_response: bool = True,
+    ):
+        super().__init__(sim)
+        self.exten, self.context = exten, context
+        self.app, self.appdata = app, appdata
+        self.cid_num, self.cid_name = cid
+        self.timeout = timeout
+        self.action_id = action_id
+        self.dial_context, self.dial_exten, self.dial_priority = (
+            dial_context,
+            dial_exten,
+            dial_priority,
+        )
+        self.optimize = optimize
+        self.variables = variables or []
+        self.account = account
+        self.result = result  # resolved with the Reason for a synchronous Originate
+        self.emit_response = emit_response
+        self.answered = False
+        self.app_deadline: float | None = None
+        self.dial_begun = False
+        self.pending_dialstate = False
+        self.playing: Channel | None = None
+        self.inner: LocalDialLeg | None = None
+
+    @property
+    def requested(self) -> str:
+        return f"Local/{self.exten}@{self.context}"
+
+    def setup(self) -> None:
+        suffix = self.table.next_suffix("Local")
+        base = f"Local/{self.exten}@{self.context}-{suffix}"
+        self.one = self.new_channel(
+            base + ";1", "Local", self.requested, self.context, self.exten, accountcode=self.account
+        )
+        self.two = self.new_channel(
+            base + ";2",
+            "Local",
+            self.requested,
+            self.context,
+            self.exten,
+            state=STATE_RING,
+            accountcode=self.account,
+        )
+        one, two = self.one, self.two
+        self.emit(ch.newchannel(one), ch.newchannel(two))
+        for k, v in self.variables:
+            self.emit(ch.varset(one, k, v))
+        self.newexten(one, 1, "AppDial2", "(Outgoing Line)")
+        clid = f'"{self.cid_name}" <{self.cid_num}>' if self.cid_name else self.cid_num
+        for c in (one, two):
+            if self.cid_num or self.cid_name:
+                c.cid_num, c.cid_name = self.cid_num or UNKNOWN, self.cid_name or UNKNOWN
+                c.conn_num, c.conn_name = c.cid_num, c.cid_name
+            c.cdr_src, c.cdr_dst, c.cdr_dcontext, c.cdr_clid = (
+                self.cid_num,
+                self.exten,
+                self.context,
+                clid,
+            )
+            self.emit(ch.newcallerid(c), ch.newconnectedline(c))
+        self.emit(ch.local_bridge(one, two, self.context, self.exten, self.optimize))
+        # Dial publishes DialBegin right away unless ;2 answers at once, in which
+        # case ;2's first steps win the race (capture a vs. b, c, g).
+        first = self.dialplan.lookup(self.context, self.exten, 1)
+        second = self.dialplan.lookup(self.context, self.exten, 2)
+        answers_at_once = first is not None and (
+            first[0].lower() == "answer"
+            or (first[0].lower() == "noop" and second is not None and second[0].lower() == "answer")
+        )
+        if not answers_at_once:
+            self.dial_begin()
+
+    async def run(self) -> None:
+        if not self.dialplan.exists(self.context, self.exten):
+            return await self.fail(REASON_FAILED, cause=1)
+        self.ring_deadline = self.timeout
+        try:
+            await self.run_dialplan(self.two, self.context, self.exten)
+            self.far_end_hangup()
+        except EndOfDialplan:
+            self.far_end_hangup()
+        except HangupNow as stop:
+            if stop.reason == "app_done":
+                self.originator_hangup()
+            elif stop.reason == "ring_timeout":
+                self.no_answer()
+
+    # ;2 answering is what makes the originate succeed (capture a ordering)
+    def dial_begin(self) -> None:
+        if not self.dial_begun:
+            self.dial_begun = True
+            self.emit(ch.dial_begin(None, self.one, f"{self.exten}@{self.context}"))
+
+    def after_newexten(self, chan):
+        if chan is self.two and self.pending_dialstate:
+            self.pending_dialstate = False
+            self.emit(
+                ch.dial_state(None, self.one, "RINGING"), ch.device_state(self.requested, "INUSE")
+            )
+
+    def on_answer(self, chan: Channel) -> None:
+        if chan is not self.two:
+            return super().on_answer(chan)
+        self.set_state(self.two, STATE_UP)
+        self.emit(ch.device_state(self.requested, "NOT_INUSE"))
+        self.originate_answered()
+        return None
+
+    def originate_answered(self) -> None:
+        self.dial_begin()
+        self.answered = True
+        one = self.one
+        if self.app:
+            one.set_app(self.app, self.appdata)
+        self.send_response("Success", REASON_ANSWERED, one.name, one.uniqueid)
+        self.set_state(one, STATE_UP)
+        self.emit(ch.device_state(self.requested, "INUSE"), ch.dial_end(None, one, "ANSWER"))
+        self.app_deadline = self.vt + app_duration(self.app, self.appdata)
+
+    def on_ringing(self, chan: Channel) -> None:
+        if chan is self.two:
+            self.dial_begin()
+            self.set_state(self.one, STATE_RINGING)
+            self.pending_dialstate = True
+
+    def on_busy(self, chan: Channel) -> None:
+        two, one = self.two, self.one
+        self.dial_begin()
+        self.set_state(two, STATE_BUSY)
+        self.emit(
+            ch.dial_end(None, one, "BUSY"),
+            ch.hangup_request(two, 0),
+            ch.device_state(self.requested, "INUSE"),
+        )
+        self.send_response("Failure", REASON_BUSY)
+        self.finish_channel(one, 0, cdr=False)
+        self.emit(ch.device_state(self.requested, "NOT_INUSE"))
+        for c in (one, two):
+            c.cdr_disposition = "BUSY"
+        self.emit(ch.cdr(one, self.now()), ch.cdr(two, self.now()))
+        self.emit(ch.soft_hangup_request(two, 16))
+        self.finish_channel(two, 17, cdr=False)
+        self.emit(ch.device_state(self.requested, "NOT_INUSE"))
+        raise HangupNow("busy")
+
+    def deadline(self, chan):
+        if chan is not self.two:
+            return None
+        if not self.answered:
+            return (self.ring_deadline, "ring_timeout")
+        if self.app_deadline is not None:
+            return (self.app_deadline, "app_done")
+        return None
+
+    def send_response(
+        self, response: str, reason: int, channel: str | None = None, uniqueid: str | None = None
+    ) -> None:
+        if self.result is not None and not self.result.done():
+            self.result.set_result(reason)
+        if not self.emit_response:
+            return
+        pairs = [("Event", "OriginateResponse")]
+        if self.action_id:
+            pairs.append(("ActionID", self.action_id))
+        pairs += [("Response", response), ("Channel", channel or self.requested)]
+        if self.app:
+            pairs += [("Application", self.app), ("Data", self.appdata)]
+        else:
+            pairs += [("Context", self.dial_context), ("Exten", self.dial_exten)]
+        pairs += [
+            ("Reason", str(reason)),
+            ("Uniqueid", uniqueid or UNKNOWN),
+            ("CallerIDNum", self.cid_num or UNKNOWN),
+            ("CallerIDName", self.cid_name or UNKNOWN),
+        ]
+        self.emit((CALL, pairs))
+
+    async def fail(self, reason: int, cause: int) -> None:
+        self.send_response("Failure", reason)
+        for c in self.alive():
+            self.finish_channel(c, cause, cdr=False)
+
+    # --- endings ---------------------------------------------------------
+    def originator_hangup(self) -> None:
+        """;1's application finished first (captures a, j)."""
+        one, two = self.one, self.two
+        self.emit(ch.hangup_request(two, 0))
+        self.finish_channel(one, 0)
+        if self.playing is two:
+            self.emit(ch.varset(two, "PLAYBACKSTATUS", "SUCCESS"))
+        self.emit(ch.soft_hangup_request(two, 16))
+        self.finish_channel(two, 0)
+        self.emit(
+            ch.device_state(self.requested, "NOT_INUSE"),
+            ch.device_state(self.requested, "NOT_INUSE"),
+        )
+
+    def far_end_hangup(self) -> None:
+        """;2 ran Hangup() (or fell off its extension) while ;1 was still busy."""
+        one, two = self.one, self.two
+        if not self.answered:
+            # Hung up before answering: the originate fails like a rejected call.
+            self.dial_begin()
+            self.emit(ch.dial_end(None, one, "CANCEL"))
+            self.emit(ch.soft_hangup_request(two, 16))
+            self.finish_channel(two, 16)
+            self.send_response("Failure", REASON_FAILED)
+            self.finish_channel(one, 16)
+        else:
+            self.emit(ch.soft_hangup_request(two, 16))
+            self.finish_channel(two, 16)
+            self.emit(ch.hangup_request(one, 16))
+            self.finish_channel(one, 16)
+        self.emit(
+            ch.device_state(self.requested, "NOT_INUSE"),
+            ch.device_state(self.requested, "NOT_INUSE"),
+        )
+
+    def no_answer(self) -> None:
+        """Originate Timeout expired while ringing (capture c)."""
+        one, two = self.one, self.two
+        self.emit(ch.hangup_request(two, 19), ch.soft_hangup_request(two, 16))
+        self.finish_channel(two, 19, cdr=False)
+        self.send_response("Failure", REASON_NO_ANSWER)
+        self.finish_channel(one, 19, cdr=False)
+        self.emit(
+            ch.device_state(self.requested, "NOT_INUSE"),
+            ch.device_state(self.requested, "NOT_INUSE"),
+        )
+        for c in (two, one):
+            c.cdr_disposition = "NO ANSWER"
+            self.emit(ch.cdr(c, self.now()))
+
+    def ami_hangup(self, chan: Channel, cause: int) -> None:
+        if self.inner is not None and chan is self.one:
+            self.interrupt()
+            return self.inner.teardown_from_originator(cause)
+        if chan is self.one and self.answered:
+            self.interrupt()
+            return self.originator_hangup()
+        return super().ami_hangup(chan, cause)
+
+    # Dial(Local/110@demo/n,30) from ;2 (capture g)
+    async def app_dial(self, chan, data):
+        target = data.split(",")[0]
+        if chan is self.two and target.startswith("Local/"):
+            self.dial_begin()
+            self.inner = LocalDialLeg(self, chan, data)
+            await self.inner.run()
+            raise HangupNow("bridged_done")
+        return await super().app_dial(chan, data)
+
+
+def app_duration(app: str, data: str) -> float:
+    """How long the Originate's Application keeps ``;1`` busy (virtual seconds)."""
+    app = app.lower()
+    if app == "wait":
+        try:
+            return float(data or 0)
+        except ValueError:
+            return 0.0
+    if app == "playback":
+        return PLAYBACK_SECONDS
+    if app in ("hangup", "noop", ""):
+        return 0.0
+    return 86400.0  # Echo, MusicOnHold, Park, ConfBridge...: until the far end hangs up
+
+
+class LocalDialLeg:
+    """``;2`` of an originate runs ``Dial(Local/<x>@<ctx>/n,...)``: capture g."""
+
+    def __init__(self, call: LocalOriginateCall, caller: Channel, data: str):
+        self.call = call
+        self.caller = caller
+        self.data = data
+        target = data.split(",")[0]
+        m = re.match(r"Local/([^@/]+)@([^/]+)(/n)?", target)
+        self.exten, self.context = m.group(1), m.group(2)
+        self.optimize = not m.group(3)
+        self.dialstring = target[len("Local/") :]
+
+    async def run(self) -> None:
+        call, caller = self.call, self.caller
+        for var in DIAL_VARS:
+            call.emit(ch.varset(caller, var, ""))
+        device = f"Local/{self.exten}@{self.context}"
+        base = f"{device}-{call.table.next_suffix('Local')}"
+        a = call.new_channel(base + ";1", "Local", device, self.context, self.exten)
+        b = call.new_channel(
+            base + ";2", "Local", device, self.context, self.exten, state=STATE_RING
+        )
+        self.a, self.b = a, b
+        call.emit(ch.newchannel(a), ch.newchannel(b))
+        call.emit(ch.varset(a, "DIALEDPEERNUMBER", self.dialstring))
+        a.exten = caller.exten
+        for c in (a, b):
+            c.cid_num, c.cid_name = caller.cid_num, caller.cid_name
+            c.conn_num, c.conn_name = caller.cid_num, caller.cid_name
+            c.cdr_src, c.cdr_dst, c.cdr_dcontext, c.cdr_clid = (
+                caller.cdr_src,
+                self.exten,
+                self.context,
+                caller.cdr_clid,
+            )
+        a.conn_num, a.conn_name = caller.exten, UNKNOWN
+        call.newexten(a, 1, "AppDial", "(Outgoing Line)")
+        call.emit(ch.newcallerid(a), ch.newconnectedline(a))
+        call.emit(ch.varset(b, "DIALEDPEERNUMBER", self.dialstring))
+        call.emit(ch.newcallerid(b), ch.newconnectedline(b))
+        call.emit(ch.local_bridge(a, b, self.context, self.exten, self.optimize))
+        call.emit(ch.dial_begin(caller, a, self.dialstring))
+        # the dialled extension (110: NoOp, Answer, Wait(60))
+        call.newexten(b, 1, "NoOp", "ext 110 long call")
+        call.newexten(b, 2, "Answer", "")
+        call.set_state(b, STATE_UP)
+        call.emit(ch.device_state(device, "INUSE"))
+        call.set_state(a, STATE_UP)
+        caller.cdr_dstchannel = a.name
+        call.emit(
+            ch.varset(caller, "DIALSTATUS", "ANSWER"),
+            ch.varset(caller, "DIALEDPEERNAME", a.name),
+            ch.varset(caller, "DIALEDPEERNUMBER", self.dialstring),
+            ch.device_state(device, "INUSE"),
+        )
+        a.exten = ""
+        call.emit(ch.dial_end(caller, a, "ANSWER"))
+        self.t_answer = call.vt
+        caller.state = STATE_UP
+        caller.answered = call.now()
+        call.emit(ch.newstate(caller), ch.device_state(call.requested, "INUSE"))
+        bridge = call.table.new_bridge()
+        call.bridge = bridge
+        call.emit(ch.bridge_create(bridge))
+        call.answered = True
+        one = call.one
+        if call.app:
+            one.set_app(call.app, call.appdata)
+        call.set_state(one, STATE_UP)
+        call.emit(ch.dial_end(None, one, "ANSWER"))
+        call.newexten(a, 1, "AppDial", "(Outgoing Line)")
+        call.emit(ch.bridge_enter(bridge, a), ch.device_state(call.requested, "INUSE"))
+        call.send_response("Success", REASON_ANSWERED, one.name, one.uniqueid)
+        call.emit(ch.bridge_enter(bridge, caller))
+        call.emit(ch.varset(a, "BRIDGEPEER", caller.name), ch.varset(caller, "BRIDGEPEER", a.name))
+        b.priority = 3
+        call.newexten(b, 3, "Wait", "60")
+        # whichever ends first: ;1's application or 110's Wait(60)
+        end = min(app_duration(call.app, call.appdata), 60.0)
+        await call.wait(end)
+        self.teardown_from_originator(0)
+
+    def teardown_from_originator(self, cause: int) -> None:
+        """``Hangup Channel: Local/300@demo-...;1`` while bridged (capture g)."""
+        call = self.call
+        one, two, a, b = call.one, self.caller, self.a, self.b
+        bridge = call.bridge
+        call.emit(ch.hangup_request(two, cause))
+        end = call.now()
+        call.emit(ch.cdr(one, end), ch.cdr(two, end))
+        call.emit(ch.varset(two, "BRIDGEPEER", ""), ch.varset(a, "BRIDGEPEER", ""))
+        call.emit(ch.bridge_leave(bridge, two))
+        secs = int(end - (two.answered or end))
+        for var, val in (
+            ("ANSWEREDTIME", secs),
+            ("ANSWEREDTIME_MS", secs * 1000 + 2),
+            ("DIALEDTIME", secs),
+            ("DIALEDTIME_MS", secs * 1000 + 4),
+            ("DIALSTATUS", "ANSWER"),
+        ):
+            call.emit(ch.varset(two, var, str(val)))
+        call.emit(ch.soft_hangup_request(two, 16))
+        call.finish_channel(two, 16, cdr=False)
+        call.emit(ch.bridge_leave(bridge, a))
+        call.finish_channel(one, cause, cdr=False)
+        call.emit(ch.hangup_request(b, 16))
+        call.finish_channel(a, 16, cdr=False)
+        call.emit(ch.bridge_destroy(bridge))
+        call.table.bridges.pop(bridge.uniqueid, None)
+        call.bridge = None
+        call.emit(ch.cdr(b, call.now()), ch.soft_hangup_request(b, 16))
+        call.finish_channel(b, 16, cdr=False)
+        call.emit(
+            ch.device_state(call.requested, "NOT_INUSE"),
+            ch.device_state(call.requested, "NOT_INUSE"),
+            ch.device_state(a.device, "NOT_INUSE"),
+            ch.device_state(a.device, "NOT_INUSE"),
+        )
+
+
+# --- SIP phone calls --------------------------------------------------------
+
+SIP_PEERS = {
+    "alice": {"callerid": ("alice", "Alice"), "port": 5061, "dynamic": True},
+    "bob": {"callerid": ("bob", "Bob"), "port": 5070, "dynamic": False},
+}
+
+
+class SipInboundCall(Call):
+    """A SIP phone dials an extension (captures d, i1, i2; queue calls)."""
+
+    kind = "sip"
+
+    def __init__(
+        self,
+        sim,
+        peer: str = "alice",
+        exten: str = "100",
+        context: str = "demo",
+        challenge: bool = True,
+        talk_time: float | None = None,
+    ):
+        super().__init__(sim)
+        self.peer, self.exten, self.context = peer, exten, context
+        self.challenge = challenge
+        self.talk_time = talk_time  # caller hangs up after this long once bridged
+        self.callee: Channel | None = None
+        self.dial_started = 0.0
+        self.answer_vt = 0.0
+        self.queue_info: dict = {}
+        self.playing = None
+
+    def setup(self) -> None:
+        peer = self.peer
+        port = 5063 + random.randint(0, 5)
+        if self.challenge:
+            self.sim.publish(
+                security_event(
+                    self.sim,
+                    "ChallengeSent",
+                    "Informational",
+                    1,
+                    [
+                        ("AccountID", f"sip:{peer}@127.0.0.1"),
+                        ("SessionID", fake_pointer()),
+                        ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
+                        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
+                        ("Challenge", f"{random.getrandbits(32):08x}"),
+                    ],
+                    service="SIP",
+                )
+            )
+        name = f"SIP/{peer}-{self.table.next_suffix('SIP')}"
+        num, cname = SIP_PEERS.get(peer, {}).get("callerid", (peer, peer.capitalize()))
+        chan = self.new_channel(
+            name, "SIP", f"SIP/{peer}", self.context, self.exten, cid_num=num, cid_name=cname
+        )
+        chan.cdr_src, chan.cdr_dst, chan.cdr_dcontext = num, self.exten, self.context
+        chan.cdr_clid = f'"{cname}" <{num}>'
+        self.caller = chan
+        self.emit(
+            ch.newchannel(chan),
+            ch.varset(chan, "SIPURI", f"sip:{peer}@127.0.0.1:{port}"),
+            ch.varset(chan, "SIPDOMAIN", "127.0.0.1"),
+            ch.varset(chan, "SIPCALLID", f"1-{next(_sip_callid)}@127.0.0.1"),
+        )
+        self.set_state(chan, STATE_RING)
+        chan.answered = None
+        if self.exten not in ("bob", "alice", "200", "201"):
+            self.emit(ch.device_state(f"SIP/{peer}", "UNAVAILABLE"))
+
+    async def run(self) -> None:
+        with contextlib.suppress(EndOfDialplan, HangupNow):
+            await self.run_dialplan(self.caller, self.context, self.exten)
+        if self.caller.alive:
+            self.sip_hangup(self.caller)
+        for c in self.alive():
+            self.sip_hangup(c)
+
+    def sip_hangup(self, chan: Channel, cause: int = 16, cdr: bool = True) -> None:
+        self.emit(ch.soft_hangup_request(chan, 16))
+        for k, v in rtcp_vars(random.getrandbits(31), 71 if chan.answered else 0):
+            self.emit(ch.varset(chan, k, v))
+        self.finish_channel(chan, cause, cdr=cdr)
+
+    def deadline(self, chan):
+        if self.talk_time is not None and self.callee is not None:
+            return (self.answer_vt + self.talk_time, "caller_hangup")
+        return None
+
+    # Dial(SIP/bob,20,tT)
+    async def app_dial(self, chan: Channel, data: str):
+        target = data.split(",")[0]
+        if not target.startswith("SIP/"):
+            return await self.dp_wait(chan, 0)
+        peer = target[4:]
+        caller = chan
+        for var in DIAL_VARS:
+            self.emit(ch.varset(caller, var, ""))
+        name = f"SIP/{peer}-{self.table.next_suffix('SIP')}"
+        callee = self.new_channel(
+            name,
+            "SIP",
+            f"SIP/{peer}",
+            self.context,
+            "s",
+            cid_num=caller.cid_num,
+            cid_name=caller.cid_name,
+        )
+        num, cname = SIP_PEERS.get(peer, {}).get("callerid", (peer, peer.capitalize()))
+        callee.cdr_src, callee.cdr_dst, callee.cdr_dcontext = num, self.exten, self.context
+        callee.cdr_clid = f'"{cname}" <{num}>'
+        self.callee = callee
+        self.emit(
+            ch.newchannel(callee),
+            ch.varset(callee, "SIPCALLID", f"{random.getrandbits(128):032x}@127.0.0.1:5060"),
+        )
+        callee.exten = ""
+        self.emit(ch.varset(callee, "DIALEDPEERNUMBER", peer))
+        callee.exten = caller.exten
+        self.newexten(callee, 1, "AppDial", "(Outgoing Line)", extension=caller.exten)
+        callee.conn_num, callee.conn_name = caller.cid_num, caller.cid_name
+        self.emit(ch.newconnectedline(callee), ch.dial_begin(caller, callee, peer))
+        caller.conn_num, caller.conn_name = num, cname
+        self.emit(ch.newconnectedline(caller))
+        self.set_state(callee, STATE_RINGING)
+        self.emit(
+            ch.device_state(f"SIP/{peer}", "NOT_INUSE"),
+            ch.varset(caller, "RINGTIME", "0"),
+            ch.varset(caller, "RINGTIME_MS", "0"),
+            ch.dial_state(caller, callee, "RINGING"),
+            ch.device_state(f"SIP/{peer}", "NOT_INUSE"),
+        )
+        self.dial_started = self.vt
+        self.set_state(callee, STATE_UP)
+        caller.cdr_dstchannel = callee.name
+        self.emit(
+            ch.varset(caller, "DIALSTATUS", "ANSWER"),
+            ch.varset(caller, "DIALEDPEERNAME", callee.name),
+            ch.varset(caller, "DIALEDPEERNUMBER", peer),
+        )
+        callee.exten = ""
+        self.emit(ch.dial_end(caller, callee, "ANSWER"))
+        self.set_state(caller, STATE_UP)
+        bridge = self.table.new_bridge()
+        self.bridge = bridge
+        self.emit(ch.bridge_create(bridge))
+        self.newexten(callee, 1, "AppDial", "(Outgoing Line)")
+        self.emit(ch.bridge_enter(bridge, callee), ch.bridge_enter(bridge, caller))
+        self.emit(
+            ch.varset(callee, "BRIDGEPEER", caller.name),
+            ch.varset(callee, "BRIDGEPVTCALLID", caller.variables.get("SIPCALLID", "")),
+            ch.varset(caller, "BRIDGEPEER", callee.name),
+            ch.varset(caller, "BRIDGEPVTCALLID", callee.variables.get("SIPCALLID", "")),
+        )
+        self.answer_vt = self.vt
+        talk = self.talk_time if self.talk_time is not None else 3600.0
+        try:
+            await self.wait(talk)
+        except asyncio.CancelledError:
+            raise
+        self.caller_hangs_up_bridge()
+        raise EndOfDialplan()
+
+    def caller_hangs_up_bridge(self) -> None:
+        caller, callee, bridge = self.caller, self.callee, self.bridge
+        self.emit(ch.soft_hangup_request(caller, 16))
+        self.emit(ch.varset(caller, "BRIDGEPEER", ""), ch.varset(callee, "BRIDGEPEER", ""))
+        self.emit(ch.bridge_leave(bridge, caller))
+        for k, v in rtcp_vars(random.getrandbits(31), 100):
+            self.emit(ch.varset(caller, k, v))
+        self.finish_channel(caller, 16)
+        self.emit(ch.bridge_leave(bridge, callee), ch.soft_hangup_request(callee, 16))
+        for k, v in rtcp_vars(random.getrandbits(31), 100):
+            self.emit(ch.varset(callee, k, v))
+        self.finish_channel(callee, 16, cdr=False)
+        self.emit(ch.bridge_destroy(bridge))
+        self.table.bridges.pop(bridge.uniqueid, None)
+        self.bridge = None
+        self.emit(
+            ch.device_state(caller.device, "NOT_INUSE"), ch.device_state(callee.device, "NOT_INUSE")
+        )
+
+    def _dial_result_vars(self, caller: Channel) -> list:
+        secs = int(self.vt - self.answer_vt) if self.callee else 0
+        return [
+            ("ANSWEREDTIME", str(secs)),
+            ("ANSWEREDTIME_MS", str(secs * 1000 + 1)),
+            ("DIALEDTIME", str(secs)),
+            ("DIALEDTIME_MS", str(secs * 1000 + 3)),
+        ]
+
+    def redirect(self, chan, context, exten, priority, extra=None, extra_target=None):
+        """Redirect of one party of the alice<->bob bridge (capture i1)."""
+        if self.bridge is None or chan not in self.bridge.channels or extra is not None:
+            return super().redirect(chan, context, exten, priority, extra, extra_target)
+        self.interrupt()
+        moved = chan
+        other = self.caller if moved is not self.caller else self.callee
+        bridge = self.bridge
+        self.emit(ch.varset(moved, "BRIDGEPEER", ""), ch.varset(moved, "BRIDGEPVTCALLID", ""))
+        moved.context, moved.exten = context, exten
+        self.newexten(moved, priority, moved.appl or "AppDial", moved.data or "(Outgoing Line)")
+        self.emit(ch.varset(other, "BRIDGEPEER", ""), ch.varset(other, "BRIDGEPVTCALLID", ""))
+        self.emit(ch.bridge_leave(bridge, moved))
+
+        async def go():
+            t = asyncio.create_task(self._run_redirected(moved, context, exten, priority + 1))
+            await asyncio.sleep(0)
+            self._leave_and_end(other, bridge)
+            await t
+
+        self.continue_with(go())
+        return None
+
+    async def _run_redirected(self, chan, context, exten, prio) -> None:
+        with contextlib.suppress(EndOfDialplan, HangupNow):
+            await self.run_dialplan(chan, context, exten, prio)
+        if chan.alive:
+            # cdr before the last Newexten, as published by Asterisk (capture i1)
+            self.sip_hangup(chan)
+
+    def _leave_and_end(self, other: Channel, bridge) -> None:
+        """The party left alone in the bridge leaves, its Dial returns, it hangs up."""
+        self.emit(ch.bridge_leave(bridge, other), ch.bridge_destroy(bridge))
+        self.table.bridges.pop(bridge.uniqueid, None)
+        self.bridge = None
+        for k, v in self._dial_result_vars(other):
+            self.emit(ch.varset(other, k, v))
+        self.emit(ch.varset(other, "DIALSTATUS", "ANSWER"))
+        self.sip_hangup(other)
+
+    def blind_transfer_error(self, chan, context, exten):
+        if self.bridge is None or chan not in self.bridge.channels:
+            return "Transfer invalid"
+        if not self.dialplan.exists(context or chan.context, exten):
+            return "Transfer failed"
+        return None
+
+    def blind_transfer(self, chan, context, exten):
+        """BlindTransfer of the transferer ``chan``; its peer goes to ``exten`` (capture i2)."""
+        self.interrupt()
+        context = context or chan.context
+        transferer = chan
+        transferee = self.callee if chan is self.caller else self.caller
+        bridge = self.bridge
+        pairs = [("Event", "BlindTransfer"), ("Result", "Success")]
+        pairs += transferer.snapshot("Transferer") + transferee.snapshot("Transferee")
+
+        def go_sync():
+            self.emit(
+                ev_plain("Unhold", transferer),
+                ch.varset(transferee, "BLINDTRANSFER", transferer.name),
+                ch.varset(transferer, "BLINDTRANSFER", transferee.name),
+                ch.varset(transferer, "BRIDGEPEER", ""),
+                ch.varset(transferer, "BRIDGEPVTCALLID", ""),
+            )
+            self.emit(
+                (
+                    CALL,
+                    pairs
+                    + bridge.snapshot()
+                    + [("IsExternal", "Yes"), ("Context", context), ("Extension", exten)],
+                )
+            )
+            self.emit(ch.bridge_leave(bridge, transferer))
+            res = self._dial_result_vars(transferer)
+            self.emit(*(ch.varset(transferer, k, v) for k, v in res[:2]))
+            self.emit(
+                ch.varset(transferee, "BRIDGEPEER", ""),
+                ch.varset(transferee, "BRIDGEPVTCALLID", ""),
+            )
+            self.emit(*(ch.varset(transferer, k, v) for k, v in res[2:]))
+            transferee.context, transferee.exten = context, exten
+            self.newexten(transferee, 1, "AppDial", "(Outgoing Line)")
+            self.emit(
+                ch.varset(transferer, "DIALSTATUS", "ANSWER"),
+                ch.soft_hangup_request(transferer, 16),
+            )
+            stats = rtcp_vars(random.getrandbits(31), 0)
+            self.emit(ch.varset(transferer, *stats[0]), ch.bridge_leave(bridge, transferee))
+            self.emit(*(ch.varset(transferer, k, v) for k, v in stats[1:]))
+            self.finish_channel(transferer, 16)
+            self.emit(ch.bridge_destroy(bridge))
+            self.table.bridges.pop(bridge.uniqueid, None)
+            self.bridge = None
+
+        async def go():
+            go_sync()
+            await self._run_redirected(transferee, context, exten, 2)
+
+        self.continue_with(go())
+
+    def atxfer(self, chan, context, exten):
+        """Attended transfer: ``chan`` consults ``exten`` then completes the transfer."""
+        if self.bridge is None or chan not in self.bridge.channels:
+            return "Channel specified does not exist"
+        self.interrupt()
+        transferer = chan
+        transferee = self.callee if chan is self.caller else self.caller
+        context = context or transferer.context
+        self.continue_with(self._atxfer(transferer, transferee, context, exten))
+        return None
+
+    async def _atxfer(self, transferer, transferee, context, exten):
+        bridge = self.bridge
+        self.emit(ev_plain("MusicOnHoldStart", transferee, [("Class", "default")]))
+        target = exten
+        name = f"SIP/{target}-{self.table.next_suffix('SIP')}"
+        num, cname = SIP_PEERS.get(target, {}).get("callerid", (target, target.capitalize()))
+        third = self.new_channel(
+            name,
+            "SIP",
+            f"SIP/{target}",
+            context,
+            exten,
+            cid_num=transferer.cid_num,
+            cid_name=transferer.cid_name,
+        )
+        third.cdr_src, third.cdr_dst, third.cdr_dcontext = transferer.cid_num, exten, context
+        self.emit(ch.newchannel(third), ch.dial_begin(transferer, third, f"{target}"))
+        self.set_state(third, STATE_RINGING)
+        await self.wait(1.0)
+        self.set_state(third, STATE_UP)
+        self.emit(ch.dial_end(transferer, third, "ANSWER"))
+        consult = self.table.new_bridge()
+        self.emit(ch.bridge_create(consult), ch.bridge_enter(consult, third))
+        await self.wait(2.0)
+        # Transferer hangs up: transferee and target are joined.
+        self.emit(ev_plain("MusicOnHoldStop", transferee))
+        pairs = [("Event", "AttendedTransfer"), ("Result", "Success")]
+        pairs += transferer.snapshot("OrigTransferer") + [
+            (("Orig" + k), v) for k, v in bridge.snapshot()
+        ]
+        pairs += transferer.snapshot("SecondTransferer") + [
+            (("Second" + k), v) for k, v in consult.snapshot()
+        ]
+        pairs += [("DestType", "Bridge"), ("DestBridgeUniqueid", bridge.uniqueid)]
+        pairs += transferee.snapshot("Transferee") + third.snapshot("TransferTarget")
+        pairs += [("IsExternal", "No")]
+        self.emit((CALL, pairs))
+        self.emit(
+            ch.bridge_leave(bridge, transferer),
+            ch.bridge_leave(consult, third),
+            ch.bridge_destroy(consult),
+            ch.bridge_enter(bridge, third),
+        )
+        self.table.bridges.pop(consult.uniqueid, None)
+        self.sip_hangup(transferer)
+        self.callee, self.caller = third, transferee
+        await self.wait(self.talk_time or 5.0)
+        self.generic_teardown(first=transferee)
+
+    # Queue(support,,,,30) on an answered caller
+    async def app_queue(self, chan: Channel, data: str):
+        queue = data.split(",")[0]
+        sim = self.sim
+        caller = chan
+        pos = 1
+        caller_keys = caller.snapshot()
+        self.emit(
+            (
+                CALL,
+                [("Event", "QueueCallerJoin")]
+                + caller_keys
+                + [("Queue", queue), ("Position", str(pos)), ("Count", str(pos))],
+            )
+        )
+        members = sim.queue_members(queue)
+        agent = members[0] if members else {"name": "Agent 1", "interface": "Local/agent1@demo/n"}
+        iface = agent["interface"]
+        m = re.match(r"Local/([^@]+)@([^/]+)", iface)
+        exten, ctx = (m.group(1), m.group(2)) if m else ("agent1", "demo")
+        device = f"Local/{exten}@{ctx}"
+        base = f"{device}-{self.table.next_suffix('Local')}"
+        a = self.new_channel(
+            base + ";1",
+            "Local",
+            device,
+            ctx,
+            exten,
+            cid_num=caller.cid_num,
+            cid_name=caller.cid_name,
+        )
+        b = self.new_channel(
+            base + ";2",
+            "Local",
+            device,
+            ctx,
+            exten,
+            state=STATE_RING,
+            cid_num=caller.cid_num,
+            cid_name=caller.cid_name,
+        )
+        for c in (a, b):
+            c.cdr_src, c.cdr_dst, c.cdr_dcontext, c.cdr_clid = (
+                caller.cdr_src,
+                exten,
+                ctx,
+                caller.cdr_clid,
+            )
+        self.emit(ch.newchannel(a), ch.newchannel(b), ch.local_bridge(a, b, ctx, exten, False))
+        member_keys = [
+            ("MemberName", agent["name"]),
+            ("Interface", iface),
+            ("StateInterface", iface),
+        ]
+        self.emit(
+            (
+                AGENT,
+                [("Event", "AgentCalled")]
+                + caller_keys
+                + a.snapshot("Dest")
+                + [("Queue", queue)]
+                + member_keys,
+            )
+        )
+        self.emit(ch.dial_begin(caller, a, iface))
+        self.newexten(b, 1, "NoOp", exten)
+        self.newexten(b, 2, "Wait", "1")
+        await self.wait(1.0)
+        self.newexten(b, 3, "Answer", "")
+        self.set_state(b, STATE_UP)
+        self.set_state(a, STATE_UP)
+        self.emit(ch.dial_end(caller, a, "ANSWER"))
+        hold = int(self.vt)
+        self.emit(
+            (
+                AGENT,
+                [("Event", "AgentConnect")]
+                + caller.snapshot()
+                + a.snapshot("Dest")
+                + [("Queue", queue)]
+                + member_keys
+                + [("HoldTime", str(hold)), ("RingTime", "1")],
+            )
+        )
+        self.emit(
+            (
+                CALL,
+                [("Event", "QueueCallerLeave")]
+                + caller.snapshot()
+                + [("Queue", queue), ("Position", str(pos)), ("Count", "0")],
+            )
+        )
+        bridge = self.table.new_bridge()
+        self.bridge = bridge
+        self.emit(
+            ch.bridge_create(bridge), ch.bridge_enter(bridge, caller), ch.bridge_enter(bridge, a)
+        )
+        self.newexten(b, 4, "Wait", "4")
+        t0 = self.vt
+        await self.wait(4.0)
+        self.newexten(b, 5, "Hangup", "")
+        self.emit(ch.soft_hangup_request(b, 16))
+        self.finish_channel(b, 16)
+        self.emit(ch.bridge_leave(bridge, a))
+        self.finish_channel(a, 16)
+        self.emit(
+            (
+                AGENT,
+                [("Event", "AgentComplete")]
+                + caller.snapshot()
+                + a.snapshot("Dest")
+                + [("Queue", queue)]
+                + member_keys
+                + [
+                    ("HoldTime", str(hold)),
+                    ("TalkTime", str(int(self.vt - t0))),
+                    ("Reason", "agent"),
+                ],
+            )
+        )
+        self.emit(ch.bridge_leave(bridge, caller), ch.bridge_destroy(bridge))
+        self.table.bridges.pop(bridge.uniqueid, None)
+        self.bridge = None
+        self.emit(ch.device_state(device, "NOT_INUSE"))
+
+
+class PhoneOriginateCall(Call):
+    """``Originate Channel: SIP/<peer>``: the phone rings, answers, then runs the
+    Application or the Context/Exten/Priority (click-to-call)."""
+
+    kind = "originate_phone"
+
+    def __init__(
+        self,
+        sim,
+        tech: str,
+        peer: str,
+        app: str = "",
+        appdata: str = "",
+        cid: tuple[str, str] = ("", ""),
+        timeout: float = 30.0,
+        action_id: str = "",
+        context: str = "",
+        exten: str = "",
+        priority: int = 1,
+        variables: list | None = None,
+        result: asyncio.Future | None = None,
+        emit_response: bool = True,
+        ring_time: float = 1.0,
+    ):
+        super().__init__(sim)
+        self.tech, self.peer = tech, peer.split("/")[0]
+        self.app, self.appdata = app, appdata
+        self.cid_num, self.cid_name = cid
+        self.timeout = timeout
+        self.action_id = action_id
+        self.dial_context, self.dial_exten, self.dial_priority = context, exten, priority
+        self.variables = variables or []
+        self.result = result
+        self.emit_response = emit_response
+        self.ring_time = ring_time
+        self.playing = None
+
+    send_response = LocalOriginateCall.send_response
+
+    @property
+    def requested(self) -> str:
+        return f"{self.tech}/{self.peer}"
+
+    def setup(self) -> None:
+        name = f"{self.tech}/{self.peer}-{self.table.next_suffix(self.tech)}"
+        ctx = self.dial_context or "demo"
+        c = self.new_channel(name, self.tech, self.requested, ctx, self.dial_exten or "s")
+        self.chan = c
+        if self.cid_num or self.cid_name:
+            c.cid_num, c.cid_name = self.cid_num or UNKNOWN, self.cid_name or UNKNOWN
+        c.cdr_src, c.cdr_dst, c.cdr_dcontext = self.cid_num, self.dial_exten or "s", ctx
+        c.cdr_clid = f'"{self.cid_name}" <{self.cid_num}>' if self.cid_name else self.cid_num
+        self.emit(ch.newchannel(c))
+        for k, v in self.variables:
+            self.emit(ch.varset(c, k, v))
+        self.emit(ch.varset(c, "SIPCALLID", f"{random.getrandbits(128):032x}@127.0.0.1:5060"))
+
+    async def run(self) -> None:
+        c = self.chan
+        self.set_state(c, STATE_RINGING)
+        self.emit(ch.device_state(self.requested, "RINGING"))
+        if self.ring_time >= self.timeout:
+            await self.wait(self.timeout)
+            self.send_response("Failure", REASON_NO_ANSWER)
+            self.finish_channel(c, 19)
+            self.emit(ch.device_state(self.requested, "NOT_INUSE"))
+            return
+        await self.wait(self.ring_time)
+        self.set_state(c, STATE_UP)
+        self.emit(ch.device_state(self.requested, "INUSE"))
+        self.send_response("Success", REASON_ANSWERED, c.name, c.uniqueid)
+        try:
+            if self.app:
+                self.newexten(c, 1, self.app, self.appdata)
+                await self.dp_wait(c, app_duration(self.app, self.appdata))
+            else:
+                await self.run_dialplan(c, self.dial_context, self.dial_exten, self.dial_priority)
+        except (EndOfDialplan, HangupNow):
+            pass
+        if c.alive:
+            self.emit(ch.soft_hangup_request(c, 16))
+            for k, v in rtcp_vars(random.getrandbits(31), 50):
+                self.emit(ch.varset(c, k, v))
+            self.finish_channel(c, 16)
+            self.emit(ch.device_state(self.requested, "NOT_INUSE"))
+
+
+def ev_plain(name: str, chan: Channel, extra: list | None = None):
+    return CALL, [("Event", name)] + chan.snapshot() + (extra or [])
+
+
+def fake_pointer() -> str:
+    """Asterisk shows session ids as C pointers (``SessionID: 0x7fe938001b40``)."""
+    return f"0x{random.randrange(0x7F0000000000, 0x7FFFFFFFFFFF):x}"
+
+
+def security_event(
+    sim, name: str, severity: str, version: int, fields: list, service: str = "AMI"
+) -> tuple:
+    """A res_security_log style event (captures d, e, f, l)."""
+    from .channels import SECURITY
+
+    pairs = [
+        ("Event", name),
+        ("EventTV", sim.event_tv()),
+        ("Severity", severity),
+        ("Service", service),
+        ("EventVersion", str(version)),
+    ] + fields
+    return SECURITY, pairs
+
+
+# --- SIP registration scenarios (captures f and l) ---------------------------
+
+
+def sip_register(sim, peer: str = "alice", port: int = 5061) -> None:
+    from .channels import SYSTEM
+
+    sid = fake_pointer()
+    common = [
+        ("AccountID", peer),
+        ("SessionID", sid),
+        ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
+        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
+    ]
+    sim.publish(
+        security_event(
+            sim,
+            "ChallengeSent",
+            "Informational",
+            1,
+            common + [("Challenge", f"{random.getrandbits(32):08x}")],
+            "SIP",
+        )
+    )
+    sim.publish(
+        (
+            SYSTEM,
+            [
+                ("Event", "PeerStatus"),
+                ("ChannelType", "SIP"),
+                ("Peer", f"SIP/{peer}"),
+                ("PeerStatus", "Registered"),
+                ("Address", f"127.0.0.1:{port}"),
+            ],
+        )
+    )
+    sim.publish(
+        security_event(
+            sim, "SuccessfulAuth", "Informational", 1, common + [("UsingPassword", "1")], "SIP"
+        )
+    )
+    sim.publish(ch.device_state(f"SIP/{peer}", "NOT_INUSE"))
+    sim.sip_registrations[peer] = port
+
+
+def sip_unregister(sim, peer: str = "alice", port: int = 5061) -> None:
+    from .channels import SYSTEM
+
+    sid = fake_pointer()
+    common = [
+        ("AccountID", peer),
+        ("SessionID", sid),
+        ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
+        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
+    ]
+    sim.publish(
+        security_event(
+            sim,
+            "ChallengeSent",
+            "Informational",
+            1,
+            common + [("Challenge", f"{random.getrandbits(32):08x}")],
+            "SIP",
+        )
+    )
+    sim.publish(ch.device_state(f"SIP/{peer}", "UNAVAILABLE"))
+    sim.publish(
+        (
+            SYSTEM,
+            [
+                ("Event", "PeerStatus"),
+                ("ChannelType", "SIP"),
+                ("Peer", f"SIP/{peer}"),
+                ("PeerStatus", "Unregistered"),
+                ("Cause", "Expired"),
+            ],
+        )
+    )
+    sim.publish(
+        security_event(
+            sim, "SuccessfulAuth", "Informational", 1, common + [("UsingPassword", "1")], "SIP"
+        )
+    )
+    sim.sip_registrations.pop(peer, None)
+
+
+def sip_register_failed(sim, peer: str = "alice", port: int = 5064) -> None:
+    """REGISTER with a wrong password (or an unknown user: same events, capture f)."""
+    sid = fake_pointer()
+    challenge = f"{random.getrandbits(32):08x}"
+    common = [
+        ("AccountID", peer),
+        ("SessionID", sid),
+        ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
+        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
+    ]
+    sim.publish(
+        security_event(
+            sim, "ChallengeSent", "Informational", 1, common + [("Challenge", challenge)], "SIP"
+        )
+    )
+    sim.publish(
+        security_event(
+            sim,
+            "InvalidPassword",
+            "Error",
+            2,
+            common
+            + [
+                ("Challenge", challenge),
+                ("ReceivedChallenge", challenge),
+                ("ReceivedHash", f"{random.getrandbits(128):032x}"),
+            ],
+            "SIP",
+        )
+    )
+
+
+# --- registry used by start_call() / --scenario ------------------------------
+
+
+def _originate(exten, app="Wait", data="3", timeout=30.0):
+    def factory(sim, **kw):
+        kw.setdefault("exten", exten)
+        kw.setdefault("context", "demo")
+        kw.setdefault("app", app)
+        kw.setdefault("appdata", data)
+        kw.setdefault("cid", ("9000", "Odoo"))
+        kw.setdefault("timeout", timeout)
+        return LocalOriginateCall(sim, **kw)
+
+    return factory
+
+
+def _sip(exten, **defaults):
+    def factory(sim, **kw):
+        for k, v in defaults.items():
+            kw.setdefault(k, v)
+        kw.setdefault("exten", exten)
+        return SipInboundCall(sim, **kw)
+
+    return factory
+
+
+SCENARIOS = {
+    # Originate-driven (the response events are published without ActionID)
+    "answered": _originate("100", "Wait", "3"),
+    "busy": _originate("busy", "Wait", "3", 15.0),
+    "noanswer": _originate("noanswer", "Wait", "3", 6.0),
+    "bridged_local": _originate("300", "Wait", "30"),
+    "long_call": _originate("110", "Wait", "60"),
+    # SIP phones
+    "sip_call": _sip("100", peer="alice"),
+    "alice_calls_bob": _sip("bob", peer="alice"),
+    "two_users": _sip("bob", peer="alice", talk_time=5.0),
+    "queue": _sip("600", peer="alice"),
+}
+EVENT_SCENARIOS = {
+    "sip_register": sip_register,
+    "sip_unregister": sip_unregister,
+    "sip_register_failed": sip_register_failed,
+}

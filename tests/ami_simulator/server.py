@@ -1,0 +1,1528 @@
+"""The AMI server: TCP sessions, authentication, event routing and actions.
+
+Behaviour follows Asterisk 20 ``main/manager.c`` (texts of every response
+are the ones of that file) and the reference captures.  One
+:class:`AmiSimulator` is one simulated Asterisk: its channel table, config
+store, calls and connected sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+
+from . import channels as ch
+from . import scenarios as sc
+from .channels import ChannelTable, Clock, format_duration
+from .configstore import ConfigStore, UpdateError
+from .protocol import (
+    ALL_EVENTS,
+    AMI_VERSION,
+    BANNER,
+    EVENT_FLAGS,
+    PARSE_LINE_TOO_LONG,
+    PARSE_TOO_MANY_HEADERS,
+    EventFilter,
+    Message,
+    MessageParser,
+    category_of_privilege,
+    encode,
+    normalize_pairs,
+    privilege_string,
+    should_send,
+    strings_to_mask,
+)
+
+log = logging.getLogger("ami_simulator")
+
+ASTERISK_VERSION = "20.10.0"
+TRUE_VALUES = {"yes", "true", "y", "t", "1", "on"}
+
+
+def is_true(value: str) -> bool:
+    return value.strip().lower() in TRUE_VALUES
+
+
+class Session:
+    """One TCP manager session (``struct mansession_session``)."""
+
+    def __init__(
+        self, sim: AmiSimulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ):
+        self.sim = sim
+        self.reader = reader
+        self.writer = writer
+        peer = writer.get_extra_info("peername") or ("0.0.0.0", 0)
+        sock = writer.get_extra_info("sockname") or ("0.0.0.0", 0)
+        self.remote = (peer[0], peer[1])
+        self.local = (sock[0], sock[1])
+        self.authenticated = False
+        self.username = ""
+        self.readperm = ALL_EVENTS
+        self.send_events = 0
+        self.includes: list[EventFilter] = []
+        self.excludes: list[EventFilter] = []
+        self.challenge = ""
+        self.session_id = sc.fake_pointer()
+        self.started = time.time()
+        self.closed = False
+        self.actions: list[Message] = []
+        self.task: asyncio.Task | None = None
+
+    # -- introspection helpers for tests -----------------------------------
+    @property
+    def filters(self) -> list[str]:
+        return [f.pattern for f in self.includes] + ["!" + f.pattern for f in self.excludes]
+
+    @property
+    def event_mask(self) -> int:
+        return self.send_events
+
+    @property
+    def remote_address(self) -> str:
+        return f"IPV4/TCP/{self.remote[0]}/{self.remote[1]}"
+
+    @property
+    def local_address(self) -> str:
+        return f"IPV4/TCP/{self.local[0]}/{self.local[1]}"
+
+    def __repr__(self) -> str:  # pragma: no cover
+        return f"<Session {self.username or '-'} {self.remote} mask={self.send_events:#x}>"
+
+    # -- output --------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.closed or self.sim.silent:
+            return
+        try:
+            self.writer.write(data)
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+
+    def send(self, pairs) -> None:
+        self.write(encode(pairs))
+
+    def response(self, m: Message, response: str, message: str | None = None, extra=()) -> None:
+        """``astman_send_response_full``: Response, ActionID, Message, extras."""
+        pairs = [("Response", response)]
+        aid = m.get("ActionID")
+        if aid:
+            pairs.append(("ActionID", aid))
+        if message is not None:
+            pairs.append(("Message", message))
+        pairs.extend(extra)
+        self.send(pairs)
+
+    def ack(self, m: Message, message: str | None = None, extra=()) -> None:
+        self.response(m, "Success", message, extra)
+
+    def error(self, m: Message, message: str) -> None:
+        self.response(m, "Error", message)
+
+    def listack(self, m: Message, message: str) -> None:
+        pairs = [("Response", "Success")]
+        aid = m.get("ActionID")
+        if aid:
+            pairs.append(("ActionID", aid))
+        pairs += [("EventList", "start"), ("Message", message)]
+        self.send(pairs)
+
+    def list_item(self, m: Message, event: str, fields, actionid_last: bool = False) -> None:
+        aid = m.get("ActionID")
+        pairs = [("Event", event)]
+        if aid and not actionid_last:
+            pairs.append(("ActionID", aid))
+        pairs.extend(fields)
+        if aid and actionid_last:
+            pairs.append(("ActionID", aid))
+        self.send(pairs)
+
+    def list_complete(self, m: Message, event: str, count: int, extra=()) -> None:
+        pairs = [("Event", event)]
+        aid = m.get("ActionID")
+        if aid:
+            pairs.append(("ActionID", aid))
+        pairs += [("EventList", "Complete"), ("ListItems", str(count))]
+        pairs.extend(extra)
+        self.send(pairs)
+
+    def wants(self, category: int, text_fn: Callable[[], str]) -> bool:
+        if not self.authenticated or not (self.send_events & category):
+            return False
+        if self.includes or self.excludes:
+            return should_send(self.includes, self.excludes, text_fn())
+        return True
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.writer.drain()
+        self.writer.close()
+
+
+class AmiSimulator:
+    """A simulated Asterisk 20 manager interface (see the package docstring)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        username: str = "odoo",
+        secret: str = "odoo-secret",  # noqa: S107 - the test suite's AMI user
+        failed_login_delay: float = 1.0,
+        time_scale: float = 1.0,
+        auth_timeout: float = 30.0,
+        users: dict[str, str] | None = None,
+        uptime: int = 23,
+        seed_configs: bool = True,
+    ):
+        self.host = host
+        self.port = port
+        self.users = dict(users or {})
+        self.users.setdefault(username, secret)
+        self.failed_login_delay = failed_login_delay
+        self.auth_timeout = auth_timeout
+        self.clock = Clock(time_scale)
+        self.table = ChannelTable(self.clock, uniqueid_start=1)
+        self.config_store = ConfigStore(seed=seed_configs)
+        self.sessions: list[Session] = []
+        self.actions_received: list[dict] = []
+        self.calls: dict[str, sc.Call] = {}
+        self.silent = False
+        self.log = log
+        self.sip_registrations: dict[str, int] = {"alice": 5061}
+        self.mixmonitors: dict[str, str] = {}
+        self.started_at = time.time() - uptime
+        self.reloaded_at = self.started_at
+        self._server: asyncio.base_events.Server | None = None
+        self._load = None
+        self._tasks: set[asyncio.Task] = set()
+        # --replay: events served to every session right after its login
+        self.replay_file: str | None = None
+        self.replay_rate = 0.0
+        self.replay_split_utf8 = False
+        self.events_published = 0
+
+    # -- lifecycle -----------------------------------------------------------
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._on_connect, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening and close every session (calls keep their state)."""
+        self.stop_load()
+        if self._server is not None:
+            self._server.close()
+            await self.drop_connections()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+
+    async def shutdown(self) -> None:
+        """stop() and cancel every call task."""
+        await self.stop()
+        for call in list(self.calls.values()):
+            if call.task:
+                call.task.cancel()
+        self.calls.clear()
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    async def drop_connections(self) -> None:
+        for s in list(self.sessions):
+            s.closed = True
+            with contextlib.suppress(RuntimeError):
+                s.writer.close()
+            if s.task and s.task is not asyncio.current_task():
+                s.task.cancel()
+        self.sessions.clear()
+
+    # -- event routing -----------------------------------------------------
+    def publish(self, event) -> None:
+        """Broadcast an ``(category, pairs)`` event, honouring masks and filters."""
+        category, pairs = event
+        name = pairs[0][1]
+        body = pairs[1:]
+        data = encode([("Event", name), ("Privilege", privilege_string(category))] + body)
+        self.events_published += 1
+        text: list[str] = []
+
+        def text_fn() -> str:
+            if not text:
+                text.append(data.decode("utf-8", "replace"))
+            return text[0]
+
+        for s in self.sessions:
+            if s.wants(category, text_fn):
+                s.write(data)
+
+    async def emit(self, event) -> None:
+        """Public API: broadcast a dict / list of pairs as an event.
+
+        ``Event`` must be given; ``Privilege`` is optional (default ``call``)
+        and decides the event class used for ``Events:`` masks.
+        """
+        self.emit_nowait(event)
+        await asyncio.sleep(0)
+
+    def emit_nowait(self, event) -> None:
+        pairs = normalize_pairs(event)
+        name = next((v for k, v in pairs if k.lower() == "event"), None)
+        if name is None:
+            raise ValueError("an event needs an 'Event' key")
+        priv = next((v for k, v in pairs if k.lower() == "privilege"), "call,all")
+        body = [(k, v) for k, v in pairs if k.lower() not in ("event", "privilege")]
+        self.publish((category_of_privilege(priv) or ch.CALL, [("Event", name)] + body))
+
+    def event_tv(self, ts: float | None = None) -> str:
+        ts = time.time() if ts is None else ts
+        return (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}+0000"
+        )
+
+    # -- scenarios -----------------------------------------------------------
+    def start_call(self, scenario: str, **kw) -> str:
+        """Start a named scenario (see ``scenarios.SCENARIOS``); returns its Linkedid.
+
+        Must be called from the simulator's event loop.  Event-only scenarios
+        (``sip_register``...) return an empty string.
+        """
+        if scenario in sc.EVENT_SCENARIOS:
+            sc.EVENT_SCENARIOS[scenario](self, **kw)
+            return ""
+        try:
+            factory = sc.SCENARIOS[scenario]
+        except KeyError:
+            raise ValueError(
+                f"unknown scenario {scenario!r}; known: "
+                f"{sorted(sc.SCENARIOS) + sorted(sc.EVENT_SCENARIOS)}"
+            ) from None
+        call = factory(self, **kw)
+        return call.start()
+
+    async def wait_calls_done(self, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.calls and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+
+    def queue_members(self, queue: str) -> list[dict]:
+        cfg = self.config_store.files.get("queues.conf")
+        out = []
+        for cat in cfg.find(queue) if cfg else []:
+            for v in cat.variables:
+                if v.name == "member":
+                    parts = [p.strip() for p in v.value.split(",")]
+                    out.append(
+                        {"interface": parts[0], "name": parts[2] if len(parts) > 2 else parts[0]}
+                    )
+        return out
+
+    def start_mixmonitor(self, chan: ch.Channel, filename: str) -> None:
+        self.mixmonitors[chan.name] = filename
+        self.publish(ch.varset(chan, "MIXMONITOR_FILENAME", filename))
+        self.publish(sc.ev_plain("MixMonitorStart", chan))
+
+    # -- load generator / replay (implemented in their own modules) ----------
+    def start_load(self, calls_per_second: float, duration: float | None = None, mix=None):
+        from .loadgen import LoadGenerator
+
+        self.stop_load()
+        self._load = LoadGenerator(self, calls_per_second, duration, mix)
+        self._load.start()
+        return self._load
+
+    def stop_load(self) -> None:
+        if self._load is not None:
+            self._load.stop()
+            self._load = None
+
+    # -- connection handling -------------------------------------------------
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = Session(self, reader, writer)
+        session.task = asyncio.current_task()
+        self.sessions.append(session)
+        try:
+            session.write(BANNER)
+            await self._serve(session)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # never let one client take the server down
+            log.exception("session %s crashed", session.remote)
+        finally:
+            if session in self.sessions:
+                self.sessions.remove(session)
+            session.closed = True
+            with contextlib.suppress(RuntimeError):
+                writer.close()
+
+    async def _serve(self, s: Session) -> None:
+        parser = MessageParser()
+        while not s.closed:
+            timeout = None
+            if not s.authenticated:
+                # manager.c drops sessions that do not log in within authtimeout.
+                timeout = max(0.0, s.started + self.auth_timeout - time.time())
+            try:
+                data = await asyncio.wait_for(s.reader.read(65536), timeout)
+            except TimeoutError:
+                return
+            if not data:
+                return
+            for m in parser.feed(data):
+                if s.closed:
+                    return
+                if not await self._process(s, m):
+                    await s.close()
+                    return
+                if not s.closed and not self.silent:
+                    await s.writer.drain()
+
+    async def _process(self, s: Session, m: Message) -> bool:
+        if m.parse_error == PARSE_LINE_TOO_LONG:
+            s.error(m, "Failed to parse message: line too long")
+            return True
+        if m.parse_error == PARSE_TOO_MANY_HEADERS:
+            s.error(m, "Too many lines in message or allocation failure")
+            return True
+        action = m.get_nonempty("Action")
+        record = m.as_dict()
+        record["_session"] = id(s)
+        if m.pairs:
+            self.actions_received.append(record)
+            s.actions.append(m)
+        if self.silent:
+            return True
+        if not action:
+            s.error(m, "Missing action in request")
+            return True
+        low = action.lower()
+        if not s.authenticated and low not in ("login", "logoff", "challenge"):
+            s.error(m, "Permission denied")
+            return True
+        handler = ACTIONS.get(low)
+        if handler is None:
+            s.error(
+                m,
+                f"Invalid/unknown command: {action}. "
+                "Use Action: ListCommands to show available commands.",
+            )
+            return True
+        result = handler(self, s, m)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result is not False
+
+    # -- authentication ------------------------------------------------------
+    def _security(
+        self, s: Session, name: str, version: int, fields, severity: str = "Error"
+    ) -> None:
+        self.publish(
+            sc.security_event(
+                self,
+                name,
+                severity,
+                version,
+                [
+                    ("AccountID", fields.pop("AccountID", "")),
+                    ("SessionID", s.session_id),
+                    ("LocalAddress", s.local_address),
+                    ("RemoteAddress", s.remote_address),
+                ]
+                + list(fields.items()),
+            )
+        )
+
+    async def act_login(self, s: Session, m: Message):
+        if s.authenticated:
+            s.ack(m, "Already authenticated")
+            return True
+        username = m.get("Username")
+        ok = False
+        if username:
+            secret = self.users.get(username)
+            if secret is None:
+                self._security(
+                    s,
+                    "InvalidAccountID",
+                    1,
+                    {"AccountID": username, "SessionTV": "1970-01-01T00:00:00.000+0000"},
+                )
+            elif m.get("AuthType").lower() == "md5":
+                key = m.get("Key")
+                if key and s.challenge:
+                    expected = hashlib.md5(
+                        (s.challenge + secret).encode(), usedforsecurity=False
+                    ).hexdigest()
+                    if key == expected:
+                        ok = True
+                    else:
+                        # Asterisk 20 leaves AccountID empty in this event (capture e).
+                        self._security(
+                            s,
+                            "ChallengeResponseFailed",
+                            1,
+                            {
+                                "AccountID": "",
+                                "Challenge": s.challenge,
+                                "Response": key,
+                                "ExpectedResponse": expected,
+                                "SessionTV": "1970-01-01T00:00:00.000+0000",
+                            },
+                        )
+            elif m.get("Secret") == secret:
+                ok = True
+            else:
+                self._security(
+                    s,
+                    "InvalidPassword",
+                    2,
+                    {"AccountID": username, "SessionTV": "1970-01-01T00:00:00.000+0000"},
+                )
+        if not ok:
+            # manager.c: sleep(1) before answering, then drop the connection.
+            await asyncio.sleep(self.failed_login_delay)
+            s.error(m, "Authentication failed")
+            return False
+        s.authenticated = True
+        s.username = username
+        s.started = time.time()
+        events = m.get("Events")
+        mask = strings_to_mask(events) if events else -1
+        s.send_events = s.readperm & mask if mask >= 0 else s.readperm
+        s.ack(m, "Authentication accepted")
+        if s.send_events & ch.SYSTEM:
+            now = time.time()
+            s.send(
+                [
+                    ("Event", "FullyBooted"),
+                    ("Privilege", privilege_string(ch.SYSTEM)),
+                    ("Uptime", str(int(now - self.started_at))),
+                    ("LastReload", str(int(now - self.reloaded_at))),
+                    ("Status", "Fully Booted"),
+                ]
+            )
+        self._security(
+            s,
+            "SuccessfulAuth",
+            1,
+            {"AccountID": username, "UsingPassword": "0", "SessionTV": self.event_tv(s.started)},
+            severity="Informational",
+        )
+        if self.replay_file:
+            self.replay(s, self.replay_file, self.replay_rate, self.replay_split_utf8)
+        return True
+
+    def replay(
+        self, session: Session, path: str, rate: float = 0.0, split_utf8: bool = False
+    ) -> asyncio.Task:
+        """Serve the events of capture ``path`` to ``session`` (see replay.py)."""
+        from .replay import load_events, replay_to
+
+        task = asyncio.create_task(replay_to(session, load_events(path), rate, split_utf8))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def act_challenge(self, s: Session, m: Message):
+        if m.get("AuthType").lower() != "md5":
+            s.error(m, "Must specify AuthType")
+            return True
+        if not s.challenge:
+            s.challenge = str(random.randrange(0, 2**31))
+        s.ack(m, None, [("Challenge", s.challenge)])
+        return True
+
+    def act_logoff(self, s: Session, m: Message):
+        s.response(m, "Goodbye", "Thanks for all the fish.")
+        return False
+
+    def act_ping(self, s: Session, m: Message):
+        now = time.time()
+        s.ack(m, None, [("Ping", "Pong"), ("Timestamp", f"{int(now)}.{int(now % 1 * 1e6):06d}")])
+        return True
+
+    def act_events(self, s: Session, m: Message):
+        mask = strings_to_mask(m.get("EventMask"))
+        if mask >= 0:
+            s.send_events = s.readperm & mask
+        aid = m.get("ActionID")
+        head = [("Response", "Success")] + ([("ActionID", aid)] if aid else [])
+        if mask > 0:
+            s.send(head + [("Events", "On")])
+        elif mask == 0:
+            s.send(head + [("Events", "Off")])
+        else:
+            s.error(m, "Invalid event mask")
+        return True
+
+    def act_filter(self, s: Session, m: Message):
+        if m.get("Operation").lower() != "add":
+            s.error(m, "Unknown operation")
+            return True
+        pattern = m.get("Filter")
+        if not pattern or pattern == "!":
+            s.error(m, "Filter was formatted incorrectly.  Check the syntax of the filter given.")
+            return True
+        try:
+            f = EventFilter(pattern)
+        except re.error:
+            s.error(m, "Filter did not compile.  Check the syntax of the filter given.")
+            return True
+        (s.excludes if f.exclude else s.includes).append(f)
+        s.ack(m, "Success")
+        return True
+
+    # -- calls -----------------------------------------------------------------
+    async def act_originate(self, s: Session, m: Message):
+        channel = m.get("Channel")
+        if not channel:
+            s.error(m, "Channel not specified")
+            return True
+        tech, sep, data = channel.partition("/")
+        if not sep or not data:
+            s.error(m, "Invalid channel")
+            return True
+        timeout_hdr = m.get("Timeout")
+        try:
+            timeout = int(timeout_hdr) / 1000.0 if timeout_hdr else 30.0
+        except ValueError:
+            s.error(m, "Invalid timeout")
+            return True
+        priority = m.get("Priority")
+        if priority and not priority.isdigit():
+            s.error(m, "Invalid priority")
+            return True
+        app, appdata = m.get("Application"), m.get("Data")
+        context, exten = m.get("Context"), m.get("Exten")
+        if not app and not (exten and context and priority) and exten:
+            s.error(m, "Originate with 'Exten' requires 'Context' and 'Priority'")
+            return True
+        cid = sc.parse_callerid(m.get("CallerID"))
+        variables = []
+        for v in m.getall("Variable"):
+            for item in v.split(","):
+                k, _, val = item.partition("=")
+                if k:
+                    variables.append((k.strip(), val))
+        is_async = is_true(m.get("Async"))
+        loop = asyncio.get_running_loop()
+        result = None if is_async else loop.create_future()
+        if tech.lower() == "local":
+            target = data.split("/")[0]
+            dexten, _, dcontext = target.partition("@")
+            call = sc.LocalOriginateCall(
+                self,
+                dexten,
+                dcontext or "default",
+                app=app,
+                appdata=appdata,
+                cid=cid,
+                timeout=timeout,
+                action_id=m.get("ActionID"),
+                dial_context=context,
+                dial_exten=exten,
+                dial_priority=int(priority or 1),
+                optimize="/n" not in data,
+                variables=variables,
+                account=m.get("Account"),
+                result=result,
+                emit_response=is_async,
+            )
+        elif tech.upper() in ("SIP", "PJSIP"):
+            call = sc.PhoneOriginateCall(
+                self,
+                tech.upper(),
+                data,
+                app=app,
+                appdata=appdata,
+                cid=cid,
+                timeout=timeout,
+                action_id=m.get("ActionID"),
+                context=context,
+                exten=exten,
+                priority=int(priority or 1),
+                variables=variables,
+                result=result,
+                emit_response=is_async,
+            )
+        else:
+            s.error(m, "Originate failed")
+            return True
+        if is_async:
+            s.ack(m, "Originate successfully queued")
+            call.start()
+            return True
+        call.start()
+        reason = await result
+        if reason == sc.REASON_ANSWERED:
+            s.ack(m, "Originate successfully queued")
+        else:
+            s.error(m, "Originate failed")
+        return True
+
+    def _match_channels(self, name_or_regex: str) -> list[ch.Channel] | str:
+        if name_or_regex.startswith("/"):
+            if len(name_or_regex) < 2 or not name_or_regex.endswith("/"):
+                return "Regex format invalid, Channel param should be /regex/"
+            try:
+                rx = re.compile(name_or_regex[1:-1])
+            except re.error:
+                return f"Regex compile failed on: {name_or_regex}"
+            return [c for c in self.table.ordered() if rx.search(c.name)]
+        chan = self.table.get(name_or_regex)
+        return [chan] if chan else []
+
+    def act_hangup(self, s: Session, m: Message):
+        name = m.get("Channel")
+        if not name:
+            s.error(m, "No channel specified")
+            return True
+        cause_hdr = m.get("Cause")
+        cause = int(cause_hdr) if cause_hdr.isdigit() and int(cause_hdr) <= 127 else 0
+        found = self._match_channels(name)
+        if isinstance(found, str):
+            s.error(m, found)
+            return True
+        if not name.startswith("/"):
+            if not found:
+                s.error(m, "No such channel")
+                return True
+            s.ack(m, "Channel Hungup")
+        else:
+            s.listack(m, "Channels hung up will follow")
+            aid = m.get("ActionID")
+            for c in found:
+                s.send(
+                    [("Event", "ChannelHungup"), ("Channel", c.name)]
+                    + ([("ActionID", aid)] if aid else [])
+                )
+            s.list_complete(m, "ChannelsHungupListComplete", len(found))
+        for c in found:
+            if c.alive and c.call is not None:
+                c.call.ami_hangup(c, cause)
+        return True
+
+    def act_redirect(self, s: Session, m: Message):
+        name, extra_name = m.get("Channel"), m.get("ExtraChannel")
+        context, exten, prio = m.get("Context"), m.get("Exten"), m.get("Priority")
+        for value, text in (
+            (name, "Channel not specified"),
+            (context, "Context not specified"),
+            (exten, "Exten not specified"),
+            (prio, "Priority not specified"),
+        ):
+            if not value:
+                s.error(m, text)
+                return True
+        if not prio.isdigit():
+            s.error(m, "Priority is invalid")
+            return True
+        chan = self.table.get(name)
+        if chan is None:
+            s.error(m, f"Channel does not exist: {name}")
+            return True
+        extra = extra_target = None
+        if extra_name:
+            e_exten = m.get("ExtraExten") or exten
+            e_ctx = m.get("ExtraContext") or context
+            e_prio = m.get("ExtraPriority") or prio
+            if not e_prio.isdigit():
+                s.error(m, "ExtraPriority is invalid")
+                return True
+            extra = self.table.get(extra_name)
+            if extra is None:
+                s.error(m, f"ExtraChannel does not exist: {extra_name}")
+                return True
+            extra_target = (e_ctx, e_exten, int(e_prio))
+            s.ack(m, "Dual Redirect successful")
+        else:
+            s.ack(m, "Redirect successful")
+        if chan.call is not None:
+            chan.call.redirect(chan, context, exten, int(prio), extra, extra_target)
+        return True
+
+    def act_blindtransfer(self, s: Session, m: Message):
+        name, exten = m.get("Channel"), m.get("Exten")
+        if not name:
+            s.error(m, "No channel specified")
+            return True
+        if not exten:
+            s.error(m, "No extension specified")
+            return True
+        chan = self.table.get(name)
+        if chan is None or chan.call is None:
+            s.error(m, "Channel specified does not exist")
+            return True
+        # The response is written before the transfer events (capture i2).
+        problem = chan.call.blind_transfer_error(chan, m.get("Context"), exten)
+        if problem:
+            s.error(m, problem)
+            return True
+        s.ack(m, "Transfer succeeded")
+        chan.call.blind_transfer(chan, m.get("Context"), exten)
+        return True
+
+    def act_atxfer(self, s: Session, m: Message):
+        name, exten = m.get("Channel"), m.get("Exten")
+        if not name:
+            s.error(m, "No channel specified")
+            return True
+        if not exten:
+            s.error(m, "No extension specified")
+            return True
+        chan = self.table.get(name)
+        if chan is None or chan.call is None:
+            s.error(m, "Channel specified does not exist")
+            return True
+        if getattr(chan.call, "bridge", None) is None:
+            s.error(m, "No attended transfer feature code found")
+            return True
+        s.ack(m, "Atxfer successfully queued")
+        chan.call.atxfer(chan, m.get("Context"), exten)
+        return True
+
+    def act_playdtmf(self, s: Session, m: Message):
+        name, digit = m.get("Channel"), m.get("Digit")
+        chan = self.table.get(name) if name else None
+        if chan is None:
+            s.error(m, "Channel not found")
+            return True
+        if not digit:
+            s.error(m, "No digit specified")
+            return True
+        s.ack(m, "DTMF successfully queued")
+        duration = m.get("Duration") or "250"
+        for begin, end in (("Yes", "No"), ("No", "Yes")):
+            extra = [("Digit", digit[0]), ("Direction", "Sent")]
+            if end == "Yes":
+                extra.insert(1, ("DurationMs", duration))
+            self.publish(
+                (
+                    EVENT_FLAGS["dtmf"],
+                    [("Event", "DTMFBegin" if begin == "Yes" else "DTMFEnd")]
+                    + chan.snapshot()
+                    + extra,
+                )
+            )
+        return True
+
+    def act_mixmonitor(self, s: Session, m: Message):
+        name = m.get("Channel")
+        if not name:
+            s.error(m, "No channel specified")
+            return True
+        chan = self.table.get(name)
+        if chan is None:
+            s.error(m, "No such channel")
+            return True
+        filename = m.get("File") or f"{chan.uniqueid}.wav"
+        s.ack(m, None)
+        self.start_mixmonitor(chan, filename)
+        return True
+
+    def act_stopmixmonitor(self, s: Session, m: Message):
+        name = m.get("Channel")
+        if not name:
+            s.error(m, "No channel specified")
+            return True
+        chan = self.table.get(name)
+        if chan is None:
+            s.error(m, "No such channel")
+            return True
+        if self.mixmonitors.pop(chan.name, None) is None:
+            s.error(m, "Could not stop MixMonitor")
+            return True
+        s.ack(m, None)
+        self.publish(sc.ev_plain("MixMonitorStop", chan))
+        return True
+
+    # -- status lists ----------------------------------------------------------
+    def act_coreshowchannels(self, s: Session, m: Message):
+        s.listack(m, "Channels will follow")
+        now = self.clock.now()
+        chans = self.table.ordered()
+        for c in chans:
+            s.list_item(
+                m,
+                "CoreShowChannel",
+                c.snapshot()
+                + [
+                    ("Application", c.appl),
+                    ("ApplicationData", c.data),
+                    ("Duration", format_duration(now - c.created)),
+                    ("BridgeId", c.bridge.uniqueid if c.bridge else ""),
+                ],
+            )
+        s.list_complete(m, "CoreShowChannelsComplete", len(chans))
+        return True
+
+    def act_status(self, s: Session, m: Message):
+        name = m.get("Channel")
+        if name:
+            c = self.table.get(name)
+            if c is None:
+                s.error(m, "No such channel")
+                return True
+            chans = [c]
+        else:
+            chans = self.table.ordered()
+        s.listack(m, "Channel status will follow")
+        now = self.clock.now()
+        wanted_vars = [v.strip() for v in m.get("Variables").split(",") if v.strip()]
+        for c in chans:
+            fmt = "(slin)" if c.tech == "Local" else "(ulaw)"
+            raw = "slin" if c.tech == "Local" else "ulaw"
+            fields = (
+                [("Privilege", "Call")]
+                + c.snapshot()
+                + [
+                    ("Type", c.tech),
+                    ("DNID", ""),
+                    ("EffectiveConnectedLineNum", c.conn_num),
+                    ("EffectiveConnectedLineName", c.conn_name),
+                    ("TimeToHangup", "0"),
+                    ("BridgeID", c.bridge.uniqueid if c.bridge else ""),
+                    ("Application", c.appl),
+                    ("Data", c.data),
+                    ("Nativeformats", fmt),
+                    ("Readformat", raw),
+                    ("Readtrans", ""),
+                    ("Writeformat", raw),
+                    ("Writetrans", ""),
+                    ("Callgroup", "0"),
+                    ("Pickupgroup", "0"),
+                    ("Seconds", str(int(now - c.created))),
+                ]
+            )
+            fields += [("Variable", f"{v}={c.variables.get(v, '')}") for v in wanted_vars]
+            s.list_item(m, "Status", fields, actionid_last=True)
+        s.list_complete(m, "StatusComplete", len(chans), [("Items", str(len(chans)))])
+        return True
+
+    def act_bridgelist(self, s: Session, m: Message):
+        s.listack(m, "Bridge listing will follow")
+        btype = m.get("BridgeType")
+        bridges = [b for b in self.table.bridges.values() if not btype or b.bridge_type == btype]
+        for b in bridges:
+            s.list_item(m, "BridgeListItem", b.snapshot())
+        s.list_complete(m, "BridgeListComplete", len(bridges))
+        return True
+
+    def act_bridgeinfo(self, s: Session, m: Message):
+        bid = m.get("BridgeUniqueid")
+        if not bid:
+            s.error(m, "BridgeUniqueid must be provided")
+            return True
+        b = self.table.bridges.get(bid)
+        if b is None:
+            s.error(m, f"Bridge {bid} not found")
+            return True
+        s.listack(m, "Bridge channel listing will follow")
+        for c in b.channels:
+            s.list_item(m, "BridgeInfoChannel", c.snapshot())
+        s.list_complete(m, "BridgeInfoComplete", len(b.channels), b.snapshot())
+        return True
+
+    def act_queuestatus(self, s: Session, m: Message):
+        s.listack(m, "Queue status will follow")
+        count = 0
+        for queue in self._queues(m.get("Queue")):
+            members = self.queue_members(queue)
+            callers = [
+                c
+                for c in self.table.channels.values()
+                if c.appl == "Queue" and c.data.split(",")[0] == queue
+            ]
+            s.list_item(
+                m,
+                "QueueParams",
+                [
+                    ("Queue", queue),
+                    ("Max", "0"),
+                    ("Strategy", "ringall"),
+                    ("Calls", str(len(callers))),
+                    ("Holdtime", "0"),
+                    ("TalkTime", "0"),
+                    ("Completed", "0"),
+                    ("Abandoned", "0"),
+                    ("ServiceLevel", "0"),
+                    ("ServicelevelPerf", "0.0"),
+                    ("ServicelevelPerf2", "0.0"),
+                    ("Weight", "0"),
+                ],
+            )
+            count += 1
+            for mem in members:
+                s.list_item(
+                    m,
+                    "QueueMember",
+                    [
+                        ("Queue", queue),
+                        ("Name", mem["name"]),
+                        ("Location", mem["interface"]),
+                        ("StateInterface", mem["interface"]),
+                        ("Membership", "static"),
+                        ("Penalty", "0"),
+                        ("CallsTaken", "0"),
+                        ("LastCall", "0"),
+                        ("LastPause", "0"),
+                        ("LoginTime", str(int(self.started_at))),
+                        ("InCall", "0"),
+                        ("Status", "1"),
+                        ("Paused", "0"),
+                        ("PausedReason", ""),
+                        ("Wrapuptime", "0"),
+                    ],
+                )
+                count += 1
+            for pos, c in enumerate(callers, 1):
+                s.list_item(
+                    m,
+                    "QueueEntry",
+                    [
+                        ("Queue", queue),
+                        ("Position", str(pos)),
+                        ("Channel", c.name),
+                        ("Uniqueid", c.uniqueid),
+                        ("CallerIDNum", c.cid_num),
+                        ("CallerIDName", c.cid_name),
+                        ("ConnectedLineNum", c.conn_num),
+                        ("ConnectedLineName", c.conn_name),
+                        ("Wait", str(int(self.clock.now() - c.created))),
+                        ("Priority", "0"),
+                    ],
+                )
+                count += 1
+        s.list_complete(m, "QueueStatusComplete", count)
+        return True
+
+    def act_queuesummary(self, s: Session, m: Message):
+        s.listack(m, "Queue summary will follow")
+        queues = self._queues(m.get("Queue"))
+        for queue in queues:
+            n = len(self.queue_members(queue))
+            s.list_item(
+                m,
+                "QueueSummary",
+                [
+                    ("Queue", queue),
+                    ("LoggedIn", str(n)),
+                    ("Available", str(n)),
+                    ("Callers", "0"),
+                    ("HoldTime", "0"),
+                    ("TalkTime", "0"),
+                    ("LongestHoldTime", "0"),
+                ],
+            )
+        s.list_complete(m, "QueueSummaryComplete", len(queues))
+        return True
+
+    def _queues(self, only: str) -> list[str]:
+        cfg = self.config_store.files.get("queues.conf")
+        names = [c.name for c in cfg.categories if c.name != "general"] if cfg else []
+        return [q for q in names if not only or q == only]
+
+    def _sip_peers(self) -> list[tuple[str, dict]]:
+        cfg = self.config_store.files.get("sip.conf")
+        out = []
+        for cat in cfg.categories if cfg else []:
+            if cat.name == "general":
+                continue
+            out.append((cat.name, {v.name: v.value for v in cat.variables}))
+        return out
+
+    def act_sippeers(self, s: Session, m: Message):
+        s.listack(m, "Peer status list will follow")
+        peers = self._sip_peers()
+        for name, opts in peers:
+            dynamic = opts.get("host") == "dynamic"
+            port = self.sip_registrations.get(name) if dynamic else opts.get("port", "5060")
+            ip = "127.0.0.1" if (not dynamic or port) else "-none-"
+            s.list_item(
+                m,
+                "PeerEntry",
+                [
+                    ("Channeltype", "SIP"),
+                    ("ObjectName", name),
+                    ("ChanObjectType", "peer"),
+                    ("IPaddress", ip),
+                    ("IPport", str(port or 0)),
+                    ("Dynamic", "yes" if dynamic else "no"),
+                    ("AutoForcerport", "yes"),
+                    ("Forcerport", "no"),
+                    ("AutoComedia", "no"),
+                    ("Comedia", "no"),
+                    ("VideoSupport", "no"),
+                    ("TextSupport", "no"),
+                    ("ACL", "no"),
+                    ("Status", "Unmonitored"),
+                    ("RealtimeDevice", "no"),
+                    ("Description", ""),
+                    ("Accountcode", ""),
+                ],
+            )
+        s.list_complete(m, "PeerlistComplete", len(peers))
+        return True
+
+    def act_sipshowpeer(self, s: Session, m: Message):
+        peer = m.get("Peer")
+        if not peer:
+            s.error(m, "Peer: <name> missing.")
+            return True
+        opts = dict(self._sip_peers()).get(peer)
+        if opts is None:
+            s.error(m, "Peer not found")
+            return True
+        dynamic = opts.get("host") == "dynamic"
+        port = self.sip_registrations.get(peer, 0) if dynamic else opts.get("port", "5060")
+        s.ack(m, None, _sipshowpeer_fields(peer, opts, dynamic, port))
+        return True
+
+    def act_pjsipshowcontacts(self, s: Session, m: Message):
+        contacts = [(n, p) for n, p in self.sip_registrations.items()]
+        if not contacts:
+            s.error(m, "No Contacts found\n")
+            return True
+        s.listack(m, "A listing of Contacts follows, presented as ContactList events")
+        for name, port in contacts:
+            uri = f"sip:{name}@127.0.0.1:{port}"
+            s.list_item(
+                m,
+                "ContactList",
+                [
+                    ("ObjectType", "contact"),
+                    (
+                        "ObjectName",
+                        f"{name};@{hashlib.md5(uri.encode(), usedforsecurity=False).hexdigest()}",
+                    ),
+                    ("ViaAddr", "127.0.0.1"),
+                    ("QualifyTimeout", "3.000000"),
+                    ("CallId", f"{name}-reg"),
+                    ("RegServer", ""),
+                    ("PruneOnBoot", "no"),
+                    ("Path", ""),
+                    ("Endpoint", name),
+                    ("ViaPort", str(port)),
+                    ("AuthenticateQualify", "no"),
+                    ("Uri", uri),
+                    ("QualifyFrequency", "0"),
+                    ("UserAgent", "sipp"),
+                    ("ExpirationTime", str(int(time.time()) + 3600)),
+                    ("OutboundProxy", ""),
+                    ("Qualify2xxOnly", "false"),
+                    ("Status", "Unknown"),
+                    ("RoundtripUsec", "N/A"),
+                ],
+            )
+        s.list_complete(m, "ContactListComplete", len(contacts))
+        return True
+
+    # -- config ----------------------------------------------------------------
+    def _config_file(self, s: Session, m: Message, header: str = "Filename") -> str | None:
+        fn = m.get(header)
+        if not fn:
+            s.error(m, "Filename not specified")
+            return None
+        if fn not in self.config_store:
+            s.error(m, "Config file not found")
+            return None
+        return fn
+
+    def act_getconfig(self, s: Session, m: Message):
+        fn = self._config_file(s, m)
+        if fn is None:
+            return True
+        category = m.get("Category")
+        pairs = self.config_store.getconfig_lines(fn, category)
+        if category and not pairs:
+            pairs = [("No categories found", "")]
+        s.ack(m, None, pairs)
+        return True
+
+    def act_getconfigjson(self, s: Session, m: Message):
+        fn = self._config_file(s, m)
+        if fn is None:
+            return True
+        s.ack(m, None, [("JSON", self.config_store.getconfig_json(fn, m.get("Category")))])
+        return True
+
+    def act_listcategories(self, s: Session, m: Message):
+        fn = self._config_file(s, m)
+        if fn is None:
+            return True
+        cats = self.config_store.categories(fn)
+        pairs = [(f"Category-{i:06d}", c) for i, c in enumerate(cats)] or [
+            ("Error", "no categories found")
+        ]
+        s.ack(m, None, pairs)
+        return True
+
+    def act_updateconfig(self, s: Session, m: Message):
+        src, dst = m.get("SrcFilename"), m.get("DstFilename")
+        if not src or not dst:
+            s.error(m, "Filename not specified")
+            return True
+        if src not in self.config_store:
+            s.error(m, "Config file not found")
+            return True
+        try:
+            self.config_store.update(src, dst, m)
+        except UpdateError as exc:
+            s.error(m, str(exc))
+            return True
+        s.ack(m, None)
+        reload = m.get("Reload")
+        if reload and reload.lower() not in ("no", "false", "0", "off"):
+            self._reload(None if is_true(reload) else reload)
+        return True
+
+    def act_createconfig(self, s: Session, m: Message):
+        fn = m.get("Filename")
+        if not fn:
+            s.error(m, "Filename not specified")
+            return True
+        if "/" in fn or fn.startswith("."):
+            s.error(m, "Filename is invalid")
+            return True
+        self.config_store.create(fn)
+        s.ack(m, "New configuration file created successfully")
+        return True
+
+    def _reload(self, module: str | None) -> None:
+        self.reloaded_at = time.time()
+        self.publish(
+            (ch.SYSTEM, [("Event", "Reload"), ("Module", module or "All"), ("Status", "0")])
+        )
+
+    def act_reload(self, s: Session, m: Message):
+        module = m.get("Module")
+        known = {
+            "pbx_config",
+            "chan_sip",
+            "app_queue",
+            "res_pjsip",
+            "manager",
+            "cdr",
+            "cdr_manager",
+            "res_musiconhold",
+            "features",
+            "extconfig",
+            "logger",
+            "dnsmgr",
+            "http",
+        }
+        if module and module.removesuffix(".so") not in known:
+            s.error(m, "No such module")
+            return True
+        s.ack(m, "Module Reloaded")
+        self._reload(module.removesuffix(".so") if module else None)
+        return True
+
+    def act_coresettings(self, s: Session, m: Message):
+        s.ack(
+            m,
+            None,
+            [
+                ("AMIversion", AMI_VERSION),
+                ("AsteriskVersion", ASTERISK_VERSION),
+                ("SystemName", ""),
+                ("CoreMaxCalls", "0"),
+                ("CoreMaxLoadAvg", "0.000000"),
+                ("CoreRunUser", "asterisk"),
+                ("CoreRunGroup", "asterisk"),
+                ("CoreMaxFilehandles", "0"),
+                ("CoreRealTimeEnabled", "No"),
+                ("CoreCDRenabled", "Yes"),
+                ("CoreHTTPenabled", "No"),
+                ("SoundsSearchCustomDir", "No"),
+            ],
+        )
+        return True
+
+    def act_corestatus(self, s: Session, m: Message):
+        st, rl = time.localtime(self.started_at), time.localtime(self.reloaded_at)
+        s.ack(
+            m,
+            None,
+            [
+                ("CoreStartupDate", time.strftime("%Y-%m-%d", st)),
+                ("CoreStartupTime", time.strftime("%H:%M:%S", st)),
+                ("CoreReloadDate", time.strftime("%Y-%m-%d", rl)),
+                ("CoreReloadTime", time.strftime("%H:%M:%S", rl)),
+                ("CoreCurrentCalls", str(len(self.table.channels))),
+                ("CoreProcessedCalls", str(self.table.calls_processed)),
+            ],
+        )
+        return True
+
+    def act_listcommands(self, s: Session, m: Message):
+        s.ack(m, None, [(name, f"{name} (Priv: <none>)") for name in sorted(ACTION_NAMES)])
+        return True
+
+    def act_command(self, s: Session, m: Message):
+        cmd = m.get("Command")
+        if not cmd:
+            s.error(m, "No command provided")
+            return True
+        ok, lines = self._cli(cmd.strip())
+        s.response(
+            m,
+            "Success" if ok else "Error",
+            "Command output follows",
+            [("Output", line) for line in lines],
+        )
+        return True
+
+    def _cli(self, cmd: str) -> tuple[bool, list[str]]:
+        words = cmd.split()
+        low = " ".join(words).lower()
+        if low in (
+            "core show channels",
+            "core show channels concise",
+            "core show channels verbose",
+        ):
+            return True, self._cli_channels(concise=low.endswith("concise"))
+        if low.startswith("dialplan show"):
+            return True, self.config_store.dialplan_show(words[2] if len(words) > 2 else "")
+        if low == "core show version":
+            return True, [
+                f"Asterisk {ASTERISK_VERSION} built by simulator on a x86_64 running Linux"
+            ]
+        if low == "core show uptime":
+            up = int(time.time() - self.started_at)
+            return True, [
+                f"System uptime: {up} seconds",
+                f"Last reload: {int(time.time() - self.reloaded_at)} seconds",
+            ]
+        if low.startswith(("module reload", "dialplan reload")) or low == "reload":
+            self._reload(words[2] if len(words) > 2 else None)
+            return True, [""]
+        if low == "sip show peers":
+            peers = self._sip_peers()
+            lines = [
+                f"{'Name/username':<25} {'Host':<39} {'Dyn':<3} {'Forcerport':<10} {'Comedia':<10} "
+                f"{'ACL':<3} {'Port':<5} {'Status':<11} Description"
+            ]
+            for name, opts in peers:
+                dyn = opts.get("host") == "dynamic"
+                lines.append(
+                    f"{name + '/' + name:<25} {'127.0.0.1':<39} {'D' if dyn else '':<3} "
+                    f"{'Auto (No)':<10} {'No':<10} {'':<3} "
+                    f"{str(self.sip_registrations.get(name, opts.get('port', 0))):<5} "
+                    f"{'Unmonitored':<11} "
+                )
+            lines.append(
+                f"{len(peers)} sip peers [Monitored: 0 online, 0 offline Unmonitored: "
+                f"{len(peers)} online, 0 offline]"
+            )
+            return True, lines
+        first = words[0] if words else ""
+        return False, [
+            f"No such command '{cmd}' (type 'core show help {first}' for other possible commands)"
+        ]
+
+    def _cli_channels(self, concise: bool) -> list[str]:
+        chans = self.table.ordered()
+        now = self.clock.now()
+        if concise:
+            return [
+                "!".join(
+                    [
+                        c.name,
+                        c.context,
+                        c.exten,
+                        str(c.priority),
+                        c.state_desc,
+                        c.appl,
+                        c.data,
+                        c.cid_num if c.cid_num != ch.UNKNOWN else "",
+                        c.accountcode,
+                        "",
+                        "3",
+                        str(int(now - c.created)),
+                        c.bridge.uniqueid if c.bridge else "",
+                        c.uniqueid,
+                    ]
+                )
+                for c in chans
+            ]
+        lines = [
+            f"{'Channel':<64.64} {'Location':<32.32} {'State':<7.7} {'Application(Data)':<30.30}"
+        ]
+        for c in chans:
+            loc = f"{c.exten}@{c.context}:{c.priority}" if c.exten else "(None)"
+            app = f"{c.appl}({c.data})"
+            lines.append(f"{c.name:<64.64} {loc:<32.32} {c.state_desc:<7.7} {app:<30.30}")
+        n = len(chans)
+        calls = self.table.active_calls()
+        lines.append(f"{n} active channel{'s' if n != 1 else ''}")
+        lines.append(f"{calls} active call{'s' if calls != 1 else ''}")
+        done = self.table.calls_processed
+        lines.append(f"{done} call{'s' if done != 1 else ''} processed")
+        return lines
+
+    # -- misc ----------------------------------------------------------------
+    def act_getvar(self, s: Session, m: Message):
+        var = m.get("Variable")
+        if not var:
+            s.error(m, "No variable specified")
+            return True
+        name = m.get("Channel")
+        chan = self.table.get(name) if name else None
+        if name and chan is None:
+            s.error(m, "No such channel")
+            return True
+        value = chan.variables.get(var, "") if chan else ""
+        s.ack(m, None, [("Variable", var), ("Value", value)])
+        return True
+
+    def act_setvar(self, s: Session, m: Message):
+        var = m.get("Variable")
+        if not var:
+            s.error(m, "No variable specified")
+            return True
+        name = m.get("Channel")
+        chan = self.table.get(name) if name else None
+        if name and chan is None:
+            s.error(m, "No such channel")
+            return True
+        if chan is not None:
+            self.publish(ch.varset(chan, var, m.get("Value")))
+        s.ack(m, "Variable Set")
+        return True
+
+    def act_userevent(self, s: Session, m: Message):
+        name = m.get("UserEvent")
+        body = [(k, v) for k, v in m.pairs if k.lower() not in ("action", "actionid", "userevent")]
+        self.publish((EVENT_FLAGS["user"], [("Event", "UserEvent"), ("UserEvent", name)] + body))
+        s.ack(m, "Event Sent")
+        return True
+
+    def act_waitevent(self, s: Session, m: Message):
+        s.ack(m, "Waiting for Event completed.")
+        return True
+
+
+def _sipshowpeer_fields(peer: str, opts: dict, dynamic: bool, port) -> list[tuple[str, str]]:
+    """chan_sip ``SIPshowpeer`` (capture l)."""
+    cid = opts.get("callerid", "")
+    return [
+        ("Channeltype", "SIP"),
+        ("ObjectName", peer),
+        ("ChanObjectType", "peer"),
+        ("SecretExist", "Y" if opts.get("secret") else "N"),
+        ("RemoteSecretExist", "N"),
+        ("MD5SecretExist", "N"),
+        ("Context", opts.get("context", "default")),
+        ("Language", ""),
+        ("ToneZone", "<Not set>"),
+        ("AMAflags", "Unknown"),
+        ("CID-CallingPres", "Presentation Allowed, Not Screened"),
+        ("Callgroup", ""),
+        ("Pickupgroup", ""),
+        ("Named Callgroup", ""),
+        ("Named Pickupgroup", ""),
+        ("MOHSuggest", ""),
+        ("VoiceMailbox", ""),
+        ("TransferMode", "open"),
+        ("LastMsgsSent", "0"),
+        ("Maxforwards", "0"),
+        ("Call-limit", "0"),
+        ("Busy-level", "0"),
+        ("MaxCallBR", "384 kbps"),
+        ("Dynamic", "Y" if dynamic else "N"),
+        ("Callerid", cid),
+        ("RegExpire", "3609 seconds" if dynamic and port else "-1 seconds"),
+        ("SIP-AuthInsecure", "no"),
+        ("SIP-Forcerport", "a"),
+        ("SIP-Comedia", "N"),
+        ("ACL", "N"),
+        ("SIP-CanReinvite", "N"),
+        ("SIP-DirectMedia", "N"),
+        ("SIP-PromiscRedir", "N"),
+        ("SIP-UserPhone", "N"),
+        ("SIP-VideoSupport", "N"),
+        ("SIP-TextSupport", "N"),
+        ("SIP-T.38Support", "N"),
+        ("SIP-T.38EC", "Unknown"),
+        ("SIP-T.38MaxDtgrm", "4294967295"),
+        ("SIP-Sess-Timers", "Accept"),
+        ("SIP-Sess-Refresh", "uas"),
+        ("SIP-Sess-Expires", "1800"),
+        ("SIP-Sess-Min", "90"),
+        ("SIP-RTP-Engine", "asterisk"),
+        ("SIP-Encryption", "N"),
+        ("SIP-RTCP-Mux", "N"),
+        ("SIP-DTMFmode", "rfc2833"),
+        ("ToHost", ""),
+        ("Address-IP", "127.0.0.1" if port else "(null)"),
+        ("Address-Port", str(port or 0)),
+        ("Default-addr-IP", "(null)"),
+        ("Default-addr-port", "0"),
+        ("Default-Username", peer),
+        ("Codecs", "(ulaw)"),
+        ("Status", "Unmonitored"),
+        ("SIP-Useragent", "sipp-register" if port else ""),
+        ("Reg-Contact", f"sip:{peer}@127.0.0.1:{port}" if port else ""),
+        ("QualifyFreq", "60000 ms"),
+        ("Parkinglot", ""),
+        ("SIP-Use-Reason-Header", "N"),
+        ("Description", ""),
+    ]
+
+
+ACTIONS: dict[str, Callable] = {}
+for _name in dir(AmiSimulator):
+    if _name.startswith("act_"):
+        ACTIONS[_name[4:]] = getattr(AmiSimulator, _name)
+ACTION_NAMES = {
+    "login": "Login",
+    "challenge": "Challenge",
+    "logoff": "Logoff",
+    "ping": "Ping",
+    "events": "Events",
+    "filter": "Filter",
+    "originate": "Originate",
+    "hangup": "Hangup",
+    "redirect": "Redirect",
+    "blindtransfer": "BlindTransfer",
+    "atxfer": "Atxfer",
+    "playdtmf": "PlayDTMF",
+    "mixmonitor": "MixMonitor",
+    "stopmixmonitor": "StopMixMonitor",
+    "coreshowchannels": "CoreShowChannels",
+    "status": "Status",
+    "bridgelist": "BridgeList",
+    "bridgeinfo": "BridgeInfo",
+    "queuestatus": "QueueStatus",
+    "queuesummary": "QueueSummary",
+    "sippeers": "SIPpeers",
+    "sipshowpeer": "SIPshowpeer",
+    "pjsipshowcontacts": "PJSIPShowContacts",
+    "getconfig": "GetConfig",
+    "getconfigjson": "GetConfigJSON",
+    "listcategories": "ListCategories",
+    "updateconfig": "UpdateConfig",
+    "createconfig": "CreateConfig",
+    "reload": "Reload",
+    "coresettings": "CoreSettings",
+    "corestatus": "CoreStatus",
+    "listcommands": "ListCommands",
+    "command": "Command",
+    "getvar": "Getvar",
+    "setvar": "Setvar",
+    "userevent": "UserEvent",
+    "waitevent": "WaitEvent",
+}
+ACTION_NAMES = set(ACTION_NAMES.values())

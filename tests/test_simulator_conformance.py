@@ -1,0 +1,283 @@
+"""Replay the client side of every reference capture against the simulator and
+compare the answer with what Asterisk 20 really sent.
+
+Comparison: same message types (Response:/Event: name) in the same order and
+the same keys per message (values such as Uniqueid, times, SessionID differ).
+DeviceStateChange and Cdr events are produced by Asterisk's asynchronous
+device-state and CDR engines, so their position relative to channel events
+varies between runs of the *real* Asterisk (compare captures a and j, i1 and
+i2); they are compared as their own ordered sub-stream, in which a repeated
+identical device state is counted once (i1 has it twice, i2 once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.ami_simulator import AmiSimulator
+from tests.ami_simulator.protocol import parse_block, split_stream
+
+CAPTURES = Path("/work/shared/ami-captures")
+ASYNC_EVENTS = {"DeviceStateChange", "Cdr"}
+TIME_SCALE = 0.01
+
+pytestmark = pytest.mark.skipif(not CAPTURES.is_dir(), reason="reference captures not available")
+
+
+def recorded(name: str):
+    return [parse_block(b) for b in split_stream((CAPTURES / f"{name}.raw").read_bytes())[1]]
+
+
+def sent_blocks(name: str) -> list[bytes]:
+    data = (CAPTURES / f"{name}.sent").read_bytes()
+    return [b + b"\r\n\r\n" for b in data.split(b"\r\n\r\n") if b.strip()]
+
+
+def shape(msg) -> tuple[str, str, tuple[str, ...]]:
+    kind, name = msg.pairs[0]
+    keys = tuple(dict.fromkeys(k for k, _ in msg.pairs[1:]))
+    return kind, name, keys
+
+
+def describe(msg) -> str:
+    kind, name, keys = shape(msg)
+    return f"{kind}: {name} keys={list(keys)}"
+
+
+def compare(expected, actual) -> None:
+    """Assert same shapes in the same order; the message lists the first difference."""
+
+    def split(msgs):
+        main = [m for m in msgs if not (m.pairs[0][0] == "Event" and m.pairs[0][1] in ASYNC_EVENTS)]
+        side, last_state = [], None
+        for m in msgs:
+            if m.pairs[0][0] == "Event" and m.pairs[0][1] in ASYNC_EVENTS:
+                # The device-state engine may publish an unchanged state twice.
+                state = (
+                    (m.get("Device"), m.get("State"))
+                    if m.pairs[0][1] == "DeviceStateChange"
+                    else None
+                )
+                if state is None or state != last_state:
+                    side.append(m)
+                last_state = state
+        return main, side
+
+    for label, exp, act in zip(
+        ("main stream", "DeviceStateChange/Cdr stream"),
+        split(expected),
+        split(actual),
+        strict=False,
+    ):
+        for i, (e, a) in enumerate(zip(exp, act, strict=False)):
+            if shape(e) != shape(a):
+                ctx = "\n".join(f"    {describe(m)}" for m in act[max(0, i - 3) : i])
+                pytest.fail(
+                    f"{label}: first difference at message #{i}\n  expected {describe(e)}\n"
+                    f"  got      {describe(a)}\n  preceded by:\n{ctx}"
+                )
+        if len(exp) != len(act):
+            extra = (exp if len(exp) > len(act) else act)[min(len(exp), len(act))]
+            pytest.fail(
+                f"{label}: expected {len(exp)} messages, got {len(act)}; "
+                f"first unmatched: {describe(extra)}"
+            )
+
+
+class Client:
+    """Raw AMI client collecting every message it receives."""
+
+    def __init__(self):
+        self.messages = []
+        self.banner = b""
+        self.closed = asyncio.Event()
+
+    async def connect(self, port: int) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        self.banner = await self.reader.readline()
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        buf = b""
+        while True:
+            chunk = await self.reader.read(65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\r\n\r\n" in buf:
+                block, buf = buf.split(b"\r\n\r\n", 1)
+                self.messages.append(parse_block(block + b"\r\n\r\n"))
+        self.closed.set()
+
+    async def wait_count(self, n: int, timeout: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.messages) < n and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.005)
+
+    async def send(self, block: bytes) -> None:
+        self.writer.write(block)
+        await self.writer.drain()
+
+
+def action_id(block: bytes) -> str:
+    m = re.search(rb"^ActionID: (.*)$", block, re.M | re.I)
+    return m.group(1).decode().strip() if m else ""
+
+
+async def drive(sim: AmiSimulator, name: str, hooks=None, rewrite=None) -> Client:
+    """Send the capture's actions; each one only once the simulator has sent as
+    many messages as Asterisk had sent before answering it in the capture."""
+    hooks = hooks or {}
+    expected = recorded(name)
+    blocks = sent_blocks(name)
+    client = Client()
+    await client.connect(sim.port)
+    prev_idx = -1
+    for k, block in enumerate(blocks):
+        if k in hooks:
+            await client.wait_count(prev_idx + 1)
+            result = hooks[k](sim)
+            if asyncio.iscoroutine(result):
+                await result
+        aid = action_id(block)
+        idx = next(
+            (
+                i
+                for i, m in enumerate(expected)
+                if m.pairs[0][0] == "Response" and m.get("ActionID") == aid
+            ),
+            None,
+        )
+        if idx is not None:
+            await client.wait_count(idx)
+            prev_idx = idx
+        if rewrite:
+            block = rewrite(sim, block)
+        await client.send(block)
+    await asyncio.wait_for(client.closed.wait(), 15)
+    return client
+
+
+def run(coro_fn):
+    async def main():
+        sim = AmiSimulator(time_scale=TIME_SCALE, failed_login_delay=0.02)
+        await sim.start()
+        try:
+            return await coro_fn(sim)
+        finally:
+            await sim.shutdown()
+
+    return asyncio.run(main())
+
+
+def live_channel(sim: AmiSimulator, prefix: str) -> str:
+    return next(n for n in sim.table.channels if n.startswith(prefix))
+
+
+def _rewrite(recorded_name: str, prefix: str):
+    def rewrite(sim, block: bytes) -> bytes:
+        if recorded_name.encode() in block:
+            block = block.replace(recorded_name.encode(), live_channel(sim, prefix).encode())
+        return block
+
+    return rewrite
+
+
+# capture -> (hooks before action k, rewrite of recorded channel names)
+PLANS = {
+    "a_originate_answered": ({}, None),
+    "b_originate_busy": ({}, None),
+    "c_originate_noanswer_timeout": ({}, None),
+    "d_sip_call_alice_to_100": ({1: lambda sim: sim.start_call("sip_call")}, None),
+    "f_failed_sip_register": (
+        {
+            1: lambda sim: (
+                sim.start_call("sip_register_failed", peer="alice"),
+                sim.start_call("sip_register_failed", peer="mallory"),
+            )
+        },
+        None,
+    ),
+    "g_command_coreshowchannels_active_call": ({}, None),
+    "h_getconfig_updateconfig": ({}, None),
+    "i1_redirect_bridged_channel": (
+        {1: lambda sim: sim.start_call("alice_calls_bob")},
+        _rewrite("SIP/bob-00000002", "SIP/bob-"),
+    ),
+    "i2_blindtransfer": (
+        {1: lambda sim: sim.start_call("alice_calls_bob")},
+        _rewrite("SIP/alice-00000003", "SIP/alice-"),
+    ),
+    "l_sip_register_ok_and_unregister": (
+        {
+            1: lambda sim: sim.start_call("sip_register"),
+            3: lambda sim: sim.start_call("sip_unregister"),
+        },
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_capture_conformance(name):
+    hooks, rewrite = PLANS[name]
+
+    async def scenario(sim):
+        client = await drive(sim, name, hooks, rewrite)
+        assert client.banner == b"Asterisk Call Manager/9.0.0\r\n"
+        return client.messages
+
+    compare(recorded(name), run(scenario))
+
+
+def test_capture_conformance_failed_logins_watcher_and_attackers():
+    """Capture e: a logged-in watcher sees the security events of five failed logins."""
+    attackers = [f"e_failed_ami_logins_attacker_conn{i}" for i in range(1, 6)]
+
+    async def attack(sim):
+        for name in attackers:
+            client = await drive(sim, name)
+            compare(recorded(name), client.messages)
+
+    async def scenario(sim):
+        return (await drive(sim, "e_failed_ami_logins_watcher", {1: attack})).messages
+
+    compare(recorded("e_failed_ami_logins_watcher"), run(scenario))
+
+
+def test_capture_conformance_burst_50_originates():
+    """Capture j: 50 back-to-back async Originates. Real Asterisk interleaves the
+    calls' events nondeterministically, so compare per-event counts and keys."""
+    name = "j_burst_50_originates"
+    summary = json.loads((CAPTURES / f"{name}.summary.json").read_text())
+    expected = recorded(name)
+
+    async def scenario(sim):
+        client = Client()
+        await client.connect(sim.port)
+        blocks = sent_blocks(name)
+        await client.send(blocks[0])
+        await client.wait_count(3)
+        await client.send(b"".join(blocks[1:-1]))
+        await client.wait_count(len(expected) - 1, timeout=20)
+        await client.send(blocks[-1])
+        await asyncio.wait_for(client.closed.wait(), 10)
+        return client.messages
+
+    got = run(scenario)
+    counts: dict[str, int] = {}
+    for m in got:
+        if m.pairs[0][0] == "Event":
+            counts[m.pairs[0][1]] = counts.get(m.pairs[0][1], 0) + 1
+    assert counts == summary["event_counts"]
+    assert [m.pairs[0] for m in got if m.pairs[0][0] == "Response"] == [
+        m.pairs[0] for m in expected if m.pairs[0][0] == "Response"
+    ]
+    expected_shapes = {shape(m) for m in expected}
+    unexpected = [describe(m) for m in got if shape(m) not in expected_shapes]
+    assert not unexpected, unexpected[:3]

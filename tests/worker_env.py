@@ -1,0 +1,188 @@
+"""Real Odoo servers running the AMI worker, for the worker's tests.
+
+Each test gets a database copied from a template holding asterisk_common,
+asterisk_agent_worker and the test handlers (tests/addons/asterisk_worker_test),
+an AMI simulator over TCP, and one or more ``odoo-bin`` processes started with
+``--load=base,web,asterisk_agent_worker``.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import xmlrpc.client
+
+from .odoo_env import REPO, TEST_ADDONS, addons_path, odoo_cmd, query
+
+WORKER_MODULES = "asterisk_common,asterisk_agent_worker,asterisk_worker_test"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, interval=0.1, message="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+class OdooServer:
+    """An ``odoo-bin`` process serving ``db`` with the worker loaded."""
+
+    def __init__(self, db, *, workers=0, options=None, name="odoo"):
+        self.db = db
+        self.workers = workers
+        self.http_port = free_port()
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix=f"asterisk-{name}-")
+        self.log_path = os.path.join(self.dir, "odoo.log")
+        self.conf_path = os.path.join(self.dir, "odoo.conf")
+        opts = {
+            "db_name": db,
+            "http_port": self.http_port,
+            "http_interface": "127.0.0.1",
+            "gevent_port": free_port(),
+            "workers": workers,
+            "max_cron_threads": 0,
+            "log_level": "info",
+            "logfile": self.log_path,
+            "asterisk_worker_databases": db,
+            "data_dir": os.path.join(self.dir, "data"),
+            "list_db": "False",
+        }
+        opts.update(options or {})
+        with open(self.conf_path, "w") as f:
+            f.write("[options]\n")
+            for key, value in opts.items():
+                f.write(f"{key} = {value}\n")
+        self.proc = None
+
+    def start(self, wait_http=True):
+        self.proc = subprocess.Popen(
+            odoo_cmd("-c", self.conf_path, "--load=base,web,asterisk_agent_worker",
+                     with_test_addons=True),
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "stderr.log"), "w"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        if wait_http:
+            wait_until(self._http_up, 60, 0.2, f"{self.name} HTTP on {self.http_port}")
+        return self
+
+    def _http_up(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()[-3000:]}")
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.http_port)) == 0
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=30):
+        regex = re.compile(pattern)
+        return wait_until(lambda: regex.search(self.log()), timeout, 0.2, f"log /{pattern}/")
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self):
+        """SIGKILL the whole process group (the master and its children)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def children(self):
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                             text=True).stdout
+        return [int(p) for p in out.split()]
+
+    # -- RPC as the admin, the way an integrator's script would --------------------
+
+    def rpc(self, model, method, *args, **kwargs):
+        common = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{self.http_port}/xmlrpc/2/common")
+        uid = common.authenticate(self.db, "admin", "admin", {})
+        obj = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{self.http_port}/xmlrpc/2/object",
+                                        allow_none=True)
+        return obj.execute_kw(self.db, uid, "admin", model, method, list(args), kwargs)
+
+    def errors(self):
+        """ERROR/CRITICAL lines of the log (tracebacks of failing test handlers aside)."""
+        return [line for line in self.log().splitlines()
+                if re.search(r"\d (ERROR|CRITICAL) ", line) and "on purpose" not in line]
+
+
+# -- database setup ------------------------------------------------------------------
+
+def add_server(db, port, name="Simulated PBX", **values):
+    row = {
+        "name": name, "host": "127.0.0.1", "port": port, "username": "odoo",
+        "secret": "odoo-secret", "md5_login": True, "tls": False, "tls_verify": True,
+        "connect_timeout": 3.0, "action_timeout": 3.0, "ping_interval": 1.0,
+        "ping_timeout": 1.0, "active": True, "state": "unknown",
+        "events_received": 0, "events_dispatched": 0, "events_failed": 0,
+        "events_buffered": 0, "events_dropped": 0, "actions_sent": 0,
+    }
+    row.update(values)
+    cols = ", ".join(f'"{c}"' for c in row)
+    marks = ", ".join(["%s"] * len(row))
+    return query(db, f"INSERT INTO asterisk_common_server ({cols}) VALUES ({marks}) RETURNING id",
+                 list(row.values()))[0][0]
+
+
+def add_map_entry(db, name, method="ami_record", condition=None, delay=0.0, sequence=10):
+    return query(
+        db,
+        "INSERT INTO asterisk_common_event (name, source, model, method, condition, delay, "
+        "active, sequence, error_count) VALUES (%s, 'AMI', 'asterisk_worker_test.record', %s, "
+        "%s, %s, true, %s, 0) RETURNING id",
+        [name, method, condition, delay, sequence],
+    )[0][0]
+
+
+def records(db, where="true", params=()):
+    return query(
+        db,
+        f"SELECT name, handler, linkedid, seq FROM asterisk_worker_test_record WHERE {where} "
+        "ORDER BY id",
+        params,
+    )
+
+
+def server_health(db, server_id):
+    rows = query(
+        db,
+        "SELECT state, leader, last_error, events_received, events_dispatched, events_failed, "
+        "events_buffered, events_dropped, actions_sent, asterisk_version, ami_version "
+        "FROM asterisk_common_server WHERE id = %s",
+        [server_id],
+    )
+    keys = ("state", "leader", "last_error", "events_received", "events_dispatched",
+            "events_failed", "events_buffered", "events_dropped", "actions_sent",
+            "asterisk_version", "ami_version")
+    return dict(zip(keys, rows[0], strict=True))
+
+
+def event(name, linkedid, seq, **extra):
+    return {"Event": name, "Privilege": "call,all", "Linkedid": linkedid,
+            "Uniqueid": linkedid, "Seq": str(seq), **extra}
