@@ -144,14 +144,24 @@ class ServerLink:
         self.escape_refused = 0
 
 
-def client_settings(row):
-    """AmiClient keyword arguments from a server row."""
-    ctx = None
-    if row["tls"]:
+_SSL_CONTEXTS = {}
+
+
+def _ssl_context(verify):
+    # One context per kind: AmiClient.update() compares settings, and a new
+    # SSLContext never equals the previous one (a needless reconnect).
+    if verify not in _SSL_CONTEXTS:
         ctx = ssl.create_default_context()
-        if not row["tls_verify"]:
+        if not verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
+        _SSL_CONTEXTS[verify] = ctx
+    return _SSL_CONTEXTS[verify]
+
+
+def client_settings(row):
+    """AmiClient keyword arguments from a server row."""
+    ctx = _ssl_context(bool(row["tls_verify"])) if row["tls"] else None
     return {
         "host": row["host"],
         "port": row["port"],
@@ -565,6 +575,13 @@ class DatabaseService:
 
     def _health_values(self, link):
         client, stats = link.client, self.dispatcher.stats[link.id]
+        if client is not None and link.id in self.links:
+            # Failures before login (refused, auth) never reach on_disconnect.
+            if client.connected:
+                self._set_state(link, "connected")
+            else:
+                self._set_state(link, "disconnected" if client.last_error else "connecting",
+                                client.last_error)
         values = {
             "state": link.state,
             "state_since": fields.Datetime.to_string(

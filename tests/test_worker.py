@@ -204,7 +204,9 @@ def _wait_action(db, action_id, timeout=15):
 
 
 def test_actions_round_trip(db, sim, odoo):
-    server_id = add_server(db, sim.port, action_timeout=1.0)
+    # A slow Ping watchdog, so that the silent peer below is a timeout, not a drop.
+    server_id = add_server(db, sim.port, action_timeout=1.0, ping_interval=30.0,
+                           ping_timeout=10.0)
     node = odoo(db)
     wait_until(lambda: connected(db, server_id), 20, message="server connected")
 
@@ -261,3 +263,50 @@ def test_sync_helper_waits_for_reply(db, sim, odoo):
                       {"Action": "CoreSettings"}, timeout=5)
     assert result["state"] == "done"
     assert result["reply"]["response"]["AsteriskVersion"]
+
+
+# -- connection faults ------------------------------------------------------------------
+
+
+def test_silent_peer_watchdog_and_reconnect(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    node = odoo(db)
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    sim.set_silent(True)
+    started = time.monotonic()
+    wait_until(lambda: not connected(db, server_id), 15, message="silent peer detected")
+    # ping_interval + ping_timeout = 2 s, health written every 3 s
+    assert time.monotonic() - started < 8
+    assert "unanswered" in (server_health(db, server_id)["last_error"] or "")
+    sim.set_silent(False)
+    wait_until(lambda: connected(db, server_id), 30, message="reconnected")
+    sim.emit(event("Newchannel", "1700000005.1", 1))
+    wait_until(lambda: records(db), 10, message="events after reconnect")
+    assert node.errors() == []
+
+
+def test_reconnect_after_simulator_restart(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    odoo(db)
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    sim.emit(event("Newchannel", "1700000006.1", 1))
+    wait_until(lambda: len(records(db)) == 1, 10, message="first event")
+    sim.stop()
+    wait_until(lambda: not connected(db, server_id), 15, message="disconnect seen")
+    time.sleep(2)  # a few refused reconnects, with backoff
+    sim.restart()
+    wait_until(lambda: connected(db, server_id), 40, message="reconnected")
+    sim.emit(event("Newchannel", "1700000006.1", 2))
+    wait_until(lambda: len(records(db)) == 2, 10, message="event after restart")
+    logins = [a for a in sim.actions_received if a.get("Action", "").lower() == "login"]
+    assert len(logins) >= 2
+
+
+def test_auth_failure_reported(db, sim, odoo):
+    server_id = add_server(db, sim.port, secret="wrong")
+    odoo(db)
+    wait_until(lambda: "Authentication failed" in (server_health(db, server_id)["last_error"]
+                                                   or ""), 20, message="auth failure shown")
+    assert server_health(db, server_id)["state"] != "connected"

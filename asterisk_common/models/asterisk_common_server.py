@@ -149,6 +149,7 @@ class AsteriskServer(models.Model):
         notify_worker(self.env.cr, "server", ids)
         return res
 
+    @api.returns("asterisk_common.action", lambda action: action.id)
     def ami_action(self, action, *, timeout=None, expire=None, wait_connected=False, notify=True):
         """Queue an AMI action for this server's worker and return the queued row.
 
@@ -209,9 +210,10 @@ class AsteriskServer(models.Model):
                 )
                 state, reply, error = cr.fetchone()
             if state not in ("queued", "sent"):
-                return {"id": action_id, "state": state, "reply": reply, "error": error}
+                return {"id": action_id, "state": state, "reply": reply or False,
+                        "error": error or False}
             if time.monotonic() > deadline:
-                return {"id": action_id, "state": "timeout", "reply": None,
+                return {"id": action_id, "state": "timeout", "reply": False,
                         "error": _("No answer from the worker in %s s.", timeout)}
             time.sleep(pause)
             pause = min(pause * 2, 0.25)

@@ -1,0 +1,178 @@
+"""Where the worker runs: prefork, several nodes, one-shot commands, database restarts."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from .odoo_env import REPO, odoo_cmd, query
+from .test_worker import connected, db, odoo, sim, worker_template  # noqa: F401 - fixtures
+from .worker_env import (
+    OdooServer,
+    add_map_entry,
+    add_server,
+    event,
+    records,
+    server_health,
+    wait_until,
+)
+
+
+def logged_in(sim):
+    return [s for s in sim.sessions if s.authenticated]
+
+
+class ConsumerWatch(threading.Thread):
+    """Samples the simulator's logged-in sessions: there must never be two."""
+
+    def __init__(self, sim):
+        super().__init__(daemon=True)
+        self.sim = sim
+        self.most = 0
+        self.samples = 0
+        self._done = threading.Event()
+
+    def run(self):
+        while not self._done.is_set():
+            self.most = max(self.most, len(logged_in(self.sim)))
+            self.samples += 1
+            time.sleep(0.02)
+
+    def stop(self):
+        self._done.set()
+        self.join()
+
+
+def leader_pid(db, server_id):
+    leader = server_health(db, server_id)["leader"] or ""
+    return int(leader.rsplit("/", 1)[1]) if "/" in leader else None
+
+
+def test_prefork_dedicated_process_respawned(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    node = odoo(db, workers=2)
+    wait_until(lambda: connected(db, server_id), 30, message="server connected")
+    worker_pid = leader_pid(db, server_id)
+    assert worker_pid in node.children(), "the worker must be a child of the prefork master"
+    with open(f"/proc/{worker_pid}/cmdline", "rb") as f:
+        assert b"asterisk" in f.read()
+    # HTTP workers and the gevent process do not connect: one AMI session only.
+    time.sleep(2)
+    assert len(logged_in(sim)) == 1
+    sim.emit(event("Newchannel", "1700000010.1", 1))
+    wait_until(lambda: len(records(db)) == 1, 15, message="event in prefork")
+
+    os.kill(worker_pid, signal.SIGKILL)
+    wait_until(lambda: (pid := leader_pid(db, server_id)) and pid != worker_pid
+               and connected(db, server_id), 40, message="respawned worker connected")
+    assert leader_pid(db, server_id) in node.children()
+    sim.emit(event("Newchannel", "1700000010.1", 2))
+    wait_until(lambda: len(records(db)) == 2, 15, message="event after respawn")
+    assert len(logged_in(sim)) == 1
+
+
+def test_two_nodes_one_consumer_and_failover(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    watch = ConsumerWatch(sim)
+    watch.start()
+    try:
+        nodes = [odoo(db), odoo(db)]
+        wait_until(lambda: connected(db, server_id), 30, message="server connected")
+        time.sleep(3)  # the standby tries the lock meanwhile
+        pid = leader_pid(db, server_id)
+        leader = next(n for n in nodes if n.proc.pid == pid)
+        standby = next(n for n in nodes if n is not leader)
+        for seq in range(20):
+            sim.emit(event("Newchannel", "1700000011.1", seq))
+        wait_until(lambda: len(records(db)) == 20, 15, message="events handled once")
+
+        leader.kill()
+        killed_at = time.monotonic()
+        wait_until(lambda: leader_pid(db, server_id) == standby.proc.pid
+                   and connected(db, server_id), 20, 0.1, message="standby took over")
+        takeover = time.monotonic() - killed_at
+        print(f"failover took {takeover:.1f} s")
+        assert takeover <= 10
+        for seq in range(20, 40):
+            sim.emit(event("Newchannel", "1700000011.1", seq))
+        wait_until(lambda: len(records(db)) == 40, 15, message="events after failover")
+        assert [r[3] for r in records(db)] == list(range(40))
+    finally:
+        watch.stop()
+    assert watch.samples > 100
+    assert watch.most == 1, "two AMI consumers were logged in at once"
+
+
+def test_not_started_by_one_shot_commands(db, sim):
+    server_id = add_server(db, sim.port)
+    conf = OdooServer(db, name="oneshot")  # only for its configuration file
+    base = ["-c", conf.conf_path, "--load=base,web,asterisk_agent_worker"]
+    upgrade = subprocess.run(
+        odoo_cmd(*base, "-u", "asterisk_common", "--stop-after-init", with_test_addons=True),
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr[-2000:]
+    shell = subprocess.run(
+        odoo_cmd("shell", *base, "--no-http", with_test_addons=True),
+        cwd=REPO, input="print('shell ran', env['asterisk_common.server'].search_count([]))\n",
+        capture_output=True, text=True, timeout=300,
+    )
+    assert "shell ran 1" in shell.stdout, shell.stderr[-2000:]
+    tests = subprocess.run(
+        odoo_cmd(*base, "--test-tags", "/asterisk_common:TestEventsMap.test_valid_entry",
+                 "--stop-after-init", "--http-port", "0", with_test_addons=True),
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert tests.returncode == 0, tests.stderr[-2000:]
+    assert sim.actions_received == []
+    assert server_health(db, server_id)["state"] == "unknown"
+    assert "AMI worker" not in conf.log()
+
+
+def _cluster():
+    out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
+    version, name = out.split()[:2]
+    return version, name
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="restarting PostgreSQL needs root")
+def test_postgres_restart_mid_stream_loses_nothing(db, sim, odoo):
+    """Runs last in this file: it restarts the PostgreSQL cluster under every test."""
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    node = odoo(db)
+    wait_until(lambda: connected(db, server_id), 30, message="server connected")
+    calls, per_call = 30, 20
+
+    def stream():
+        for seq in range(per_call):
+            for call in range(calls):
+                sim.emit(event("Newchannel", f"1700000012.{call}", seq))
+            time.sleep(0.2)  # 150 events/s for 4 s
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    time.sleep(1.0)
+    version, name = _cluster()
+    subprocess.run(["pg_ctlcluster", version, name, "restart", "-m", "fast"], check=True,
+                   timeout=120)
+    streamer.join()
+    expected = {(f"1700000012.{c}", s) for c in range(calls) for s in range(per_call)}
+    wait_until(lambda: {(r[2], r[3]) for r in records(db)} >= expected, 90, 0.5,
+               message="every event handled after the restart")
+    rows = records(db)
+    duplicates = len(rows) - len(expected)
+    print(f"{len(expected)} events, {duplicates} handled twice (a batch replayed after an "
+          "interrupted commit)")
+    for call in range(calls):
+        seqs = [r[3] for r in rows if r[2] == f"1700000012.{call}"]
+        firsts = list(dict.fromkeys(seqs))
+        assert firsts == list(range(per_call)), f"call {call} out of order: {seqs}"
+    assert "database unavailable, buffering events" in node.log()
+    wait_until(lambda: connected(db, server_id), 30, message="health after restart")
+    assert query(db, "SELECT count(*) FROM asterisk_common_dispatch_error")[0][0] == 0
