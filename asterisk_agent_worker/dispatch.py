@@ -96,7 +96,9 @@ class Dispatcher:
                     self._drop_logged = now
                     _logger.error(
                         "%s: event buffer full (%d events): dropping %s events",
-                        self.dbname, self.capacity, job.event.get("Event"),
+                        self.dbname,
+                        self.capacity,
+                        job.event.get("Event"),
                     )
                 return False
             self._shards[hash(job.key) % len(self._shards)].append(job)
@@ -165,8 +167,7 @@ class Dispatcher:
                     self._busy -= len(jobs)
                 if self.db_down_since is None:
                     self.db_down_since = time.time()
-                    _logger.error("%s: database unavailable, buffering events: %s",
-                                  self.dbname, e)
+                    _logger.error("%s: database unavailable, buffering events: %s", self.dbname, e)
                 time.sleep(pause * random.uniform(0.8, 1.2))
                 pause = min(pause * 2, 5.0)
                 continue
@@ -230,9 +231,15 @@ class Dispatcher:
             self.stats[job.server_id].failed += 1
 
     def _store_failures(self, env, failures):
-        for job, error, tb in failures:
-            _logger.error("%s: %s.%s failed on %s: %s", self.dbname, job.model, job.method,
-                          job.event.get("Event"), error)
+        for job, error, _tb in failures:
+            _logger.error(
+                "%s: %s.%s failed on %s: %s",
+                self.dbname,
+                job.model,
+                job.method,
+                job.event.get("Event"),
+                error,
+            )
         env["asterisk_common.dispatch_error"].sudo().create(
             [
                 {

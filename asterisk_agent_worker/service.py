@@ -63,8 +63,9 @@ def worker_enabled(stop=False):
         return False
     if "shell" in sys.argv[1:3]:
         return False
-    return not (config.get("test_enable") and not _bool(config.get("asterisk_worker_in_tests",
-                                                                     False)))
+    return not (
+        config.get("test_enable") and not _bool(config.get("asterisk_worker_in_tests", False))
+    )
 
 
 # -- threaded server -----------------------------------------------------------------

@@ -15,13 +15,14 @@ Layout, per served database (:class:`DatabaseService`):
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import os
 import socket
 import ssl
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg2
 import psycopg2.extensions
@@ -48,33 +49,89 @@ ESCAPE_USEREVENT = "Odoo"
 # unknown name makes the worker subscribe to every class.
 EVENT_CLASSES = {
     "call": {
-        "Newchannel", "Newstate", "Hangup", "HangupRequest", "SoftHangupRequest",
-        "DialBegin", "DialEnd", "DialState", "BridgeCreate", "BridgeDestroy", "BridgeEnter",
-        "BridgeLeave", "BridgeMerge", "BlindTransfer", "AttendedTransfer", "NewCallerid",
-        "NewConnectedLine", "NewAccountCode", "Hold", "Unhold", "OriginateResponse",
-        "MusicOnHoldStart", "MusicOnHoldStop", "LocalBridge", "LocalOptimizationBegin",
-        "LocalOptimizationEnd", "Rename", "MixMonitorStart", "MixMonitorStop",
-        "MixMonitorMute", "DTMFBegin", "DTMFEnd", "Pickup", "ChanSpyStart", "ChanSpyStop",
+        "Newchannel",
+        "Newstate",
+        "Hangup",
+        "HangupRequest",
+        "SoftHangupRequest",
+        "DialBegin",
+        "DialEnd",
+        "DialState",
+        "BridgeCreate",
+        "BridgeDestroy",
+        "BridgeEnter",
+        "BridgeLeave",
+        "BridgeMerge",
+        "BlindTransfer",
+        "AttendedTransfer",
+        "NewCallerid",
+        "NewConnectedLine",
+        "NewAccountCode",
+        "Hold",
+        "Unhold",
+        "OriginateResponse",
+        "MusicOnHoldStart",
+        "MusicOnHoldStop",
+        "LocalBridge",
+        "LocalOptimizationBegin",
+        "LocalOptimizationEnd",
+        "Rename",
+        "MixMonitorStart",
+        "MixMonitorStop",
+        "MixMonitorMute",
+        "DTMFBegin",
+        "DTMFEnd",
+        "Pickup",
+        "ChanSpyStart",
+        "ChanSpyStop",
     },
     "dialplan": {"Newexten", "VarSet"},
     "cdr": {"Cdr"},
     "cel": {"CEL"},
     "security": {
-        "InvalidPassword", "ChallengeResponseFailed", "InvalidAccountID", "FailedACL",
-        "UnexpectedAddress", "ChallengeSent", "SuccessfulAuth", "RequestBadFormat",
-        "RequestNotAllowed", "AuthMethodNotAllowed", "SessionLimit", "MemoryLimit",
-        "LoadAverageLimit", "RequestNotSupported", "AuthRequestNotSupported",
+        "InvalidPassword",
+        "ChallengeResponseFailed",
+        "InvalidAccountID",
+        "FailedACL",
+        "UnexpectedAddress",
+        "ChallengeSent",
+        "SuccessfulAuth",
+        "RequestBadFormat",
+        "RequestNotAllowed",
+        "AuthMethodNotAllowed",
+        "SessionLimit",
+        "MemoryLimit",
+        "LoadAverageLimit",
+        "RequestNotSupported",
+        "AuthRequestNotSupported",
         "InvalidTransport",
     },
     "system": {
-        "PeerStatus", "ContactStatus", "Registry", "Reload", "Shutdown", "FullyBooted",
-        "DeviceStateChange", "ExtensionStatus", "PresenceStatus",
+        "PeerStatus",
+        "ContactStatus",
+        "Registry",
+        "Reload",
+        "Shutdown",
+        "FullyBooted",
+        "DeviceStateChange",
+        "ExtensionStatus",
+        "PresenceStatus",
     },
     "agent": {
-        "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentCalled",
-        "AgentConnect", "AgentComplete", "AgentDump", "AgentRingNoAnswer",
-        "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus",
-        "QueueMemberRinginuse", "QueueMemberPenalty",
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "QueueCallerAbandon",
+        "AgentCalled",
+        "AgentConnect",
+        "AgentComplete",
+        "AgentDump",
+        "AgentRingNoAnswer",
+        "QueueMemberAdded",
+        "QueueMemberRemoved",
+        "QueueMemberPause",
+        "QueueMemberStatus",
+        "QueueMemberRinginuse",
+        "QueueMemberPenalty",
     },
     "user": {"UserEvent"},
 }
@@ -185,7 +242,9 @@ class DatabaseService:
         self.loop = worker.loop
         settings = worker.settings
         self.dispatcher = Dispatcher(
-            dbname, shards=settings["threads"], batch=settings["batch"],
+            dbname,
+            shards=settings["threads"],
+            batch=settings["batch"],
             buffer=settings["buffer"],
         )
         self.executor = concurrent.futures.ThreadPoolExecutor(
@@ -220,8 +279,12 @@ class DatabaseService:
 
     async def start(self):
         self.dispatcher.start()
-        for coro in (self._listen_loop(), self._leadership_loop(), self._health_loop(),
-                     self._actions_loop()):
+        for coro in (
+            self._listen_loop(),
+            self._leadership_loop(),
+            self._health_loop(),
+            self._actions_loop(),
+        ):
             self._tasks.append(self.loop.create_task(coro))
 
     async def stop(self):
@@ -243,9 +306,15 @@ class DatabaseService:
 
     def _connect(self):
         _, params = connection_info_for(self.dbname)
-        params = dict(params, connect_timeout=5, keepalives=1, keepalives_idle=10,
-                      keepalives_interval=5, keepalives_count=3,
-                      application_name=f"asterisk_worker {self.worker.node}")
+        params = dict(
+            params,
+            connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+            application_name=f"asterisk_worker {self.worker.node}",
+        )
         conn = psycopg2.connect(**params)
         conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
         with conn.cursor() as cr:
@@ -258,10 +327,8 @@ class DatabaseService:
                 self.loop.remove_reader(self.conn.fileno())
             except Exception:  # already closed: fileno() raises
                 _logger.debug("remove_reader on a closed connection", exc_info=True)
-            try:
+            with contextlib.suppress(psycopg2.Error):
                 self.conn.close()
-            except psycopg2.Error:
-                pass
             self.conn = None
 
     def _conn_failed(self, error):
@@ -328,8 +395,12 @@ class DatabaseService:
 
         rows = await self.orm(load)
         self.map = EventsMap(rows)
-        _logger.info("%s: events map loaded: %d entries for %s", self.dbname,
-                     len(self.map.entries), ", ".join(self.map.names))
+        _logger.info(
+            "%s: events map loaded: %d entries for %s",
+            self.dbname,
+            len(self.map.entries),
+            ", ".join(self.map.names),
+        )
         for link in self.links.values():
             if link.client:
                 link.client.update(
@@ -341,11 +412,22 @@ class DatabaseService:
     async def _reload_servers(self):
         def load(env):
             servers = env["asterisk_common.server"].sudo().search([("active", "=", True)])
-            return servers.read([
-                "name", "host", "port", "username", "secret", "md5_login", "tls",
-                "tls_verify", "connect_timeout", "action_timeout", "ping_interval",
-                "ping_timeout",
-            ])
+            return servers.read(
+                [
+                    "name",
+                    "host",
+                    "port",
+                    "username",
+                    "secret",
+                    "md5_login",
+                    "tls",
+                    "tls_verify",
+                    "connect_timeout",
+                    "action_timeout",
+                    "ping_interval",
+                    "ping_timeout",
+                ]
+            )
 
         rows = {row["id"]: row for row in await self.orm(load)}
         self.servers = rows
@@ -386,8 +468,11 @@ class DatabaseService:
                 self._conn_failed(e)
                 return
             if not held:
-                _logger.warning("%s: %s is now led by another worker: letting it go",
-                                self.dbname, link.row["name"])
+                _logger.warning(
+                    "%s: %s is now led by another worker: letting it go",
+                    self.dbname,
+                    link.row["name"],
+                )
                 await self._release(link, "leadership taken by another worker", unlock=False)
 
     async def _leadership_loop(self):
@@ -412,8 +497,14 @@ class DatabaseService:
     async def _lead(self, row):
         link = ServerLink(row)
         self.links[row["id"]] = link
-        _logger.info("%s: leading server %s (%s:%s) as %s", self.dbname, row["name"],
-                     row["host"], row["port"], self.worker.node)
+        _logger.info(
+            "%s: leading server %s (%s:%s) as %s",
+            self.dbname,
+            row["name"],
+            row["host"],
+            row["port"],
+            self.worker.node,
+        )
         link.client = AmiClient(
             **client_settings(row),
             name=f"{self.dbname}/{row['name']}",
@@ -498,7 +589,10 @@ class DatabaseService:
             link.escape_refused += 1
             _logger.warning(
                 "%s: UserEvent %s refused: %s.%s is not a handler of the events map",
-                self.dbname, ESCAPE_USEREVENT, model, method,
+                self.dbname,
+                ESCAPE_USEREVENT,
+                model,
+                method,
             )
             return
         event = message.to_dict()
@@ -509,10 +603,8 @@ class DatabaseService:
 
     async def _actions_loop(self):
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup_actions.wait(), ACTION_POLL_INTERVAL)
-            except asyncio.TimeoutError:
-                pass
             self._wakeup_actions.clear()
             if not self.links:
                 continue
@@ -557,8 +649,9 @@ class DatabaseService:
                 return
             except Exception as e:
                 if not is_db_down(e) or attempt == 29:
-                    _logger.exception("%s: could not store action %s's result", self.dbname,
-                                      row["id"])
+                    _logger.exception(
+                        "%s: could not store action %s's result", self.dbname, row["id"]
+                    )
                     return
                 await asyncio.sleep(1)
 
@@ -580,12 +673,13 @@ class DatabaseService:
             if client.connected:
                 self._set_state(link, "connected")
             else:
-                self._set_state(link, "disconnected" if client.last_error else "connecting",
-                                client.last_error)
+                self._set_state(
+                    link, "disconnected" if client.last_error else "connecting", client.last_error
+                )
         values = {
             "state": link.state,
             "state_since": fields.Datetime.to_string(
-                datetime.fromtimestamp(link.state_since, timezone.utc).replace(tzinfo=None)
+                datetime.fromtimestamp(link.state_since, UTC).replace(tzinfo=None)
             ),
             "last_error": (link.last_error or "")[:250] or None,
             "leader": self.worker.node,
@@ -613,15 +707,14 @@ class DatabaseService:
             if final:
                 link.state, link.last_error = "disconnected", "worker stopped"
             per_server[link.id] = self._health_values(link)
-        map_errors = {
-            e.id: (e.errors, e.last_error) for e in self.map.entries if e.errors
-        }
+        map_errors = {e.id: (e.errors, e.last_error) for e in self.map.entries if e.errors}
         for entry in self.map.entries:
             entry.errors = 0
         p50, p99 = self.dispatcher.latency_percentiles()
         if p50 is not None:
-            _logger.debug("%s: dispatch latency p50 %.1f ms, p99 %.1f ms", self.dbname,
-                          p50 * 1000, p99 * 1000)
+            _logger.debug(
+                "%s: dispatch latency p50 %.1f ms, p99 %.1f ms", self.dbname, p50 * 1000, p99 * 1000
+            )
 
         def write(env):
             for server_id, values in per_server.items():
@@ -684,10 +777,8 @@ class AmiWorker:
                 await self._refresh_databases()
             except Exception:
                 _logger.exception("AMI worker: listing databases failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_event.wait(), 60)
-            except asyncio.TimeoutError:
-                pass
         for service in list(self.services.values()):
             await service.stop()
         _logger.info("AMI worker %s stopped", self.node)

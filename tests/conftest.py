@@ -27,6 +27,10 @@ else:
 
 import pytest  # noqa: E402
 
+from .ami_simulator import SimulatorThread  # noqa: E402
+from .odoo_env import copy_db, drop_db, run_odoo, unique_db  # noqa: E402
+from .worker_env import WORKER_MODULES, OdooServer  # noqa: E402
+
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
@@ -34,3 +38,57 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+# -- the worker's tests: a database, an AMI simulator, Odoo servers ----------------
+
+
+@pytest.fixture(scope="session")
+def worker_template():
+    name = unique_db("tmpl_worker")
+    code, log = run_odoo(
+        "-d",
+        name,
+        "-i",
+        WORKER_MODULES,
+        "--stop-after-init",
+        "--without-demo=all",
+        "--log-level=warn",
+        with_test_addons=True,
+    )
+    assert code == 0, log[-3000:]
+    yield name
+    drop_db(name)
+
+
+@pytest.fixture
+def db(worker_template):
+    name = unique_db("worker")
+    copy_db(worker_template, name)
+    yield name
+    drop_db(name)
+
+
+@pytest.fixture
+def sim():
+    with SimulatorThread(port=0, failed_login_delay=0.2, time_scale=0.05) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def odoo(request):
+    """Factory of Odoo servers, stopped (and their logs shown on failure) after the test."""
+    servers = []
+
+    def start(db, **kwargs):
+        server = OdooServer(db, name=f"odoo{len(servers)}", **kwargs)
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        for server in servers:
+            print(f"----- {server.name} log tail -----\n{server.log()[-4000:]}")

@@ -31,15 +31,22 @@ def addons_path(with_test_addons=False):
 
 
 def odoo_cmd(*args, with_test_addons=False):
-    return [sys.executable, os.path.join(odoo_home(), "odoo-bin"),
-            f"--addons-path={addons_path(with_test_addons)}", *args]
+    return [
+        sys.executable,
+        os.path.join(odoo_home(), "odoo-bin"),
+        f"--addons-path={addons_path(with_test_addons)}",
+        *args,
+    ]
 
 
 def run_odoo(*args, timeout=900, with_test_addons=False):
     """Run odoo-bin to completion; return (returncode, log)."""
     proc = subprocess.run(
         odoo_cmd(*args, with_test_addons=with_test_addons),
-        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
     )
     return proc.returncode, proc.stdout + proc.stderr
 
@@ -55,10 +62,10 @@ def problems(log, *, our_warnings_only=True):
         if not m:
             continue
         level, logger = m["level"], m["logger"]
-        if level in ("ERROR", "CRITICAL"):
-            bad.append(line)
-        elif level == "WARNING" and (
-            not our_warnings_only or "asterisk" in logger or "asterisk" in line
+        if (
+            level in ("ERROR", "CRITICAL")
+            or level == "WARNING"
+            and (not our_warnings_only or "asterisk" in logger or "asterisk" in line)
         ):
             bad.append(line)
     return bad
@@ -100,7 +107,5 @@ def query(dbname, sql, params=()):
 def installed_modules(dbname):
     return {
         name
-        for (name,) in query(
-            dbname, "SELECT name FROM ir_module_module WHERE state = 'installed'"
-        )
+        for (name,) in query(dbname, "SELECT name FROM ir_module_module WHERE state = 'installed'")
     }

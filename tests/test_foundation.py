@@ -99,15 +99,15 @@ def test_upgrade_keeps_admin_edit(fresh_db):
     # What an admin does in the form: tighten the condition, add a delay, reorder.
     query(
         db,
-        "UPDATE asterisk_common_event SET condition = %s, delay = 2.5, sequence = 99 "
-        "WHERE id = %s",
+        "UPDATE asterisk_common_event SET condition = %s, delay = 2.5, sequence = 99 WHERE id = %s",
         ["event.get('Response') == 'Failure' and event.get('Reason') == '5'", entry_id],
     )
     code, log = run_odoo("-d", db, "-u", "asterisk_common", "--stop-after-init")
     assert code == 0, log[-3000:]
     assert problems(log) == []
     row = query(
-        db, "SELECT condition, delay, sequence FROM asterisk_common_event WHERE id = %s",
+        db,
+        "SELECT condition, delay, sequence FROM asterisk_common_event WHERE id = %s",
         [entry_id],
     )[0]
     assert row == ("event.get('Response') == 'Failure' and event.get('Reason') == '5'", 2.5, 99)
@@ -149,8 +149,9 @@ def test_ami_action_notifies_on_commit():
             assert _payloads(listener, 0.5) == []  # not committed yet
         # The cursor committed on leaving the block.
         assert f"action:{action_id}" in _payloads(listener, 5, until=f"action:{action_id}")
-        state = query(db, "SELECT state, name FROM asterisk_common_action WHERE id = %s",
-                      [action_id])
+        state = query(
+            db, "SELECT state, name FROM asterisk_common_action WHERE id = %s", [action_id]
+        )
         assert state == [("queued", "Ping")]
     finally:
         listener.close()

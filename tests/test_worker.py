@@ -4,11 +4,8 @@ import time
 
 import pytest
 
-from .ami_simulator import SimulatorThread
-from .odoo_env import copy_db, drop_db, query, run_odoo, unique_db
+from .odoo_env import query
 from .worker_env import (
-    WORKER_MODULES,
-    OdooServer,
     add_map_entry,
     add_server,
     event,
@@ -16,49 +13,6 @@ from .worker_env import (
     server_health,
     wait_until,
 )
-
-
-@pytest.fixture(scope="session")
-def worker_template():
-    name = unique_db("tmpl_worker")
-    code, log = run_odoo("-d", name, "-i", WORKER_MODULES, "--stop-after-init",
-                         "--without-demo=all", "--log-level=warn", with_test_addons=True)
-    assert code == 0, log[-3000:]
-    yield name
-    drop_db(name)
-
-
-@pytest.fixture
-def db(worker_template):
-    name = unique_db("worker")
-    copy_db(worker_template, name)
-    yield name
-    drop_db(name)
-
-
-@pytest.fixture
-def sim():
-    with SimulatorThread(port=0, failed_login_delay=0.2, time_scale=0.05) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def odoo(request):
-    """Factory of Odoo servers, stopped (and their logs shown on failure) after the test."""
-    servers = []
-
-    def start(db, **kwargs):
-        server = OdooServer(db, name=f"odoo{len(servers)}", **kwargs)
-        servers.append(server)
-        return server.start()
-
-    yield start
-    for server in servers:
-        server.stop()
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        for server in servers:
-            print(f"----- {server.name} log tail -----\n{server.log()[-4000:]}")
 
 
 def connected(db, server_id):
@@ -99,13 +53,17 @@ def test_threaded_dispatch_conditions_delays_and_order(db, sim, odoo):
         seqs = [r[3] for r in rows if r[2] == linkedid and r[0] == "Newchannel"]
         assert seqs == list(range(10))
     # The delayed entry ran after its delay.
-    handled = query(db, "SELECT min(handled_at) FROM asterisk_worker_test_record "
-                        "WHERE name = 'DialEnd'")[0][0]
+    handled = query(
+        db, "SELECT min(handled_at) FROM asterisk_worker_test_record WHERE name = 'DialEnd'"
+    )[0][0]
     first = query(db, "SELECT min(handled_at) FROM asterisk_worker_test_record")[0][0]
     assert handled - first >= 0.9
     assert time.monotonic() - emitted_at >= 1.0
-    wait_until(lambda: server_health(db, server_id)["events_dispatched"] >= 230, 10,
-               message="health counters")
+    wait_until(
+        lambda: server_health(db, server_id)["events_dispatched"] >= 230,
+        10,
+        message="health counters",
+    )
     assert node.errors() == []
 
 
@@ -121,16 +79,21 @@ def test_failing_handler_does_not_block_others(db, sim, odoo):
     wait_until(lambda: len(records(db)) == 5, 20, message="the good events")
     assert {r[1] for r in records(db)} == {"ami_record"}
     errors = wait_until(
-        lambda: query(db, "SELECT name, handler, error, traceback, event->>'Seq' "
-                          "FROM asterisk_common_dispatch_error ORDER BY id"),
-        10, message="dispatch errors stored",
+        lambda: query(
+            db,
+            "SELECT name, handler, error, traceback, event->>'Seq' "
+            "FROM asterisk_common_dispatch_error ORDER BY id",
+        ),
+        10,
+        message="dispatch errors stored",
     )
     assert len(errors) == 5
     assert errors[0][:2] == ("Hangup", "asterisk_worker_test.record.ami_fail")
     assert "on purpose" in errors[0][2] and "ValueError" in errors[0][3]
     assert [e[4] for e in errors] == ["0", "1", "2", "3", "4"]
-    wait_until(lambda: server_health(db, server_id)["events_failed"] == 5, 10,
-               message="failed counter")
+    wait_until(
+        lambda: server_health(db, server_id)["events_failed"] == 5, 10, message="failed counter"
+    )
 
 
 def test_condition_error_logged_on_entry(db, sim, odoo):
@@ -143,9 +106,14 @@ def test_condition_error_logged_on_entry(db, sim, odoo):
     sim.emit(event("Newchannel", "1700000002.1", 2))
     wait_until(lambda: len(records(db)) == 2, 20, message="events with a valid condition")
     count, error = wait_until(
-        lambda: query(db, "SELECT error_count, last_error FROM asterisk_common_event "
-                          "WHERE id = %s AND error_count > 0", [entry]),
-        10, message="condition error on the entry",
+        lambda: query(
+            db,
+            "SELECT error_count, last_error FROM asterisk_common_event "
+            "WHERE id = %s AND error_count > 0",
+            [entry],
+        ),
+        10,
+        message="condition error on the entry",
     )[0]
     assert count == 1 and "ValueError" in error
 
@@ -157,22 +125,32 @@ def test_map_edit_reaches_worker_without_restart(db, sim, odoo):
     sim.emit(event("Newstate", "1700000003.1", 1))
     time.sleep(0.5)
     assert records(db) == []
-    node.rpc("asterisk_common.event", "create", {
-        "name": "Newstate", "model": "asterisk_worker_test.record", "method": "ami_record",
-    })
+    node.rpc(
+        "asterisk_common.event",
+        "create",
+        {
+            "name": "Newstate",
+            "model": "asterisk_worker_test.record",
+            "method": "ami_record",
+        },
+    )
     started = time.monotonic()
-    wait_until(lambda: node.log().count("events map loaded") >= 2, 5, 0.05,
-               message="map reloaded")
+    wait_until(lambda: node.log().count("events map loaded") >= 2, 5, 0.05, message="map reloaded")
     assert time.monotonic() - started <= 1.0
     sim.emit(event("Newstate", "1700000003.1", 2))
     wait_until(lambda: records(db), 10, message="event of the new entry")
     assert records(db)[0][3] == 2
     # And the edit to a non-handler is refused by the server, as in the form.
     with pytest.raises(Exception, match="not an AMI handler"):
-        node.rpc("asterisk_common.event", "create", {
-            "name": "Newstate", "model": "asterisk_worker_test.record",
-            "method": "not_a_handler",
-        })
+        node.rpc(
+            "asterisk_common.event",
+            "create",
+            {
+                "name": "Newstate",
+                "model": "asterisk_worker_test.record",
+                "method": "not_a_handler",
+            },
+        )
 
 
 def test_userevent_escape_hatch(db, sim, odoo):
@@ -180,8 +158,13 @@ def test_userevent_escape_hatch(db, sim, odoo):
     add_map_entry(db, "Cdr", method="ami_record_other")
     node = odoo(db)
     wait_until(lambda: connected(db, server_id), 20, message="server connected")
-    base = {"Event": "UserEvent", "Privilege": "user,all", "UserEvent": "Odoo",
-            "Model": "asterisk_worker_test.record", "Linkedid": "1700000004.1"}
+    base = {
+        "Event": "UserEvent",
+        "Privilege": "user,all",
+        "UserEvent": "Odoo",
+        "Model": "asterisk_worker_test.record",
+        "Linkedid": "1700000004.1",
+    }
     sim.emit(dict(base, Method="not_a_handler", Seq="1"))
     sim.emit(dict(base, Method="unlink", Seq="2"))
     sim.emit(dict(base, Method="ami_record_other", Seq="3"))
@@ -196,17 +179,26 @@ def test_userevent_escape_hatch(db, sim, odoo):
 
 def _wait_action(db, action_id, timeout=15):
     return wait_until(
-        lambda: (row := query(db, "SELECT state, reply, error FROM asterisk_common_action "
-                                  "WHERE id = %s", [action_id])[0])[0] not in ("queued", "sent")
-        and row,
-        timeout, 0.05, message=f"action {action_id} finished",
+        lambda: (
+            (
+                row := query(
+                    db,
+                    "SELECT state, reply, error FROM asterisk_common_action WHERE id = %s",
+                    [action_id],
+                )[0]
+            )[0]
+            not in ("queued", "sent")
+            and row
+        ),
+        timeout,
+        0.05,
+        message=f"action {action_id} finished",
     )
 
 
 def test_actions_round_trip(db, sim, odoo):
     # A slow Ping watchdog, so that the silent peer below is a timeout, not a drop.
-    server_id = add_server(db, sim.port, action_timeout=1.0, ping_interval=30.0,
-                           ping_timeout=10.0)
+    server_id = add_server(db, sim.port, action_timeout=1.0, ping_interval=30.0, ping_timeout=10.0)
     node = odoo(db)
     wait_until(lambda: connected(db, server_id), 20, message="server connected")
 
@@ -214,11 +206,17 @@ def test_actions_round_trip(db, sim, odoo):
     state, reply, error = _wait_action(db, ping)
     assert state == "done" and error is None
     assert reply["response"]["Response"] == "Success" and reply["response"]["Ping"] == "Pong"
-    assert any(a.get("Action") == "Ping" and a.get("ActionID") == f"odoo-{ping}"
-               for a in sim.actions_received)
+    assert any(
+        a.get("Action") == "Ping" and a.get("ActionID") == f"odoo-{ping}"
+        for a in sim.actions_received
+    )
 
-    listed = node.rpc("asterisk_common.server", "ami_action", [server_id],
-                      {"Action": "Command", "Command": "core show version"})
+    listed = node.rpc(
+        "asterisk_common.server",
+        "ami_action",
+        [server_id],
+        {"Action": "Command", "Command": "core show version"},
+    )
     state, reply, _ = _wait_action(db, listed)
     assert state == "done" and reply["response"]["Output"]
 
@@ -245,11 +243,18 @@ def test_action_for_disconnected_server_fails_fast_or_waits(db, sim, odoo):
     state, _, error = _wait_action(db, fast)
     assert state == "failed" and "not connected" in error
     assert time.monotonic() - started < 8
-    waiting = node.rpc("asterisk_common.server", "ami_action", [server_id], {"Action": "Ping"},
-                       wait_connected=True, expire=60)
+    waiting = node.rpc(
+        "asterisk_common.server",
+        "ami_action",
+        [server_id],
+        {"Action": "Ping"},
+        wait_connected=True,
+        expire=60,
+    )
     time.sleep(1)
-    assert query(db, "SELECT state FROM asterisk_common_action WHERE id = %s",
-                 [waiting]) == [("queued",)]
+    assert query(db, "SELECT state FROM asterisk_common_action WHERE id = %s", [waiting]) == [
+        ("queued",)
+    ]
     sim.restart()
     state, reply, _ = _wait_action(db, waiting, timeout=30)
     assert state == "done" and reply["response"]["Ping"] == "Pong"
@@ -259,8 +264,13 @@ def test_sync_helper_waits_for_reply(db, sim, odoo):
     server_id = add_server(db, sim.port)
     node = odoo(db)
     wait_until(lambda: connected(db, server_id), 20, message="server connected")
-    result = node.rpc("asterisk_common.server", "ami_action_sync", [server_id],
-                      {"Action": "CoreSettings"}, timeout=5)
+    result = node.rpc(
+        "asterisk_common.server",
+        "ami_action_sync",
+        [server_id],
+        {"Action": "CoreSettings"},
+        timeout=5,
+    )
     assert result["state"] == "done"
     assert result["reply"]["response"]["AsteriskVersion"]
 
@@ -307,6 +317,9 @@ def test_reconnect_after_simulator_restart(db, sim, odoo):
 def test_auth_failure_reported(db, sim, odoo):
     server_id = add_server(db, sim.port, secret="wrong")
     odoo(db)
-    wait_until(lambda: "Authentication failed" in (server_health(db, server_id)["last_error"]
-                                                   or ""), 20, message="auth failure shown")
+    wait_until(
+        lambda: "Authentication failed" in (server_health(db, server_id)["last_error"] or ""),
+        20,
+        message="auth failure shown",
+    )
     assert server_health(db, server_id)["state"] != "connected"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from .odoo_env import REPO, odoo_cmd, query
-from .test_worker import connected, db, odoo, sim, worker_template  # noqa: F401 - fixtures
+from .test_worker import connected
 from .worker_env import (
     OdooServer,
     add_map_entry,
@@ -67,8 +67,13 @@ def test_prefork_dedicated_process_respawned(db, sim, odoo):
     wait_until(lambda: len(records(db)) == 1, 15, message="event in prefork")
 
     os.kill(worker_pid, signal.SIGKILL)
-    wait_until(lambda: (pid := leader_pid(db, server_id)) and pid != worker_pid
-               and connected(db, server_id), 40, message="respawned worker connected")
+    wait_until(
+        lambda: (
+            (pid := leader_pid(db, server_id)) and pid != worker_pid and connected(db, server_id)
+        ),
+        40,
+        message="respawned worker connected",
+    )
     assert leader_pid(db, server_id) in node.children()
     sim.emit(event("Newchannel", "1700000010.1", 2))
     wait_until(lambda: len(records(db)) == 2, 15, message="event after respawn")
@@ -93,8 +98,12 @@ def test_two_nodes_one_consumer_and_failover(db, sim, odoo):
 
         leader.kill()
         killed_at = time.monotonic()
-        wait_until(lambda: leader_pid(db, server_id) == standby.proc.pid
-                   and connected(db, server_id), 20, 0.1, message="standby took over")
+        wait_until(
+            lambda: leader_pid(db, server_id) == standby.proc.pid and connected(db, server_id),
+            20,
+            0.1,
+            message="standby took over",
+        )
         takeover = time.monotonic() - killed_at
         print(f"failover took {takeover:.1f} s")
         assert takeover <= 10
@@ -114,19 +123,35 @@ def test_not_started_by_one_shot_commands(db, sim):
     base = ["-c", conf.conf_path, "--load=base,web,asterisk_agent_worker"]
     upgrade = subprocess.run(
         odoo_cmd(*base, "-u", "asterisk_common", "--stop-after-init", with_test_addons=True),
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert upgrade.returncode == 0, upgrade.stderr[-2000:]
     shell = subprocess.run(
         odoo_cmd("shell", *base, "--no-http", with_test_addons=True),
-        cwd=REPO, input="print('shell ran', env['asterisk_common.server'].search_count([]))\n",
-        capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        input="print('shell ran', env['asterisk_common.server'].search_count([]))\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert "shell ran 1" in shell.stdout, shell.stderr[-2000:]
     tests = subprocess.run(
-        odoo_cmd(*base, "--test-tags", "/asterisk_common:TestEventsMap.test_valid_entry",
-                 "--stop-after-init", "--http-port", "0", with_test_addons=True),
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        odoo_cmd(
+            *base,
+            "--test-tags",
+            "/asterisk_common:TestEventsMap.test_valid_entry",
+            "--stop-after-init",
+            "--http-port",
+            "0",
+            with_test_addons=True,
+        ),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert tests.returncode == 0, tests.stderr[-2000:]
     assert sim.actions_received == []
@@ -159,16 +184,23 @@ def test_postgres_restart_mid_stream_loses_nothing(db, sim, odoo):
     streamer.start()
     time.sleep(1.0)
     version, name = _cluster()
-    subprocess.run(["pg_ctlcluster", version, name, "restart", "-m", "fast"], check=True,
-                   timeout=120)
+    subprocess.run(
+        ["pg_ctlcluster", version, name, "restart", "-m", "fast"], check=True, timeout=120
+    )
     streamer.join()
     expected = {(f"1700000012.{c}", s) for c in range(calls) for s in range(per_call)}
-    wait_until(lambda: {(r[2], r[3]) for r in records(db)} >= expected, 90, 0.5,
-               message="every event handled after the restart")
+    wait_until(
+        lambda: {(r[2], r[3]) for r in records(db)} >= expected,
+        90,
+        0.5,
+        message="every event handled after the restart",
+    )
     rows = records(db)
     duplicates = len(rows) - len(expected)
-    print(f"{len(expected)} events, {duplicates} handled twice (a batch replayed after an "
-          "interrupted commit)")
+    print(
+        f"{len(expected)} events, {duplicates} handled twice (a batch replayed after an "
+        "interrupted commit)"
+    )
     for call in range(calls):
         seqs = [r[3] for r in rows if r[2] == f"1700000012.{call}"]
         firsts = list(dict.fromkeys(seqs))

@@ -15,7 +15,7 @@ import tempfile
 import time
 import xmlrpc.client
 
-from .odoo_env import REPO, TEST_ADDONS, addons_path, odoo_cmd, query
+from .odoo_env import REPO, odoo_cmd, query
 
 WORKER_MODULES = "asterisk_common,asterisk_agent_worker,asterisk_worker_test"
 
@@ -70,8 +70,9 @@ class OdooServer:
 
     def start(self, wait_http=True):
         self.proc = subprocess.Popen(
-            odoo_cmd("-c", self.conf_path, "--load=base,web,asterisk_agent_worker",
-                     with_test_addons=True),
+            odoo_cmd(
+                "-c", self.conf_path, "--load=base,web,asterisk_agent_worker", with_test_addons=True
+            ),
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.dir, "stderr.log"), "w"),  # noqa: SIM115
@@ -83,7 +84,9 @@ class OdooServer:
 
     def _http_up(self):
         if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()[-3000:]}")
+            raise AssertionError(
+                f"{self.name} exited {self.proc.returncode}:\n{self.log()[-3000:]}"
+            )
         with socket.socket() as s:
             return s.connect_ex(("127.0.0.1", self.http_port)) == 0
 
@@ -113,8 +116,9 @@ class OdooServer:
             self.proc.wait(10)
 
     def children(self):
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
-                             text=True).stdout
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout
         return [int(p) for p in out.split()]
 
     # -- RPC as the admin, the way an integrator's script would --------------------
@@ -122,32 +126,54 @@ class OdooServer:
     def rpc(self, model, method, *args, **kwargs):
         common = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{self.http_port}/xmlrpc/2/common")
         uid = common.authenticate(self.db, "admin", "admin", {})
-        obj = xmlrpc.client.ServerProxy(f"http://127.0.0.1:{self.http_port}/xmlrpc/2/object",
-                                        allow_none=True)
+        obj = xmlrpc.client.ServerProxy(
+            f"http://127.0.0.1:{self.http_port}/xmlrpc/2/object", allow_none=True
+        )
         return obj.execute_kw(self.db, uid, "admin", model, method, list(args), kwargs)
 
     def errors(self):
         """ERROR/CRITICAL lines of the log (tracebacks of failing test handlers aside)."""
-        return [line for line in self.log().splitlines()
-                if re.search(r"\d (ERROR|CRITICAL) ", line) and "on purpose" not in line]
+        return [
+            line
+            for line in self.log().splitlines()
+            if re.search(r"\d (ERROR|CRITICAL) ", line) and "on purpose" not in line
+        ]
 
 
 # -- database setup ------------------------------------------------------------------
 
+
 def add_server(db, port, name="Simulated PBX", **values):
     row = {
-        "name": name, "host": "127.0.0.1", "port": port, "username": "odoo",
-        "secret": "odoo-secret", "md5_login": True, "tls": False, "tls_verify": True,
-        "connect_timeout": 3.0, "action_timeout": 3.0, "ping_interval": 1.0,
-        "ping_timeout": 1.0, "active": True, "state": "unknown",
-        "events_received": 0, "events_dispatched": 0, "events_failed": 0,
-        "events_buffered": 0, "events_dropped": 0, "actions_sent": 0,
+        "name": name,
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "odoo",
+        "secret": "odoo-secret",
+        "md5_login": True,
+        "tls": False,
+        "tls_verify": True,
+        "connect_timeout": 3.0,
+        "action_timeout": 3.0,
+        "ping_interval": 1.0,
+        "ping_timeout": 1.0,
+        "active": True,
+        "state": "unknown",
+        "events_received": 0,
+        "events_dispatched": 0,
+        "events_failed": 0,
+        "events_buffered": 0,
+        "events_dropped": 0,
+        "actions_sent": 0,
     }
     row.update(values)
     cols = ", ".join(f'"{c}"' for c in row)
     marks = ", ".join(["%s"] * len(row))
-    return query(db, f"INSERT INTO asterisk_common_server ({cols}) VALUES ({marks}) RETURNING id",
-                 list(row.values()))[0][0]
+    return query(
+        db,
+        f"INSERT INTO asterisk_common_server ({cols}) VALUES ({marks}) RETURNING id",
+        list(row.values()),
+    )[0][0]
 
 
 def add_map_entry(db, name, method="ami_record", condition=None, delay=0.0, sequence=10):
@@ -177,12 +203,28 @@ def server_health(db, server_id):
         "FROM asterisk_common_server WHERE id = %s",
         [server_id],
     )
-    keys = ("state", "leader", "last_error", "events_received", "events_dispatched",
-            "events_failed", "events_buffered", "events_dropped", "actions_sent",
-            "asterisk_version", "ami_version")
+    keys = (
+        "state",
+        "leader",
+        "last_error",
+        "events_received",
+        "events_dispatched",
+        "events_failed",
+        "events_buffered",
+        "events_dropped",
+        "actions_sent",
+        "asterisk_version",
+        "ami_version",
+    )
     return dict(zip(keys, rows[0], strict=True))
 
 
 def event(name, linkedid, seq, **extra):
-    return {"Event": name, "Privilege": "call,all", "Linkedid": linkedid,
-            "Uniqueid": linkedid, "Seq": str(seq), **extra}
+    return {
+        "Event": name,
+        "Privilege": "call,all",
+        "Linkedid": linkedid,
+        "Uniqueid": linkedid,
+        "Seq": str(seq),
+        **extra,
+    }

@@ -1,8 +1,10 @@
-from . import asterisk_common_server
-from . import asterisk_common_event
-from . import asterisk_common_user
-from . import asterisk_common_action
-from . import asterisk_common_dispatch_error
-from . import asterisk_common_settings
-from . import res_config_settings
-from . import res_users
+from . import (
+    asterisk_common_action,
+    asterisk_common_dispatch_error,
+    asterisk_common_event,
+    asterisk_common_server,
+    asterisk_common_settings,
+    asterisk_common_user,
+    res_config_settings,
+    res_users,
+)

@@ -24,8 +24,9 @@ def _check_ami_value(key, value):
             _check_ami_value(key, item)
         return
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-        raise UserError(_("AMI header %(key)s has an unsupported value %(value)r.",
-                          key=key, value=value))
+        raise UserError(
+            _("AMI header %(key)s has an unsupported value %(value)r.", key=key, value=value)
+        )
     # A CR or LF would end the header and let a value inject another action.
     if any(c in str(value) for c in "\r\n"):
         raise UserError(_("AMI header %s contains a line break.", key))
@@ -63,9 +64,7 @@ class AsteriskAction(models.Model):
         string="ActionID", readonly=True, index=True, help="The ActionID sent to Asterisk."
     )
     timeout = fields.Float(readonly=True, help="Seconds to wait for the reply once sent.")
-    expire_date = fields.Datetime(
-        string="Expires", readonly=True, help="Not sent after this date."
-    )
+    expire_date = fields.Datetime(string="Expires", readonly=True, help="Not sent after this date.")
     wait_connected = fields.Boolean(
         readonly=True,
         help="Wait in the queue while the server is disconnected instead of failing at once.",
@@ -80,8 +79,9 @@ class AsteriskAction(models.Model):
     error = fields.Text(readonly=True)
 
     @api.model
-    def _enqueue(self, server, action, *, timeout=None, expire=None, wait_connected=False,
-                 notify=True):
+    def _enqueue(
+        self, server, action, *, timeout=None, expire=None, wait_connected=False, notify=True
+    ):
         if not isinstance(action, dict):
             raise UserError(_("An AMI action is a dict of headers."))
         name = next((v for k, v in action.items() if k.lower() == "action"), None)
@@ -142,8 +142,11 @@ class AsteriskAction(models.Model):
             action._worker_done(
                 "failed",
                 None,
-                _("Server %(server)s is not connected: %(error)s",
-                  server=action.server_id.name, error=errors.get(action.server_id.id)),
+                _(
+                    "Server %(server)s is not connected: %(error)s",
+                    server=action.server_id.name,
+                    error=errors.get(action.server_id.id),
+                ),
             )
         to_send = waiting - offline
         to_send.write({"state": "sent", "sent_date": now})
@@ -172,8 +175,12 @@ class AsteriskAction(models.Model):
         if state != "done":
             self._notify_requester(
                 _("PBX action failed"),
-                _("%(action)s on %(server)s: %(error)s",
-                  action=self[:1].name, server=self[:1].server_id.name, error=error),
+                _(
+                    "%(action)s on %(server)s: %(error)s",
+                    action=self[:1].name,
+                    server=self[:1].server_id.name,
+                    error=error,
+                ),
                 "danger",
             )
 
@@ -194,8 +201,11 @@ class AsteriskAction(models.Model):
             reason = ORIGINATE_REASONS.get(str(event.get("Reason")), _("unknown reason"))
             action._notify_requester(
                 _("Call failed"),
-                _("Calling %(exten)s failed: %(reason)s.",
-                  exten=event.get("Exten") or event.get("Channel") or "?", reason=reason),
+                _(
+                    "Calling %(exten)s failed: %(reason)s.",
+                    exten=event.get("Exten") or event.get("Channel") or "?",
+                    reason=reason,
+                ),
                 "warning",
             )
 

@@ -20,7 +20,9 @@ class AsteriskEvent(models.Model):
         "For a dialplan UserEvent, map UserEvent with a condition on event['UserEvent'].",
     )
     source = fields.Selection([("AMI", "AMI")], default="AMI", required=True)
-    model = fields.Char(required=True, help="Technical name of the model, e.g. asterisk_calls.call.")
+    model = fields.Char(
+        required=True, help="Technical name of the model, e.g. asterisk_calls.call."
+    )
     method = fields.Char(
         required=True,
         help="Method of the model called with the event. It must be declared with "

@@ -3,6 +3,7 @@ import time
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -127,8 +128,15 @@ class AsteriskServer(models.Model):
     @api.constrains("connect_timeout", "action_timeout", "ping_interval", "ping_timeout")
     def _check_timeouts(self):
         for server in self:
-            if min(server.connect_timeout, server.action_timeout, server.ping_interval,
-                   server.ping_timeout) <= 0:
+            if (
+                min(
+                    server.connect_timeout,
+                    server.action_timeout,
+                    server.ping_interval,
+                    server.ping_timeout,
+                )
+                <= 0
+            ):
                 raise ValidationError(_("Timeouts and the Ping interval must be positive."))
 
     @api.model_create_multi
@@ -210,11 +218,19 @@ class AsteriskServer(models.Model):
                 )
                 state, reply, error = cr.fetchone()
             if state not in ("queued", "sent"):
-                return {"id": action_id, "state": state, "reply": reply or False,
-                        "error": error or False}
+                return {
+                    "id": action_id,
+                    "state": state,
+                    "reply": reply or False,
+                    "error": error or False,
+                }
             if time.monotonic() > deadline:
-                return {"id": action_id, "state": "timeout", "reply": False,
-                        "error": _("No answer from the worker in %s s.", timeout)}
+                return {
+                    "id": action_id,
+                    "state": "timeout",
+                    "reply": False,
+                    "error": _("No answer from the worker in %s s.", timeout),
+                }
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
 
@@ -229,11 +245,14 @@ class AsteriskServer(models.Model):
     def _worker_health(self, server_id, values):
         """Worker: store a health report without touching write_date (no NOTIFY)."""
         columns = [k for k in values if k in self._fields]
+        assignments = SQL(", ").join(SQL("%s = %s", SQL.identifier(c), values[c]) for c in columns)
         self.env.cr.execute(
-            "UPDATE asterisk_common_server SET health_date = now() at time zone 'UTC', "
-            + ", ".join(f'"{c}" = %s' for c in columns)
-            + " WHERE id = %s",
-            [values[c] for c in columns] + [server_id],
+            SQL(
+                "UPDATE asterisk_common_server SET health_date = now() at time zone 'UTC', %s "
+                "WHERE id = %s",
+                assignments,
+                server_id,
+            )
         )
         self.browse(server_id).invalidate_recordset(columns + ["health_date"])
 

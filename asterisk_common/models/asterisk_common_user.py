@@ -139,6 +139,8 @@ class AsteriskUserChannel(models.Model):
         for rec in self:
             if not CHANNEL_RE.match(rec.name or ""):
                 raise ValidationError(
-                    _("Channel %s must be written TECH/resource, e.g. SIP/101 or PJSIP/alice.",
-                      rec.name)
+                    _(
+                        "Channel %s must be written TECH/resource, e.g. SIP/101 or PJSIP/alice.",
+                        rec.name,
+                    )
                 )

@@ -1,3 +1,1 @@
-from . import test_events_map
-from . import test_access
-from . import test_action_queue
+from . import test_access, test_action_queue, test_events_map

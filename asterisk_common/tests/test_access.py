@@ -71,8 +71,8 @@ class TestAccess(AsteriskCommonCase):
         Map = self.env["asterisk_common.event"].with_user(self.pbx_admin)
         self.assertTrue(Map.search([]))
         self.assertEqual(
-            self.env["asterisk_common.user"].with_user(self.pbx_admin).search(
-                [("server_id", "=", self.server.id)]
-            ),
+            self.env["asterisk_common.user"]
+            .with_user(self.pbx_admin)
+            .search([("server_id", "=", self.server.id)]),
             self.ext_user | self.ext_user2,
         )

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from odoo import fields
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .common import AsteriskCommonCase
 
@@ -9,7 +9,7 @@ from .common import AsteriskCommonCase
 class TestActionQueue(AsteriskCommonCase):
     def test_queue_row(self):
         before = fields.Datetime.now()
-        action = self.server.with_user(self.pbx_user).ami_action(
+        action = self.server.with_user(self.pbx_user).sudo().ami_action(
             {"Action": "Originate", "Channel": "SIP/201", "Variable": ["A=1", "B=2"]},
             timeout=7,
         )
@@ -20,6 +20,14 @@ class TestActionQueue(AsteriskCommonCase):
         self.assertEqual(action.timeout, 7)
         self.assertEqual(action.action_uid, f"odoo-{action.id}")
         self.assertGreaterEqual(action.expire_date, before + timedelta(seconds=59))
+
+    def test_only_admins_or_trusted_code_queue_actions(self):
+        # "Command: core stop now" is one action away: users go through code
+        # that builds a safe action and calls ami_action with sudo().
+        with self.assertRaises(AccessError):
+            self.server.with_user(self.pbx_user).ami_action({"Action": "Ping"})
+        action = self.server.with_user(self.pbx_admin).ami_action({"Action": "Ping"})
+        self.assertEqual(action.user_id, self.pbx_admin)
 
     def test_default_timeout_and_expiry(self):
         self.env["ir.config_parameter"].set_param("asterisk_common.action_expiry", "5")
@@ -63,13 +71,18 @@ class TestActionQueue(AsteriskCommonCase):
         self.assertFalse(old.exists())
 
     def test_originate_failure_notifies_requester(self):
-        action = self.server.with_user(self.pbx_user).ami_action(
+        action = self.server.with_user(self.pbx_user).sudo().ami_action(
             {"Action": "Originate", "Channel": "SIP/201", "Exten": "103"}
         )
         self.env["bus.bus"].search([]).unlink()
         self.env["asterisk_common.user"].ami_originate_response(
-            {"Event": "OriginateResponse", "ActionID": action.action_uid,
-             "Response": "Failure", "Reason": "5", "Exten": "103"}
+            {
+                "Event": "OriginateResponse",
+                "ActionID": action.action_uid,
+                "Response": "Failure",
+                "Reason": "5",
+                "Exten": "103",
+            }
         )
         self.assertEqual(action.result_event["Reason"], "5")
         self.env.cr.precommit.run()  # bus rows are written at flush/commit

@@ -25,8 +25,9 @@ class TestEventsMap(AsteriskCommonCase):
     def test_method_not_a_handler(self):
         # Exists on the model, but is not declared with @ami_handler.
         for method in ("unlink", "write", "sudo", "_check_extension", "no_such_method", "x.y"):
-            with self.subTest(method=method), self.assertRaisesRegex(
-                ValidationError, "not an AMI handler"
+            with (
+                self.subTest(method=method),
+                self.assertRaisesRegex(ValidationError, "not an AMI handler"),
             ):
                 self._entry(method=method)
 

@@ -21,14 +21,16 @@ class WorkerTestRecord(models.Model):
     handled_at = fields.Float()
 
     def _store(self, handler, event):
-        self.create({
-            "name": event.get("Event"),
-            "handler": handler,
-            "linkedid": event.get("Linkedid"),
-            "seq": int(event.get("Seq") or 0),
-            "payload": event,
-            "handled_at": time.time(),
-        })
+        self.create(
+            {
+                "name": event.get("Event"),
+                "handler": handler,
+                "linkedid": event.get("Linkedid"),
+                "seq": int(event.get("Seq") or 0),
+                "payload": event,
+                "handled_at": time.time(),
+            }
+        )
 
     @ami_handler
     def ami_record(self, event):
