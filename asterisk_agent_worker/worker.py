@@ -688,6 +688,9 @@ class DatabaseService:
             "events_dropped": stats.dropped,
             "events_buffered": self.dispatcher.buffered,
         }
+        p50, p99 = self.dispatcher.latency_percentiles()
+        if p50 is not None:
+            values.update(latency_p50=round(p50 * 1000, 1), latency_p99=round(p99 * 1000, 1))
         if client is not None:
             values.update(
                 events_received=client.events_received,
@@ -710,11 +713,6 @@ class DatabaseService:
         map_errors = {e.id: (e.errors, e.last_error) for e in self.map.entries if e.errors}
         for entry in self.map.entries:
             entry.errors = 0
-        p50, p99 = self.dispatcher.latency_percentiles()
-        if p50 is not None:
-            _logger.debug(
-                "%s: dispatch latency p50 %.1f ms, p99 %.1f ms", self.dbname, p50 * 1000, p99 * 1000
-            )
 
         def write(env):
             for server_id, values in per_server.items():

@@ -114,6 +114,14 @@ class AsteriskServer(models.Model):
         help="Events lost because the buffer was full while the database was unavailable.",
     )
     actions_sent = fields.Integer(readonly=True, copy=False)
+    latency_p50 = fields.Float(
+        string="Latency p50 (ms)",
+        readonly=True,
+        copy=False,
+        help="Median time from an event's arrival on the AMI socket to the commit of its "
+        "handler, over the last 20,000 events of this database.",
+    )
+    latency_p99 = fields.Float(string="Latency p99 (ms)", readonly=True, copy=False)
 
     _sql_constraints = [
         ("name_uniq", "unique(name)", "A server with this name already exists."),

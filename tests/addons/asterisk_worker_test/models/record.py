@@ -41,6 +41,10 @@ class WorkerTestRecord(models.Model):
         self._store("ami_record_other", event)
 
     @ami_handler
+    def ami_noop(self, event):
+        """The trivial handler of the benchmark: the cost of dispatch alone."""
+
+    @ami_handler
     def ami_fail(self, event):
         self._store("ami_fail", event)  # rolled back with the savepoint
         raise ValueError(f"handler failure on purpose (seq {event.get('Seq')})")
