@@ -32,7 +32,10 @@ from odoo import SUPERUSER_ID, api, fields
 from odoo.modules.registry import Registry
 from odoo.sql_db import connection_info_for
 
-from odoo.addons.asterisk_common.models.asterisk_common_server import NOTIFY_CHANNEL
+from odoo.addons.asterisk_common.models.asterisk_common_server import (
+    CONNECTION_FIELDS,
+    NOTIFY_CHANNEL,
+)
 from odoo.addons.asterisk_common.tools import compile_condition, eval_condition
 
 from .ami_client import AmiClient, AmiError
@@ -412,22 +415,7 @@ class DatabaseService:
     async def _reload_servers(self):
         def load(env):
             servers = env["asterisk_common.server"].sudo().search([("active", "=", True)])
-            return servers.read(
-                [
-                    "name",
-                    "host",
-                    "port",
-                    "username",
-                    "secret",
-                    "md5_login",
-                    "tls",
-                    "tls_verify",
-                    "connect_timeout",
-                    "action_timeout",
-                    "ping_interval",
-                    "ping_timeout",
-                ]
-            )
+            return servers.read(["name", *sorted(CONNECTION_FIELDS - {"active"})])
 
         rows = {row["id"]: row for row in await self.orm(load)}
         self.servers = rows

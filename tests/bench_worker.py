@@ -108,14 +108,14 @@ def main():
         print(f"{os.cpu_count()} cores; mapped events: {', '.join(MAPPED)}")
         print(
             f"{'calls/s':>7} {'handler':>10} {'recv/s':>8} {'handled/s':>9} {'failed':>6} "
-            f"{'dropped':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>13}"
+            f"{'dropped':>7} {'drain s':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>13}"
         )
         for rate in args.calls_per_second:
             for handler in args.handlers:
                 r = run(template, rate, args.duration, handler)
                 print(
                     f"{r['rate']:>7g} {r['handler']:>10} {r['received_per_s']:>8.0f} "
-                    f"{r['handled_per_s']:>9.0f} {r['failed']:>6} {r['dropped']:>7} "
+                    f"{r['handled_per_s']:>9.0f} {r['failed']:>6} {r['dropped']:>7} {r['drain_s']:>7.1f} "
                     f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
                     f"{r['rss_before_mb']:>5.0f}->{r['rss_after_mb']:<5.0f}",
                     flush=True,

@@ -708,6 +708,41 @@ def test_replay_really_splits_multibyte_character(tmp_path):
     assert reads[chunk + 1].startswith(b"\xab")
 
 
+@pytest.mark.parametrize(
+    ("action", "expected"), [("Ping", ("Ping", "Pong")), ("Logoff", ("Response", "Goodbye"))]
+)
+def test_reply_during_split_replay_waits_for_the_whole_event(tmp_path, action, expected):
+    """An action answered while a split event is half written comes after it, whole:
+    Asterisk never interleaves two messages on one session (and a Logoff's Goodbye
+    is not lost to the closing session)."""
+    path = _utf8_capture(tmp_path)
+
+    async def go(sim):
+        sim.replay_file, sim.replay_split_utf8 = str(path), True
+        sim.replay_split_pause = 0.3  # ample time for the action to be answered mid-event
+        r, w = await asyncio.open_connection("127.0.0.1", sim.port)
+        await r.readline()
+        w.write(b"Action: Login\r\nUsername: odoo\r\nSecret: odoo-secret\r\nEvents: call\r\n\r\n")
+        await w.drain()
+        data = b""
+        while not data.endswith(b"Zo\xc3"):  # the first part of the split event is in
+            data += await asyncio.wait_for(r.read(65536), 5)
+        w.write(f"Action: {action}\r\nActionID: mid-event\r\n\r\n".encode())
+        await w.drain()
+        while b"ActionID: mid-event" not in data or not data.endswith(b"\r\n\r\n"):
+            chunk = await asyncio.wait_for(r.read(65536), 5)
+            assert chunk, f"EOF before the reply: {data!r}"
+            data += chunk
+        w.close()
+        return data
+
+    msgs = split_stream(with_sim(go))[1]
+    event = msgs.index(UTF8_EVENT.encode())  # the split event arrived whole...
+    reply = next(i for i, m in enumerate(msgs) if b"ActionID: mid-event" in m)
+    assert reply == event + 1  # ...and the reply right after it
+    assert parse_block(msgs[reply]).get(expected[0]) == expected[1]
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="panoramisk 1.4 decodes each TCP read on its own with "

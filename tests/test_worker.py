@@ -1,9 +1,11 @@
 """The AMI worker inside real Odoo servers, against the AMI simulator over TCP."""
 
+import json
 import time
 
 import pytest
 
+from .ami_simulator import SimulatorThread
 from .odoo_env import query
 from .worker_env import (
     add_map_entry,
@@ -13,6 +15,10 @@ from .worker_env import (
     server_health,
     wait_until,
 )
+
+
+def logged_in(sim):
+    return [s for s in sim.sessions if s.authenticated]
 
 
 def connected(db, server_id):
@@ -65,6 +71,12 @@ def test_threaded_dispatch_conditions_delays_and_order(db, sim, odoo):
         message="health counters",
     )
     assert node.errors() == []
+    # A clean shutdown says so on the server.
+    node.stop()
+    assert node.proc.returncode == 0
+    health = server_health(db, server_id)
+    assert (health["state"], health["last_error"]) == ("disconnected", "worker stopped")
+    assert "AMI worker" in node.log() and "stopped" in node.log().rsplit("AMI worker", 1)[1]
 
 
 def test_failing_handler_does_not_block_others(db, sim, odoo):
@@ -220,6 +232,11 @@ def test_actions_round_trip(db, sim, odoo):
     state, reply, _ = _wait_action(db, listed)
     assert state == "done" and reply["response"]["Output"]
 
+    # The requester (admin) is told through the bus.
+    messages = [json.loads(m) for (m,) in query(db, "SELECT message FROM bus_bus")]
+    notified = [m["payload"] for m in messages if m["type"] == "asterisk_common.action"]
+    assert {"id": ping, "name": "Ping", "state": "done", "error": None} in notified
+
     bad = node.rpc("asterisk_common.server", "ami_action", [server_id], {"Action": "NoSuchAction"})
     state, reply, error = _wait_action(db, bad)
     assert state == "failed" and "Invalid/unknown command" in error
@@ -323,3 +340,55 @@ def test_auth_failure_reported(db, sim, odoo):
         message="auth failure shown",
     )
     assert server_health(db, server_id)["state"] != "connected"
+
+
+def test_server_edit_and_archive_reconfigure_the_worker(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    node = odoo(db)
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    with SimulatorThread(port=0, failed_login_delay=0.2) as other:
+        node.rpc("asterisk_common.server", "write", [server_id], {"port": other.port})
+        assert other.wait_for_sessions(1, timeout=10), "not reconnected to the new port"
+        wait_until(lambda: not logged_in(sim), 10, message="old connection closed")
+        other.emit(event("Newchannel", "1700000007.1", 1))
+        wait_until(lambda: records(db), 10, message="event from the new server")
+        node.rpc("asterisk_common.server", "write", [server_id], {"active": False})
+        wait_until(lambda: not logged_in(other), 10, message="archived server disconnected")
+
+
+def test_resync_hook_gets_live_channels(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    sim.start_call("alice_calls_bob")  # stays bridged
+    node = odoo(db)
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    line = node.wait_log(r"Simulated PBX: (\d+) live channels after \(re\)connect", 10)
+    assert int(line.group(1)) >= 1
+
+
+def test_buffer_overflow_is_counted_not_silent(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel", method="ami_slow")
+    node = odoo(
+        db,
+        options={
+            "asterisk_worker_buffer": 5,
+            "asterisk_worker_threads": 1,
+            "asterisk_worker_batch": 1,
+        },
+    )
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    for seq in range(40):
+        sim.emit(event("Newchannel", "1700000008.1", seq, Sleep="0.05"))
+    health = wait_until(
+        lambda: (
+            (h := server_health(db, server_id))["events_dropped"] and not h["events_buffered"] and h
+        ),
+        30,
+        0.2,
+        message="overflow counted and buffer drained",
+    )
+    handled = len(records(db))
+    assert health["events_dropped"] + handled == 40
+    assert health["events_dropped"] > 0 and handled >= 5
+    assert "event buffer full" in node.log()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from .odoo_env import REPO, odoo_cmd, query
-from .test_worker import connected
+from .test_worker import connected, logged_in
 from .worker_env import (
     OdooServer,
     add_map_entry,
@@ -19,10 +19,6 @@ from .worker_env import (
     server_health,
     wait_until,
 )
-
-
-def logged_in(sim):
-    return [s for s in sim.sessions if s.authenticated]
 
 
 class ConsumerWatch(threading.Thread):

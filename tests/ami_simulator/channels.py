@@ -322,34 +322,21 @@ def local_bridge(one: Channel, two: Channel, context: str, exten: str, optimize:
     )
 
 
+def _dial(name: str, caller: Channel | None, dest: Channel, extra: list) -> Event:
+    """A Dial* event: the caller's snapshot (none for an originate), the Dest one."""
+    return ev(name, CALL, caller.snapshot() if caller else [], dest.snapshot("Dest"), extra)
+
+
 def dial_begin(caller: Channel | None, dest: Channel, dialstring: str) -> Event:
-    return ev(
-        "DialBegin",
-        CALL,
-        caller.snapshot() if caller else [],
-        dest.snapshot("Dest"),
-        [("DialString", dialstring)],
-    )
+    return _dial("DialBegin", caller, dest, [("DialString", dialstring)])
 
 
 def dial_state(caller: Channel | None, dest: Channel, status: str) -> Event:
-    return ev(
-        "DialState",
-        CALL,
-        caller.snapshot() if caller else [],
-        dest.snapshot("Dest"),
-        [("DialStatus", status)],
-    )
+    return _dial("DialState", caller, dest, [("DialStatus", status)])
 
 
 def dial_end(caller: Channel | None, dest: Channel, status: str) -> Event:
-    return ev(
-        "DialEnd",
-        CALL,
-        caller.snapshot() if caller else [],
-        dest.snapshot("Dest"),
-        [("DialStatus", status)],
-    )
+    return _dial("DialEnd", caller, dest, [("DialStatus", status)])
 
 
 def bridge_create(b: Bridge) -> Event:

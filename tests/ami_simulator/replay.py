@@ -5,7 +5,8 @@ their recorded bytes.  ``rate`` limits events per second (0: as fast as the
 socket takes them).  ``split_utf8`` writes every event that contains a
 multi-byte UTF-8 character in two TCP segments cut *inside* that character,
 with a drain and a pause between, to exercise clients that decode each read
-on its own.
+on its own; the event stays whole on the wire (replies and other events
+written meanwhile follow it, see ``Session.write_parts``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,7 @@ async def replay_to(
             break
         cut = utf8_split_point(data) if split_utf8 else None
         if cut:
-            session.write(data[:cut])
-            await session.writer.drain()
-            await asyncio.sleep(pause)
-            session.write(data[cut:])
+            await session.write_parts([data[:cut], data[cut:]], pause)
         else:
             session.write(data)
         await session.writer.drain()

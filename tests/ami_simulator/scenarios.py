@@ -1525,90 +1525,9 @@ def security_event(
 # --- SIP registration scenarios (captures f and l) ---------------------------
 
 
-def sip_register(sim, peer: str = "alice", port: int = 5061) -> None:
-    from .channels import SYSTEM
-
-    sid = fake_pointer()
-    common = [
-        ("AccountID", peer),
-        ("SessionID", sid),
-        ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
-        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
-    ]
-    sim.publish(
-        security_event(
-            sim,
-            "ChallengeSent",
-            "Informational",
-            1,
-            common + [("Challenge", f"{random.getrandbits(32):08x}")],
-            "SIP",
-        )
-    )
-    sim.publish(
-        (
-            SYSTEM,
-            [
-                ("Event", "PeerStatus"),
-                ("ChannelType", "SIP"),
-                ("Peer", f"SIP/{peer}"),
-                ("PeerStatus", "Registered"),
-                ("Address", f"127.0.0.1:{port}"),
-            ],
-        )
-    )
-    sim.publish(
-        security_event(
-            sim, "SuccessfulAuth", "Informational", 1, common + [("UsingPassword", "1")], "SIP"
-        )
-    )
-    sim.publish(ch.device_state(f"SIP/{peer}", "NOT_INUSE"))
-    sim.sip_registrations[peer] = port
-
-
-def sip_unregister(sim, peer: str = "alice", port: int = 5061) -> None:
-    from .channels import SYSTEM
-
-    sid = fake_pointer()
-    common = [
-        ("AccountID", peer),
-        ("SessionID", sid),
-        ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
-        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
-    ]
-    sim.publish(
-        security_event(
-            sim,
-            "ChallengeSent",
-            "Informational",
-            1,
-            common + [("Challenge", f"{random.getrandbits(32):08x}")],
-            "SIP",
-        )
-    )
-    sim.publish(ch.device_state(f"SIP/{peer}", "UNAVAILABLE"))
-    sim.publish(
-        (
-            SYSTEM,
-            [
-                ("Event", "PeerStatus"),
-                ("ChannelType", "SIP"),
-                ("Peer", f"SIP/{peer}"),
-                ("PeerStatus", "Unregistered"),
-                ("Cause", "Expired"),
-            ],
-        )
-    )
-    sim.publish(
-        security_event(
-            sim, "SuccessfulAuth", "Informational", 1, common + [("UsingPassword", "1")], "SIP"
-        )
-    )
-    sim.sip_registrations.pop(peer, None)
-
-
-def sip_register_failed(sim, peer: str = "alice", port: int = 5064) -> None:
-    """REGISTER with a wrong password (or an unknown user: same events, capture f)."""
+def _sip_challenge(sim, peer: str, port: int) -> tuple[list, str]:
+    """What every REGISTER starts with: the security-event fields of its SIP
+    session and the ChallengeSent event.  Returns (those fields, the challenge)."""
     sid = fake_pointer()
     challenge = f"{random.getrandbits(32):08x}"
     common = [
@@ -1622,6 +1541,51 @@ def sip_register_failed(sim, peer: str = "alice", port: int = 5064) -> None:
             sim, "ChallengeSent", "Informational", 1, common + [("Challenge", challenge)], "SIP"
         )
     )
+    return common, challenge
+
+
+def _sip_peer_status(sim, peer: str, status: str, extra: list) -> None:
+    sim.publish(
+        (
+            ch.SYSTEM,
+            [
+                ("Event", "PeerStatus"),
+                ("ChannelType", "SIP"),
+                ("Peer", f"SIP/{peer}"),
+                ("PeerStatus", status),
+            ]
+            + extra,
+        )
+    )
+
+
+def _sip_successful_auth(sim, common: list) -> None:
+    sim.publish(
+        security_event(
+            sim, "SuccessfulAuth", "Informational", 1, common + [("UsingPassword", "1")], "SIP"
+        )
+    )
+
+
+def sip_register(sim, peer: str = "alice", port: int = 5061) -> None:
+    common, _ = _sip_challenge(sim, peer, port)
+    _sip_peer_status(sim, peer, "Registered", [("Address", f"127.0.0.1:{port}")])
+    _sip_successful_auth(sim, common)
+    sim.publish(ch.device_state(f"SIP/{peer}", "NOT_INUSE"))
+    sim.sip_registrations[peer] = port
+
+
+def sip_unregister(sim, peer: str = "alice", port: int = 5061) -> None:
+    common, _ = _sip_challenge(sim, peer, port)
+    sim.publish(ch.device_state(f"SIP/{peer}", "UNAVAILABLE"))
+    _sip_peer_status(sim, peer, "Unregistered", [("Cause", "Expired")])
+    _sip_successful_auth(sim, common)
+    sim.sip_registrations.pop(peer, None)
+
+
+def sip_register_failed(sim, peer: str = "alice", port: int = 5064) -> None:
+    """REGISTER with a wrong password (or an unknown user: same events, capture f)."""
+    common, challenge = _sip_challenge(sim, peer, port)
     sim.publish(
         security_event(
             sim,

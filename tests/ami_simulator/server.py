@@ -74,6 +74,11 @@ class Session:
         self.closed = False
         self.actions: list[Message] = []
         self.task: asyncio.Task | None = None
+        # A message written in parts (write_parts) holds the session's output:
+        # whatever else is written meanwhile waits in _held, in order, so that
+        # messages are never interleaved (Asterisk serialises them per session).
+        self._parts_lock = asyncio.Lock()
+        self._held: list[bytes] | None = None
 
     # -- introspection helpers for tests -----------------------------------
     @property
@@ -97,12 +102,39 @@ class Session:
 
     # -- output --------------------------------------------------------------
     def write(self, data: bytes) -> None:
+        """Write one whole message (queued while another is written in parts)."""
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self._write_now(data)
+
+    def _write_now(self, data: bytes) -> None:
         if self.closed or self.sim.silent:
             return
         try:
             self.writer.write(data)
         except (ConnectionError, RuntimeError):
             self.closed = True
+
+    async def write_parts(self, parts: list[bytes], pause: float = 0.0) -> None:
+        """Write one message as several TCP writes, with a drain and ``pause`` between.
+
+        The message stays whole on the wire: messages written meanwhile (action
+        replies, events) are held and follow it; another ``write_parts`` waits.
+        """
+        async with self._parts_lock:
+            self._held = []
+            try:
+                for i, part in enumerate(parts):
+                    if i:
+                        if not self.closed:
+                            await self.writer.drain()
+                        await asyncio.sleep(pause)
+                    self._write_now(part)
+            finally:
+                held, self._held = self._held, None
+                for data in held:
+                    self._write_now(data)
 
     def send(self, pairs) -> None:
         self.write(encode(pairs))
@@ -161,6 +193,14 @@ class Session:
     async def close(self) -> None:
         if self.closed:
             return
+        if self._parts_lock.locked():
+            # let a message being written in parts end, and what it held go out
+            # (e.g. the Goodbye of a Logoff) - unless the client stopped reading.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._parts_lock.acquire(), 2.0)
+                self._parts_lock.release()
+            if self.closed:
+                return
         self.closed = True
         with contextlib.suppress(ConnectionError, RuntimeError):
             await self.writer.drain()
@@ -208,6 +248,7 @@ class AmiSimulator:
         self.replay_file: str | None = None
         self.replay_rate = 0.0
         self.replay_split_utf8 = False
+        self.replay_split_pause = 0.05
         self.events_published = 0
 
     # -- lifecycle -----------------------------------------------------------
@@ -520,16 +561,27 @@ class AmiSimulator:
             severity="Informational",
         )
         if self.replay_file:
-            self.replay(s, self.replay_file, self.replay_rate, self.replay_split_utf8)
+            self.replay(
+                s,
+                self.replay_file,
+                self.replay_rate,
+                self.replay_split_utf8,
+                self.replay_split_pause,
+            )
         return True
 
     def replay(
-        self, session: Session, path: str, rate: float = 0.0, split_utf8: bool = False
+        self,
+        session: Session,
+        path: str,
+        rate: float = 0.0,
+        split_utf8: bool = False,
+        pause: float = 0.05,
     ) -> asyncio.Task:
         """Serve the events of capture ``path`` to ``session`` (see replay.py)."""
         from .replay import load_events, replay_to
 
-        task = asyncio.create_task(replay_to(session, load_events(path), rate, split_utf8))
+        task = asyncio.create_task(replay_to(session, load_events(path), rate, split_utf8, pause))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -585,9 +637,8 @@ class AmiSimulator:
 
     # -- calls -----------------------------------------------------------------
     async def act_originate(self, s: Session, m: Message):
-        channel = m.get("Channel")
-        if not channel:
-            s.error(m, "Channel not specified")
+        channel = self._header(s, m, "Channel", "Channel not specified")
+        if channel is None:
             return True
         tech, sep, data = channel.partition("/")
         if not sep or not data:
@@ -618,6 +669,17 @@ class AmiSimulator:
         is_async = is_true(m.get("Async"))
         loop = asyncio.get_running_loop()
         result = None if is_async else loop.create_future()
+        # the arguments both kinds of originated call take
+        common = {
+            "app": app,
+            "appdata": appdata,
+            "cid": cid,
+            "timeout": timeout,
+            "action_id": m.get("ActionID"),
+            "variables": variables,
+            "result": result,
+            "emit_response": is_async,
+        }
         if tech.lower() == "local":
             target = data.split("/")[0]
             dexten, _, dcontext = target.partition("@")
@@ -625,36 +687,22 @@ class AmiSimulator:
                 self,
                 dexten,
                 dcontext or "default",
-                app=app,
-                appdata=appdata,
-                cid=cid,
-                timeout=timeout,
-                action_id=m.get("ActionID"),
                 dial_context=context,
                 dial_exten=exten,
                 dial_priority=int(priority or 1),
                 optimize="/n" not in data,
-                variables=variables,
                 account=m.get("Account"),
-                result=result,
-                emit_response=is_async,
+                **common,
             )
         elif tech.upper() in ("SIP", "PJSIP"):
             call = sc.PhoneOriginateCall(
                 self,
                 tech.upper(),
                 data,
-                app=app,
-                appdata=appdata,
-                cid=cid,
-                timeout=timeout,
-                action_id=m.get("ActionID"),
                 context=context,
                 exten=exten,
                 priority=int(priority or 1),
-                variables=variables,
-                result=result,
-                emit_response=is_async,
+                **common,
             )
         else:
             s.error(m, "Originate failed")
@@ -683,10 +731,65 @@ class AmiSimulator:
         chan = self.table.get(name_or_regex)
         return [chan] if chan else []
 
-    def act_hangup(self, s: Session, m: Message):
+    # -- shared validation: each sends the error and returns None on failure --
+    @staticmethod
+    def _header(s: Session, m: Message, header: str, missing: str) -> str | None:
+        """The value of a mandatory header; ``missing`` is the error when it is empty."""
+        value = m.get(header)
+        if not value:
+            s.error(m, missing)
+            return None
+        return value
+
+    def _required(self, s: Session, m: Message, *headers: tuple[str, str]) -> list[str] | None:
+        """The values of ``headers`` (``(header, missing)`` pairs, checked in order)."""
+        values = []
+        for header, missing in headers:
+            value = self._header(s, m, header, missing)
+            if value is None:
+                return None
+            values.append(value)
+        return values
+
+    def _existing_channel(self, s: Session, m: Message) -> ch.Channel | None:
+        """The channel named by ``Channel:`` (MixMonitor, StopMixMonitor)."""
+        name = self._header(s, m, "Channel", "No channel specified")
+        if name is None:
+            return None
+        chan = self.table.get(name)
+        if chan is None:
+            s.error(m, "No such channel")
+        return chan
+
+    def _transfer_request(self, s: Session, m: Message) -> tuple[ch.Channel, str] | None:
+        """The channel (in a call) and the ``Exten:`` of BlindTransfer / Atxfer."""
+        required = self._required(
+            s, m, ("Channel", "No channel specified"), ("Exten", "No extension specified")
+        )
+        if not required:
+            return None
+        name, exten = required
+        chan = self.table.get(name)
+        if chan is None or chan.call is None:
+            s.error(m, "Channel specified does not exist")
+            return None
+        return chan, exten
+
+    def _variable_request(self, s: Session, m: Message) -> tuple[str, ch.Channel | None] | None:
+        """The ``Variable:`` and the optional ``Channel:`` of Getvar / Setvar."""
+        var = self._header(s, m, "Variable", "No variable specified")
+        if var is None:
+            return None
         name = m.get("Channel")
-        if not name:
-            s.error(m, "No channel specified")
+        chan = self.table.get(name) if name else None
+        if name and chan is None:
+            s.error(m, "No such channel")
+            return None
+        return var, chan
+
+    def act_hangup(self, s: Session, m: Message):
+        name = self._header(s, m, "Channel", "No channel specified")
+        if name is None:
             return True
         cause_hdr = m.get("Cause")
         cause = int(cause_hdr) if cause_hdr.isdigit() and int(cause_hdr) <= 127 else 0
@@ -713,36 +816,41 @@ class AmiSimulator:
                 c.call.ami_hangup(c, cause)
         return True
 
-    def act_redirect(self, s: Session, m: Message):
-        name, extra_name = m.get("Channel"), m.get("ExtraChannel")
-        context, exten, prio = m.get("Context"), m.get("Exten"), m.get("Priority")
-        for value, text in (
-            (name, "Channel not specified"),
-            (context, "Context not specified"),
-            (exten, "Exten not specified"),
-            (prio, "Priority not specified"),
-        ):
-            if not value:
-                s.error(m, text)
-                return True
+    def _redirect_leg(
+        self, s: Session, m: Message, prefix: str, name: str, prio: str
+    ) -> ch.Channel | None:
+        """A Redirect leg (``prefix`` "" or "Extra"): a numeric priority, an existing channel."""
         if not prio.isdigit():
-            s.error(m, "Priority is invalid")
-            return True
+            s.error(m, f"{prefix}Priority is invalid")
+            return None
         chan = self.table.get(name)
         if chan is None:
-            s.error(m, f"Channel does not exist: {name}")
+            s.error(m, f"{prefix}Channel does not exist: {name}")
+        return chan
+
+    def act_redirect(self, s: Session, m: Message):
+        required = self._required(
+            s,
+            m,
+            ("Channel", "Channel not specified"),
+            ("Context", "Context not specified"),
+            ("Exten", "Exten not specified"),
+            ("Priority", "Priority not specified"),
+        )
+        if not required:
+            return True
+        name, context, exten, prio = required
+        extra_name = m.get("ExtraChannel")
+        chan = self._redirect_leg(s, m, "", name, prio)
+        if chan is None:
             return True
         extra = extra_target = None
         if extra_name:
             e_exten = m.get("ExtraExten") or exten
             e_ctx = m.get("ExtraContext") or context
             e_prio = m.get("ExtraPriority") or prio
-            if not e_prio.isdigit():
-                s.error(m, "ExtraPriority is invalid")
-                return True
-            extra = self.table.get(extra_name)
+            extra = self._redirect_leg(s, m, "Extra", extra_name, e_prio)
             if extra is None:
-                s.error(m, f"ExtraChannel does not exist: {extra_name}")
                 return True
             extra_target = (e_ctx, e_exten, int(e_prio))
             s.ack(m, "Dual Redirect successful")
@@ -753,17 +861,10 @@ class AmiSimulator:
         return True
 
     def act_blindtransfer(self, s: Session, m: Message):
-        name, exten = m.get("Channel"), m.get("Exten")
-        if not name:
-            s.error(m, "No channel specified")
+        request = self._transfer_request(s, m)
+        if request is None:
             return True
-        if not exten:
-            s.error(m, "No extension specified")
-            return True
-        chan = self.table.get(name)
-        if chan is None or chan.call is None:
-            s.error(m, "Channel specified does not exist")
-            return True
+        chan, exten = request
         # The response is written before the transfer events (capture i2).
         problem = chan.call.blind_transfer_error(chan, m.get("Context"), exten)
         if problem:
@@ -774,17 +875,10 @@ class AmiSimulator:
         return True
 
     def act_atxfer(self, s: Session, m: Message):
-        name, exten = m.get("Channel"), m.get("Exten")
-        if not name:
-            s.error(m, "No channel specified")
+        request = self._transfer_request(s, m)
+        if request is None:
             return True
-        if not exten:
-            s.error(m, "No extension specified")
-            return True
-        chan = self.table.get(name)
-        if chan is None or chan.call is None:
-            s.error(m, "Channel specified does not exist")
-            return True
+        chan, exten = request
         if getattr(chan.call, "bridge", None) is None:
             s.error(m, "No attended transfer feature code found")
             return True
@@ -793,13 +887,13 @@ class AmiSimulator:
         return True
 
     def act_playdtmf(self, s: Session, m: Message):
-        name, digit = m.get("Channel"), m.get("Digit")
+        name = m.get("Channel")
         chan = self.table.get(name) if name else None
         if chan is None:
             s.error(m, "Channel not found")
             return True
-        if not digit:
-            s.error(m, "No digit specified")
+        digit = self._header(s, m, "Digit", "No digit specified")
+        if digit is None:
             return True
         s.ack(m, "DTMF successfully queued")
         duration = m.get("Duration") or "250"
@@ -818,13 +912,8 @@ class AmiSimulator:
         return True
 
     def act_mixmonitor(self, s: Session, m: Message):
-        name = m.get("Channel")
-        if not name:
-            s.error(m, "No channel specified")
-            return True
-        chan = self.table.get(name)
+        chan = self._existing_channel(s, m)
         if chan is None:
-            s.error(m, "No such channel")
             return True
         filename = m.get("File") or f"{chan.uniqueid}.wav"
         s.ack(m, None)
@@ -832,13 +921,8 @@ class AmiSimulator:
         return True
 
     def act_stopmixmonitor(self, s: Session, m: Message):
-        name = m.get("Channel")
-        if not name:
-            s.error(m, "No channel specified")
-            return True
-        chan = self.table.get(name)
+        chan = self._existing_channel(s, m)
         if chan is None:
-            s.error(m, "No such channel")
             return True
         if self.mixmonitors.pop(chan.name, None) is None:
             s.error(m, "Could not stop MixMonitor")
@@ -920,9 +1004,8 @@ class AmiSimulator:
         return True
 
     def act_bridgeinfo(self, s: Session, m: Message):
-        bid = m.get("BridgeUniqueid")
-        if not bid:
-            s.error(m, "BridgeUniqueid must be provided")
+        bid = self._header(s, m, "BridgeUniqueid", "BridgeUniqueid must be provided")
+        if bid is None:
             return True
         b = self.table.bridges.get(bid)
         if b is None:
@@ -1076,9 +1159,8 @@ class AmiSimulator:
         return True
 
     def act_sipshowpeer(self, s: Session, m: Message):
-        peer = m.get("Peer")
-        if not peer:
-            s.error(m, "Peer: <name> missing.")
+        peer = self._header(s, m, "Peer", "Peer: <name> missing.")
+        if peer is None:
             return True
         opts = dict(self._sip_peers()).get(peer)
         if opts is None:
@@ -1130,9 +1212,8 @@ class AmiSimulator:
 
     # -- config ----------------------------------------------------------------
     def _config_file(self, s: Session, m: Message, header: str = "Filename") -> str | None:
-        fn = m.get(header)
-        if not fn:
-            s.error(m, "Filename not specified")
+        fn = self._header(s, m, header, "Filename not specified")
+        if fn is None:
             return None
         if fn not in self.config_store:
             s.error(m, "Config file not found")
@@ -1188,9 +1269,8 @@ class AmiSimulator:
         return True
 
     def act_createconfig(self, s: Session, m: Message):
-        fn = m.get("Filename")
-        if not fn:
-            s.error(m, "Filename not specified")
+        fn = self._header(s, m, "Filename", "Filename not specified")
+        if fn is None:
             return True
         if "/" in fn or fn.startswith("."):
             s.error(m, "Filename is invalid")
@@ -1271,9 +1351,8 @@ class AmiSimulator:
         return True
 
     def act_command(self, s: Session, m: Message):
-        cmd = m.get("Command")
-        if not cmd:
-            s.error(m, "No command provided")
+        cmd = self._header(s, m, "Command", "No command provided")
+        if cmd is None:
             return True
         ok, lines = self._cli(cmd.strip())
         s.response(
@@ -1374,29 +1453,19 @@ class AmiSimulator:
 
     # -- misc ----------------------------------------------------------------
     def act_getvar(self, s: Session, m: Message):
-        var = m.get("Variable")
-        if not var:
-            s.error(m, "No variable specified")
+        request = self._variable_request(s, m)
+        if request is None:
             return True
-        name = m.get("Channel")
-        chan = self.table.get(name) if name else None
-        if name and chan is None:
-            s.error(m, "No such channel")
-            return True
+        var, chan = request
         value = chan.variables.get(var, "") if chan else ""
         s.ack(m, None, [("Variable", var), ("Value", value)])
         return True
 
     def act_setvar(self, s: Session, m: Message):
-        var = m.get("Variable")
-        if not var:
-            s.error(m, "No variable specified")
+        request = self._variable_request(s, m)
+        if request is None:
             return True
-        name = m.get("Channel")
-        chan = self.table.get(name) if name else None
-        if name and chan is None:
-            s.error(m, "No such channel")
-            return True
+        var, chan = request
         if chan is not None:
             self.publish(ch.varset(chan, var, m.get("Value")))
         s.ack(m, "Variable Set")
