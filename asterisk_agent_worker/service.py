@@ -118,18 +118,14 @@ class WorkerAsterisk(odoo_server.Worker):
         self.ami_worker.start_thread()
 
     def sleep(self):
-        # Nothing to accept: only wake up for signals, every beat.
-        self.multi.beat and time.sleep(min(self.multi.beat, 1.0))
+        # Nothing to accept: wake up every second to ping the master's watchdog
+        # and check the limits; signals are handled by the main thread.
+        time.sleep(1.0)
 
     def process_work(self):
         if not self.ami_worker.alive:
             _logger.error("AMI worker thread died: restarting the process")
             self.alive = False
-
-    def check_limits(self):
-        super().check_limits()
-        # Odoo counts HTTP requests; this worker serves none, never recycle on it.
-        self.request_count = 0
 
     def stop(self):
         if self.ami_worker is not None:

@@ -295,13 +295,16 @@ class DatabaseService:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for link in list(self.links.values()):
+        links = list(self.links.values())
+        for link in links:  # no new events...
+            await link.client.stop()
+        await self.loop.run_in_executor(None, self.dispatcher.stop)  # ...handle the buffered
+        for link in links:  # final health, then the lock
             await self._release(link, "worker stopped")
-        await self.loop.run_in_executor(None, self.dispatcher.stop)
         try:
-            await asyncio.wait_for(self._write_health(final=True), 5)
+            await asyncio.wait_for(self._write_health(), 5)  # condition errors
         except Exception as e:
-            _logger.warning("%s: could not write the final health: %s", self.dbname, e)
+            _logger.warning("%s: could not store the condition errors at stop: %s", self.dbname, e)
         self._close_conn()
         self.executor.shutdown(wait=False)
 
@@ -692,12 +695,8 @@ class DatabaseService:
         values = self._health_values(link)
         await self.orm(lambda env: env["asterisk_common.server"]._worker_health(link.id, values))
 
-    async def _write_health(self, final=False):
-        per_server = {}
-        for link in self.links.values():
-            if final:
-                link.state, link.last_error = "disconnected", "worker stopped"
-            per_server[link.id] = self._health_values(link)
+    async def _write_health(self):
+        per_server = {link.id: self._health_values(link) for link in self.links.values()}
         map_errors = {e.id: (e.errors, e.last_error) for e in self.map.entries if e.errors}
         for entry in self.map.entries:
             entry.errors = 0

@@ -115,7 +115,8 @@ def main():
                 r = run(template, rate, args.duration, handler)
                 print(
                     f"{r['rate']:>7g} {r['handler']:>10} {r['received_per_s']:>8.0f} "
-                    f"{r['handled_per_s']:>9.0f} {r['failed']:>6} {r['dropped']:>7} {r['drain_s']:>7.1f} "
+                    f"{r['handled_per_s']:>9.0f} {r['failed']:>6} {r['dropped']:>7} "
+                    f"{r['drain_s']:>7.1f} "
                     f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
                     f"{r['rss_before_mb']:>5.0f}->{r['rss_after_mb']:<5.0f}",
                     flush=True,

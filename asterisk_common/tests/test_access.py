@@ -60,6 +60,15 @@ class TestAccess(AsteriskCommonCase):
             with self.subTest(model=model), self.assertRaises(AccessError):
                 self.env[model].with_user(self.pbx_user).search([])
 
+    def test_handlers_not_callable_by_users(self):
+        # Through RPC a user could forge an event (a fake "call failed" notice).
+        event = {"Event": "OriginateResponse", "Response": "Failure", "ActionID": "odoo-1"}
+        with self.assertRaises(AccessError):
+            self.env["asterisk_common.user"].with_user(self.pbx_user).ami_originate_response(event)
+        with self.assertRaises(AccessError):
+            self.env["asterisk_common.user"].with_user(self.pbx_admin).ami_originate_response(event)
+        self.env["asterisk_common.user"].ami_originate_response(event)  # the worker: superuser
+
     def test_employee_without_pbx_group(self):
         employee = new_test_user(self.env, "plain_employee", groups="base.group_user")
         with self.assertRaises(AccessError):

@@ -9,9 +9,13 @@ from .common import AsteriskCommonCase
 class TestActionQueue(AsteriskCommonCase):
     def test_queue_row(self):
         before = fields.Datetime.now()
-        action = self.server.with_user(self.pbx_user).sudo().ami_action(
-            {"Action": "Originate", "Channel": "SIP/201", "Variable": ["A=1", "B=2"]},
-            timeout=7,
+        action = (
+            self.server.with_user(self.pbx_user)
+            .sudo()
+            .ami_action(
+                {"Action": "Originate", "Channel": "SIP/201", "Variable": ["A=1", "B=2"]},
+                timeout=7,
+            )
         )
         self.assertEqual(action.name, "Originate")
         self.assertEqual(action.state, "queued")
@@ -71,8 +75,10 @@ class TestActionQueue(AsteriskCommonCase):
         self.assertFalse(old.exists())
 
     def test_originate_failure_notifies_requester(self):
-        action = self.server.with_user(self.pbx_user).sudo().ami_action(
-            {"Action": "Originate", "Channel": "SIP/201", "Exten": "103"}
+        action = (
+            self.server.with_user(self.pbx_user)
+            .sudo()
+            .ami_action({"Action": "Originate", "Channel": "SIP/201", "Exten": "103"})
         )
         self.env["bus.bus"].search([]).unlink()
         self.env["asterisk_common.user"].ami_originate_response(

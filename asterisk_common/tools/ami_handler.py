@@ -5,6 +5,11 @@ method of any model. A method is a valid target only when it (or the method it
 overrides) is decorated with :func:`ami_handler`.
 """
 
+import functools
+
+from odoo import _
+from odoo.exceptions import AccessError
+
 
 def ami_handler(func):
     """Declare ``func(self, event)`` as a target of the AMI events map.
@@ -13,9 +18,19 @@ def ami_handler(func):
     the worker calls the method on an empty recordset, as superuser, in a
     savepoint. Handlers must be cheap and idempotent: an event can be replayed
     after a database outage.
+
+    A handler trusts its event, so only superuser code may call it: not a user
+    through RPC, who could forge events (fake call notices, for one).
     """
-    func._ami_handler = True
-    return func
+
+    @functools.wraps(func)
+    def handler(self, event, *args, **kwargs):
+        if not self.env.su:
+            raise AccessError(_("AMI handlers are called by the AMI worker only."))
+        return func(self, event, *args, **kwargs)
+
+    handler._ami_handler = True
+    return handler
 
 
 def is_ami_handler(model, method_name):
