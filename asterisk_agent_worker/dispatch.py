@@ -29,7 +29,7 @@ RETRYABLE = (
     psycopg2.errors.DeadlockDetected,
     psycopg2.errors.LockNotAvailable,
 )
-MAX_TRIES = 5
+MAX_TRIES = 10
 LATENCY_SAMPLES = 20000
 
 
@@ -181,8 +181,12 @@ class Dispatcher:
             try:
                 self._transaction(jobs)
                 return
-            except RETRYABLE:
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
+            except RETRYABLE as e:
+                _logger.debug(
+                    "%s: %s, retrying %d events", self.dbname, type(e).__name__, len(jobs)
+                )
+                # Jittered and capped: the other transaction is a handler, short.
+                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
             except psycopg2.Error as e:
                 if is_db_down(e):
                     raise

@@ -108,6 +108,38 @@ def test_failing_handler_does_not_block_others(db, sim, odoo):
     )
 
 
+def test_serialization_failures_are_retried(db, sim, odoo):
+    """Two shards update one row at once: PostgreSQL refuses one of the two
+    transactions (REPEATABLE READ); the worker retries it, nothing is lost."""
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel", method="ami_increment")
+    query(db, "INSERT INTO asterisk_worker_test_record (name, seq) VALUES ('counter', 0)")
+    node = odoo(
+        db,
+        options={
+            "asterisk_worker_threads": 2,
+            "asterisk_worker_batch": 1,
+            "log_handler": "odoo.addons.asterisk_agent_worker.dispatch:DEBUG",
+        },
+    )
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    for call in range(40):  # different calls: both shards at work
+        sim.emit(event("Newchannel", f"1700000009.{call}", 0))
+    wait_until(
+        lambda: (
+            query(db, "SELECT seq FROM asterisk_worker_test_record WHERE name = 'counter'")
+            == [(40,)]
+        ),
+        60,
+        0.2,
+        message="every increment applied once",
+    )
+    assert query(db, "SELECT count(*) FROM asterisk_common_dispatch_error") == [(0,)]
+    assert "SerializationFailure, retrying" in node.log(), "the shards never collided"
+    # Odoo's cursor logs each refused UPDATE as "bad query", as for HTTP requests.
+    assert [e for e in node.errors() if "odoo.sql_db: bad query" not in e] == []
+
+
 def test_condition_error_logged_on_entry(db, sim, odoo):
     server_id = add_server(db, sim.port)
     entry = add_map_entry(db, "Newchannel", condition="int(event['Seq']) > 0")

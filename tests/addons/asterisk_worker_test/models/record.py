@@ -45,6 +45,14 @@ class WorkerTestRecord(models.Model):
         """The trivial handler of the benchmark: the cost of dispatch alone."""
 
     @ami_handler
+    def ami_increment(self, event):
+        """Read-modify-write of one shared row: concurrent shards collide on it."""
+        counter = self.search([("name", "=", "counter")], limit=1)
+        value = counter.seq
+        time.sleep(0.02)
+        counter.seq = value + 1
+
+    @ami_handler
     def ami_fail(self, event):
         self._store("ami_fail", event)  # rolled back with the savepoint
         raise ValueError(f"handler failure on purpose (seq {event.get('Seq')})")
