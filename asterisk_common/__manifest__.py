@@ -25,4 +25,7 @@
         "views/asterisk_common_menus.xml",
     ],
     "demo": ["demo/asterisk_common_demo.xml"],
+    "assets": {
+        "web.assets_tests": ["asterisk_common/static/tests/tours/*.js"],
+    },
 }

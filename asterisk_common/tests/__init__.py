@@ -1,1 +1,1 @@
-from . import test_access, test_action_queue, test_events_map
+from . import test_access, test_action_queue, test_events_map, test_ui
