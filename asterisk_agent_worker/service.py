@@ -63,9 +63,10 @@ def worker_enabled(stop=False):
         return False
     if "shell" in sys.argv[1:3]:
         return False
-    return not (
-        config.get("test_enable") and not _bool(config.get("asterisk_worker_in_tests", False))
-    )
+    # Test runs: Odoo's (test_enable) and pytest-odoo's, which starts a
+    # ThreadedServer in the pytest process for HttpCase tests.
+    in_tests = config.get("test_enable") or "pytest" in sys.modules
+    return not in_tests or _bool(config.get("asterisk_worker_in_tests", False))
 
 
 # -- threaded server -----------------------------------------------------------------

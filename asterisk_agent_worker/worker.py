@@ -201,7 +201,6 @@ class ServerLink:
         self.state = "connecting"
         self.state_since = time.time()
         self.last_error = None
-        self.escape_refused = 0
 
 
 _SSL_CONTEXTS = {}
@@ -577,7 +576,6 @@ class DatabaseService:
     def _escape_hatch(self, link, message, received):
         model, method = message.get("Model"), message.get("Method")
         if (model, method) not in self.map.handlers:
-            link.escape_refused += 1
             _logger.warning(
                 "%s: UserEvent %s refused: %s.%s is not a handler of the events map",
                 self.dbname,
@@ -741,8 +739,9 @@ class AmiWorker:
 
     def stop(self, timeout=10.0):
         """Thread-safe: stop the loop and wait for it."""
-        if self.loop is not None and self._stop_event is not None:
-            self.loop.call_soon_threadsafe(self._stop_event.set)
+        loop = self.loop
+        if loop is not None and not loop.is_closed() and self._stop_event is not None:
+            loop.call_soon_threadsafe(self._stop_event.set)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 

@@ -155,6 +155,15 @@ def test_not_started_by_one_shot_commands(db, sim):
     assert "AMI worker" not in conf.log()
 
 
+def test_not_started_in_the_pytest_process():
+    """pytest-odoo --odoo-http starts a ThreadedServer here, with our hooks imported."""
+    from odoo.service import server
+
+    if server.server is None:
+        pytest.skip("pytest-odoo started no server (run without --odoo-http)")
+    assert getattr(server.server, "asterisk_worker", None) is None
+
+
 def _cluster():
     out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
     version, name = out.split()[:2]
