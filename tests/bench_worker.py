@@ -15,8 +15,14 @@ import os
 import time
 
 from .ami_simulator import SimulatorThread
-from .odoo_env import copy_db, drop_db, query, run_odoo, unique_db
-from .worker_env import WORKER_MODULES, OdooServer, add_map_entry, add_server, server_health
+from .odoo_env import copy_db, drop_db, query, unique_db
+from .worker_env import (
+    OdooServer,
+    add_map_entry,
+    add_server,
+    create_worker_template,
+    server_health,
+)
 
 # What a calls module maps: a call's state changes, not its VarSet/Newexten noise.
 MAPPED = ["Newchannel", "Newstate", "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave",
@@ -92,18 +98,7 @@ def main():
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--handlers", nargs="+", default=["ami_noop", "ami_record"])
     args = parser.parse_args()
-    template = unique_db("tmpl_bench")
-    code, log = run_odoo(
-        "-d",
-        template,
-        "-i",
-        WORKER_MODULES,
-        "--stop-after-init",
-        "--without-demo=all",
-        "--log-level=warn",
-        with_test_addons=True,
-    )
-    assert code == 0, log[-2000:]
+    template = create_worker_template("tmpl_bench")
     try:
         print(f"{os.cpu_count()} cores; mapped events: {', '.join(MAPPED)}")
         print(

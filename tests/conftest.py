@@ -28,8 +28,8 @@ else:
 import pytest  # noqa: E402
 
 from .ami_simulator import SimulatorThread  # noqa: E402
-from .odoo_env import copy_db, drop_db, run_odoo, unique_db  # noqa: E402
-from .worker_env import WORKER_MODULES, OdooServer  # noqa: E402
+from .odoo_env import copy_db, drop_db, unique_db  # noqa: E402
+from .worker_env import OdooServer, create_worker_template  # noqa: E402
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -45,18 +45,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def worker_template():
-    name = unique_db("tmpl_worker")
-    code, log = run_odoo(
-        "-d",
-        name,
-        "-i",
-        WORKER_MODULES,
-        "--stop-after-init",
-        "--without-demo=all",
-        "--log-level=warn",
-        with_test_addons=True,
-    )
-    assert code == 0, log[-3000:]
+    name = create_worker_template()
     yield name
     drop_db(name)
 

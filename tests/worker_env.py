@@ -15,7 +15,7 @@ import tempfile
 import time
 import xmlrpc.client
 
-from .odoo_env import REPO, odoo_cmd, query
+from .odoo_env import REPO, odoo_cmd, query, run_odoo, unique_db
 
 WORKER_MODULES = "asterisk_common,asterisk_agent_worker,asterisk_worker_test"
 
@@ -141,6 +141,23 @@ class OdooServer:
 
 
 # -- database setup ------------------------------------------------------------------
+
+
+def create_worker_template(tag="tmpl_worker"):
+    """A database with the worker's modules and the test handlers, to copy per test."""
+    name = unique_db(tag)
+    code, log = run_odoo(
+        "-d",
+        name,
+        "-i",
+        WORKER_MODULES,
+        "--stop-after-init",
+        "--without-demo=all",
+        "--log-level=warn",
+        with_test_addons=True,
+    )
+    assert code == 0, log[-3000:]
+    return name
 
 
 def add_server(db, port, name="Simulated PBX", **values):
