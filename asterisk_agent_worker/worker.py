@@ -259,6 +259,7 @@ class DatabaseService:
         self.conn_lost_at = None
         self._tasks = []
         self._wakeup_actions = asyncio.Event()
+        self._delayed = {}  # timer handle -> Job of the events waiting for their delay
         self._stopping = False
 
     def __repr__(self):
@@ -297,6 +298,10 @@ class DatabaseService:
         links = list(self.links.values())
         for link in links:  # no new events...
             await link.client.stop()
+        for handle, job in self._delayed.items():  # delays are cut short, not lost
+            handle.cancel()
+            self.dispatcher.submit(job)
+        self._delayed.clear()
         await self.loop.run_in_executor(None, self.dispatcher.stop)  # ...handle the buffered
         for link in links:  # final health, then the lock
             await self._release(link, "worker stopped")
@@ -569,9 +574,17 @@ class DatabaseService:
                     continue
             job = Job(link.id, entry.id, entry.model, entry.method, event, received, key)
             if entry.delay:
-                self.loop.call_later(entry.delay, self.dispatcher.submit, job)
+                self._submit_later(entry.delay, job)
             else:
                 self.dispatcher.submit(job)
+
+    def _submit_later(self, delay, job):
+        def fire():
+            del self._delayed[handle]
+            self.dispatcher.submit(job)
+
+        handle = self.loop.call_later(delay, fire)
+        self._delayed[handle] = job
 
     def _escape_hatch(self, link, message, received):
         model, method = message.get("Model"), message.get("Method")

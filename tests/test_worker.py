@@ -79,6 +79,21 @@ def test_threaded_dispatch_conditions_delays_and_order(db, sim, odoo):
     assert "AMI worker" in node.log() and "stopped" in node.log().rsplit("AMI worker", 1)[1]
 
 
+def test_delayed_events_handled_at_shutdown(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel", delay=60.0)
+    node = odoo(db)
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    sim.emit(event("Newchannel", "1700000013.1", 1))
+    wait_until(
+        lambda: server_health(db, server_id)["events_received"] >= 1, 10, message="event read"
+    )
+    assert records(db) == []  # still waiting for its delay
+    node.stop()
+    assert node.proc.returncode == 0
+    assert records(db) == [("Newchannel", "ami_record", "1700000013.1", 1)]
+
+
 def test_failing_handler_does_not_block_others(db, sim, odoo):
     server_id = add_server(db, sim.port)
     add_map_entry(db, "Newchannel")
