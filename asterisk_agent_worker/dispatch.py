@@ -30,6 +30,8 @@ RETRYABLE = (
     psycopg2.errors.LockNotAvailable,
 )
 MAX_TRIES = 10
+# Handlers can tell they run in the worker (and not from a user's request).
+WORKER_CONTEXT = {"asterisk_worker": True}
 LATENCY_SAMPLES = 20000
 
 
@@ -66,11 +68,10 @@ class ServerStats:
 class Dispatcher:
     """Shard threads calling handlers for one database."""
 
-    def __init__(self, dbname, *, shards=2, batch=200, buffer=100000, context=None):
+    def __init__(self, dbname, *, shards=2, batch=200, buffer=100000):
         self.dbname = dbname
         self.batch = batch
         self.capacity = buffer
-        self.context = dict(context or {}, asterisk_worker=True)
         self.stats = collections.defaultdict(ServerStats)
         self.latencies = collections.deque(maxlen=LATENCY_SAMPLES)
         self.db_down_since = None
@@ -129,12 +130,6 @@ class Dispatcher:
         if self.buffered:
             _logger.warning("%s: %d events not handled at stop", self.dbname, self.buffered)
 
-    def wait_idle(self, timeout):
-        deadline = time.monotonic() + timeout
-        while self.buffered and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self.buffered
-
     # -- shard threads ---------------------------------------------------------
 
     def _take(self, shard):
@@ -177,11 +172,13 @@ class Dispatcher:
     def _run_jobs(self, jobs):
         """Handle ``jobs`` in one transaction; retry it on concurrency errors,
         then one job per transaction so that one conflict does not block all."""
+        last_traceback = None
         for attempt in range(MAX_TRIES):
             try:
                 self._transaction(jobs)
                 return
             except RETRYABLE as e:
+                last_traceback = traceback.format_exc()
                 _logger.debug(
                     "%s: %s, retrying %d events", self.dbname, type(e).__name__, len(jobs)
                 )
@@ -190,19 +187,20 @@ class Dispatcher:
             except psycopg2.Error as e:
                 if is_db_down(e):
                     raise
+                last_traceback = traceback.format_exc()
                 _logger.exception("%s: batch failed", self.dbname)
                 break
         if len(jobs) > 1:
             for job in jobs:
                 self._run_jobs([job])
         else:
-            self._record_failures([(jobs[0], "transaction kept failing", traceback.format_exc())])
+            self._record_failures([(jobs[0], "transaction kept failing", last_traceback)])
 
     def _transaction(self, jobs):
         registry = Registry(self.dbname).check_signaling()
         failures = []
         with registry.cursor() as cr:
-            env = api.Environment(cr, SUPERUSER_ID, self.context)
+            env = api.Environment(cr, SUPERUSER_ID, WORKER_CONTEXT)
             for job in jobs:
                 try:
                     with cr.savepoint():

@@ -39,7 +39,7 @@ from odoo.addons.asterisk_common.models.asterisk_common_server import (
 from odoo.addons.asterisk_common.tools import compile_condition, eval_condition
 
 from .ami_client import AmiClient, AmiError
-from .dispatch import Dispatcher, Job, is_db_down
+from .dispatch import WORKER_CONTEXT, Dispatcher, Job, is_db_down
 
 _logger = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ class DatabaseService:
             threading.current_thread().dbname = self.dbname
             registry = Registry(self.dbname).check_signaling()
             with registry.cursor() as cr:
-                result = func(api.Environment(cr, SUPERUSER_ID, {"asterisk_worker": True}), *args)
+                result = func(api.Environment(cr, SUPERUSER_ID, WORKER_CONTEXT), *args)
             registry.signal_changes()
             return result
 
@@ -379,10 +379,7 @@ class DatabaseService:
         except psycopg2.Error as e:
             self._conn_failed(e)
             return
-        kinds = collections.defaultdict(set)
-        for notify in self.conn.notifies:
-            kind, _, payload = notify.payload.partition(":")
-            kinds[kind].add(payload)
+        kinds = {notify.payload.partition(":")[0] for notify in self.conn.notifies}
         self.conn.notifies.clear()
         if "map" in kinds:
             self.loop.create_task(self._safe(self._reload_map()))
@@ -668,7 +665,8 @@ class DatabaseService:
                 if not is_db_down(e):
                     _logger.exception("%s: health report failed", self.dbname)
 
-    def _health_values(self, link):
+    def _health_values(self, link, latency):
+        """The server's health row; ``latency`` is the dispatcher's (p50, p99)."""
         client, stats = link.client, self.dispatcher.stats[link.id]
         if client is not None and link.id in self.links:
             # Failures before login (refused, auth) never reach on_disconnect.
@@ -690,7 +688,7 @@ class DatabaseService:
             "events_dropped": stats.dropped,
             "events_buffered": self.dispatcher.buffered,
         }
-        p50, p99 = self.dispatcher.latency_percentiles()
+        p50, p99 = latency
         if p50 is not None:
             values.update(latency_p50=round(p50 * 1000, 1), latency_p99=round(p99 * 1000, 1))
         if client is not None:
@@ -703,11 +701,12 @@ class DatabaseService:
         return values
 
     async def _write_link_health(self, link):
-        values = self._health_values(link)
+        values = self._health_values(link, self.dispatcher.latency_percentiles())
         await self.orm(lambda env: env["asterisk_common.server"]._worker_health(link.id, values))
 
     async def _write_health(self):
-        per_server = {link.id: self._health_values(link) for link in self.links.values()}
+        latency = self.dispatcher.latency_percentiles()  # sorts the samples: once
+        per_server = {link.id: self._health_values(link, latency) for link in self.links.values()}
         map_errors = {e.id: (e.errors, e.last_error) for e in self.map.entries if e.errors}
         for entry in self.map.entries:
             entry.errors = 0
@@ -813,15 +812,3 @@ class AmiWorker:
             finally:
                 conn.close()
         return found
-
-    # -- introspection for tests and benchmarks --------------------------------------
-
-    def snapshot(self):
-        return {
-            dbname: {
-                "buffered": service.dispatcher.buffered,
-                "latency": service.dispatcher.latency_percentiles(),
-                "links": {i: link.client.health() for i, link in service.links.items()},
-            }
-            for dbname, service in self.services.items()
-        }
