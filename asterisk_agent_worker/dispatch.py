@@ -8,6 +8,7 @@ proceed on the other shards. The shards are also the buffer that holds events
 while the database is unavailable: bounded, with overflow counted.
 """
 
+import asyncio
 import collections
 import logging
 import random
@@ -46,9 +47,9 @@ def is_db_down(error):
 class Job:
     """One handler call to make."""
 
-    __slots__ = ("server_id", "entry_id", "model", "method", "event", "received", "key")
+    __slots__ = ("server_id", "entry_id", "model", "method", "event", "received", "key", "batch")
 
-    def __init__(self, server_id, entry_id, model, method, event, received, key):
+    def __init__(self, server_id, entry_id, model, method, event, received, key, batch=False):
         self.server_id = server_id
         self.entry_id = entry_id
         self.model = model
@@ -56,6 +57,23 @@ class Job:
         self.event = event
         self.received = received
         self.key = key
+        self.batch = batch  # the handler takes a list of events
+
+
+def _same_handler(one, other):
+    return one.method == other.method and one.model == other.model
+
+
+def _groups(jobs):
+    """Consecutive jobs of one batch handler form a group; others are alone."""
+    group = []
+    for job in jobs:
+        if group and not (job.batch and group[0].batch and _same_handler(job, group[0])):
+            yield group
+            group = []
+        group.append(job)
+    if group:
+        yield group
 
 
 class ServerStats:
@@ -78,6 +96,7 @@ class Dispatcher:
         self._shards = [collections.deque() for _ in range(max(1, shards))]
         self._cond = threading.Condition()
         self._busy = 0  # jobs taken by a shard, not yet committed
+        self._taken = {}  # shard index -> its jobs being handled
         self._stopping = False
         self._threads = []
         self._drop_logged = 0.0
@@ -106,11 +125,29 @@ class Dispatcher:
             self._cond.notify_all()
         return True
 
+    def oldest_pending(self):
+        """Monotonic read time of the oldest event not yet committed, or None."""
+        with self._cond:
+            heads = [shard[0].received for shard in self._shards if shard]
+            heads += [jobs[0].received for jobs in self._taken.values() if jobs]
+        return min(heads, default=None)
+
+    async def wait_handled(self, until, timeout):
+        """Wait (without blocking the loop) until every event read before the
+        monotonic time ``until`` is committed, at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            oldest = self.oldest_pending()
+            if oldest is None or oldest > until:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
     def start(self):
         for index, shard in enumerate(self._shards):
             thread = threading.Thread(
                 target=self._run_shard,
-                args=(shard,),
+                args=(index, shard),
                 name=f"asterisk.dispatch.{self.dbname}.{index}",
                 daemon=True,
             )
@@ -132,7 +169,7 @@ class Dispatcher:
 
     # -- shard threads ---------------------------------------------------------
 
-    def _take(self, shard):
+    def _take(self, index, shard):
         with self._cond:
             while not shard and not self._stopping:
                 self._cond.wait(1.0)
@@ -141,13 +178,14 @@ class Dispatcher:
             count = min(len(shard), self.batch)
             jobs = [shard.popleft() for _ in range(count)]
             self._busy += count
+            self._taken[index] = jobs
             return jobs
 
-    def _run_shard(self, shard):
+    def _run_shard(self, index, shard):
         threading.current_thread().dbname = self.dbname
         pause = 0.5
         while True:
-            jobs = self._take(shard)
+            jobs = self._take(index, shard)
             if jobs is None:
                 return
             try:
@@ -160,6 +198,7 @@ class Dispatcher:
                 with self._cond:
                     shard.extendleft(reversed(jobs))
                     self._busy -= len(jobs)
+                    self._taken.pop(index, None)
                 if self.db_down_since is None:
                     self.db_down_since = time.time()
                     _logger.error("%s: database unavailable, buffering events: %s", self.dbname, e)
@@ -168,6 +207,7 @@ class Dispatcher:
                 continue
             with self._cond:
                 self._busy -= len(jobs)
+                self._taken.pop(index, None)
 
     def _run_jobs(self, jobs):
         """Handle ``jobs`` in one transaction; retry it on concurrency errors,
@@ -201,18 +241,14 @@ class Dispatcher:
         failures = []
         with registry.cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, WORKER_CONTEXT)
-            for job in jobs:
-                try:
-                    with cr.savepoint():
-                        getattr(env[job.model], job.method)(job.event)
-                except RETRYABLE:
-                    raise
-                except psycopg2.Error as e:
-                    if is_db_down(e):
-                        raise
-                    failures.append((job, str(e), traceback.format_exc()))
-                except Exception as e:  # a handler's bug must not stop the others
-                    failures.append((job, f"{type(e).__name__}: {e}", traceback.format_exc()))
+            for group in _groups(jobs):
+                if len(group) > 1 and self._call(cr, env, group) is None:
+                    continue
+                # Alone, or a batch that failed: one savepoint per event.
+                for job in group:
+                    failure = self._call(cr, env, [job])
+                    if failure is not None:
+                        failures.append((job, *failure))
             if failures:
                 self._store_failures(env, failures)
         registry.signal_changes()
@@ -224,6 +260,24 @@ class Dispatcher:
             else:
                 self.stats[job.server_id].dispatched += 1
                 self.latencies.append(done - job.received)
+
+    @staticmethod
+    def _call(cr, env, group):
+        """Call the handler of ``group`` in a savepoint; (error, traceback) on failure."""
+        job = group[0]
+        method = getattr(env[job.model], job.method)
+        try:
+            with cr.savepoint():
+                method([j.event for j in group] if job.batch else job.event)
+        except RETRYABLE:
+            raise
+        except psycopg2.Error as e:
+            if is_db_down(e):
+                raise
+            return str(e), traceback.format_exc()
+        except Exception as e:  # a handler's bug must not stop the others
+            return f"{type(e).__name__}: {e}", traceback.format_exc()
+        return None
 
     def _record_failures(self, failures):
         registry = Registry(self.dbname)

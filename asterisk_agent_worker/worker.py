@@ -40,6 +40,7 @@ from odoo.addons.asterisk_common.tools import compile_condition, eval_condition
 
 from .ami_client import AmiClient, AmiError
 from .dispatch import WORKER_CONTEXT, Dispatcher, Job, is_db_down
+from .router import ROUTING_EVENTS, CallRouter
 
 _logger = logging.getLogger(__name__)
 
@@ -148,13 +149,14 @@ ACTION_POLL_INTERVAL = 5.0
 class Entry:
     """A compiled events map entry."""
 
-    __slots__ = ("id", "name", "model", "method", "code", "delay", "errors", "last_error")
+    __slots__ = ("id", "name", "model", "method", "batch", "code", "delay", "errors", "last_error")
 
     def __init__(self, row):
         self.id = row["id"]
         self.name = row["name"]
         self.model = row["model"]
         self.method = row["method"]
+        self.batch = bool(row.get("batch"))
         self.delay = row["delay"] or 0.0
         self.errors = 0
         self.last_error = None
@@ -172,17 +174,25 @@ class EventsMap:
     def __init__(self, rows=()):
         self.by_name = collections.defaultdict(list)
         self.handlers = set()
+        self.batch_handlers = set()
         self.entries = []
         for row in rows:
             entry = Entry(row)
             self.entries.append(entry)
             self.by_name[entry.name].append(entry)
             self.handlers.add((entry.model, entry.method))
+            if entry.batch:
+                self.batch_handlers.add((entry.model, entry.method))
         self.by_name = dict(self.by_name)
-        self.names = sorted(set(self.by_name) | {"UserEvent"})
+        # The router reads the channel events too, to place the events that
+        # carry no Linkedid (Cdr, OriginateResponse...) in their call.
+        self._wanted = frozenset(self.by_name) | {"UserEvent"}
+        if self.by_name:
+            self._wanted |= ROUTING_EVENTS
+        self.names = sorted(self._wanted)
 
     def wanted(self, name):
-        return name in self.by_name or name == "UserEvent"
+        return name in self._wanted
 
     def event_classes(self):
         classes = {_CLASS_OF.get(name) for name in self.names}
@@ -255,6 +265,9 @@ class DatabaseService:
         self.map = EventsMap()
         self.servers = {}  # id -> row of every active server
         self.links = {}  # id -> ServerLink of the servers we lead
+        self.routers = {}  # server id -> CallRouter of its AMI stream
+        # Wall clock = monotonic + offset: the events' epochs keep their order.
+        self.epoch_offset = time.time() - time.monotonic()
         self.conn = None  # LISTEN + advisory locks
         self.conn_lost_at = None
         self._tasks = []
@@ -511,6 +524,7 @@ class DatabaseService:
 
     async def _release(self, link, reason, unlock=True):
         self.links.pop(link.id, None)
+        self.routers.pop(link.id, None)
         if link.client is not None:
             await link.client.stop()
         if unlock:
@@ -534,30 +548,55 @@ class DatabaseService:
         self._set_state(link, "connected")
         link.last_error = None
         self._wakeup_actions.set()
+        snapshot_at, snapshot_time = time.monotonic(), time.time()
         try:
             reply = await link.client.send_action({"Action": "CoreShowChannels"})
         except AmiError as e:
             _logger.warning("%s: resync of %s failed: %s", self.dbname, link.row["name"], e)
             return
         channels = [e.to_dict() for e in reply.events if e.name == "CoreShowChannel"]
+        router = self.routers.setdefault(link.id, CallRouter())
+        for channel in channels:
+            router.route(channel)
+        # Events read before the snapshot are handled first: a call whose
+        # Newchannel still waits in a shard must not escape the resync.
+        await self.dispatcher.wait_handled(snapshot_at, timeout=30.0)
 
         def resync(env):
-            env["asterisk_common.server"].browse(link.id)._ami_resync(channels)
+            env["asterisk_common.server"].browse(link.id)._ami_resync(
+                channels, snapshot_time=snapshot_time
+            )
 
         await self._safe(self.orm(resync))
 
     def _on_disconnect(self, link, reason):
         self._set_state(link, "disconnected", reason)
 
+    def _event_dict(self, link, message, received):
+        """The event as handlers get it: the AMI keys, plus the worker's
+        ``_server_id``, ``_received`` (epoch of the read) and ``_linkedid``
+        (the call the event belongs to, also for events that do not say it)."""
+        event = message.to_dict()
+        router = self.routers.get(link.id)
+        if router is None:
+            router = self.routers[link.id] = CallRouter()
+        event["_server_id"] = link.id
+        event["_received"] = received + self.epoch_offset
+        event["_linkedid"] = router.route(event, received)
+        return event
+
     def _on_event(self, link, message, received):
         name = message.name
         entries = self.map.by_name.get(name)
-        if name == "UserEvent" and message.get("UserEvent") == ESCAPE_USEREVENT:
-            self._escape_hatch(link, message, received)
+        escape = name == "UserEvent" and message.get("UserEvent") == ESCAPE_USEREVENT
+        if not (entries or escape or name in ROUTING_EVENTS):
+            return
+        event = self._event_dict(link, message, received)
+        if escape:
+            self._escape_hatch(link, event, received)
         if not entries:
             return
-        event = message.to_dict()
-        key = event.get("Linkedid") or event.get("Uniqueid") or ""
+        key = event["_linkedid"]
         for entry in entries:
             if entry.code is False:
                 continue
@@ -569,7 +608,9 @@ class DatabaseService:
                     entry.errors += 1
                     entry.last_error = f"{type(e).__name__}: {e}\nEvent: {event}"
                     continue
-            job = Job(link.id, entry.id, entry.model, entry.method, event, received, key)
+            job = Job(
+                link.id, entry.id, entry.model, entry.method, event, received, key, entry.batch
+            )
             if entry.delay:
                 self._submit_later(entry.delay, job)
             else:
@@ -583,8 +624,8 @@ class DatabaseService:
         handle = self.loop.call_later(delay, fire)
         self._delayed[handle] = job
 
-    def _escape_hatch(self, link, message, received):
-        model, method = message.get("Model"), message.get("Method")
+    def _escape_hatch(self, link, event, received):
+        model, method = event.get("Model"), event.get("Method")
         if (model, method) not in self.map.handlers:
             _logger.warning(
                 "%s: UserEvent %s refused: %s.%s is not a handler of the events map",
@@ -594,9 +635,10 @@ class DatabaseService:
                 method,
             )
             return
-        event = message.to_dict()
-        key = event.get("Linkedid") or event.get("Uniqueid") or ""
-        self.dispatcher.submit(Job(link.id, None, model, method, event, received, key))
+        batch = (model, method) in self.map.batch_handlers
+        self.dispatcher.submit(
+            Job(link.id, None, model, method, event, received, event["_linkedid"], batch)
+        )
 
     # -- actions --------------------------------------------------------------------
 
@@ -659,6 +701,7 @@ class DatabaseService:
     async def _health_loop(self):
         while not self._stopping:
             await asyncio.sleep(HEALTH_INTERVAL)
+            self.epoch_offset = time.time() - time.monotonic()  # follow clock steps
             try:
                 await self._write_health()
             except Exception as e:

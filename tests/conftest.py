@@ -29,7 +29,7 @@ import pytest  # noqa: E402
 
 from .ami_simulator import SimulatorThread  # noqa: E402
 from .odoo_env import copy_db, drop_db, unique_db  # noqa: E402
-from .worker_env import OdooServer, create_worker_template  # noqa: E402
+from .worker_env import OdooServer, create_calls_template, create_worker_template  # noqa: E402
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -54,6 +54,21 @@ def worker_template():
 def db(worker_template):
     name = unique_db("worker")
     copy_db(worker_template, name)
+    yield name
+    drop_db(name)
+
+
+@pytest.fixture(scope="session")
+def calls_template():
+    name = create_calls_template()
+    yield name
+    drop_db(name)
+
+
+@pytest.fixture
+def calls_db(calls_template):
+    name = unique_db("calls")
+    copy_db(calls_template, name)
     yield name
     drop_db(name)
 

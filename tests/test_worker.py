@@ -123,6 +123,32 @@ def test_failing_handler_does_not_block_others(db, sim, odoo):
     )
 
 
+def test_batch_handler_gets_batches_and_loses_no_neighbour(db, sim, odoo):
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel", method="ami_batch")
+    add_map_entry(db, "Hangup", method="ami_record")  # another handler splits the batches
+    node = odoo(db, options={"asterisk_worker_threads": 1})
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    for seq in range(60):
+        extra = {"Fail": "yes"} if seq == 17 else {}
+        if seq == 0:
+            extra = {"Sleep": "0.5"}  # the others queue up meanwhile
+        sim.emit(event("Newchannel", "1700000020.1", seq, **extra))
+        if seq == 40:
+            sim.emit(event("Hangup", "1700000020.1", seq))
+    wait_until(lambda: len(records(db)) == 60, 30, message="59 batched events and the Hangup")
+    rows = query(db, "SELECT name, handler, seq FROM asterisk_worker_test_record ORDER BY id")
+    # Order kept, around the other handler too; only the failing event is missing.
+    expected = [("Newchannel", s) for s in range(41) if s != 17] + [("Hangup", 40)]
+    expected += [("Newchannel", s) for s in range(41, 60)]
+    assert [(r[0], r[2]) for r in rows] == expected
+    sizes = {int(r[1].split(":")[1]) for r in rows if r[1].startswith("batch:")}
+    assert max(sizes) > 1, "events came one by one: no batch"
+    errors = query(db, "SELECT name, error, event->>'Seq' FROM asterisk_common_dispatch_error")
+    assert errors == [("Newchannel", "ValueError: batch failure on purpose (seq 17)", "17")]
+    assert node.errors() == [] or all("on purpose" in line for line in node.errors())
+
+
 def test_serialization_failures_are_retried(db, sim, odoo):
     """Two shards update one row at once: PostgreSQL refuses one of the two
     transactions (REPEATABLE READ); the worker retries it, nothing is lost."""

@@ -245,3 +245,113 @@ def event(name, linkedid, seq, **extra):
         "Seq": str(seq),
         **extra,
     }
+
+
+# -- the call tracker's tests: asterisk_calls and PBX users ------------------------
+
+CALLS_MODULES = "asterisk_common,asterisk_calls,asterisk_agent_worker,asterisk_worker_test"
+# PBX users of the captures' sip.conf: Alice (SIP/alice), Bob (SIP/bob), Carol
+# (SIP/carol and the queue member Local/agent1@demo).
+CALLS_SETUP = """
+server = env['asterisk_common.server'].create({
+    'name': 'Simulated PBX', 'host': '127.0.0.1', 'port': 1, 'username': 'odoo',
+    'secret': 'odoo-secret', 'connect_timeout': 3.0, 'action_timeout': 3.0,
+    'ping_interval': 1.0, 'ping_timeout': 1.0, 'country_id': env.ref('base.fr').id,
+    'tz': 'Europe/Paris'})
+group = env.ref('asterisk_common.group_asterisk_user')
+for login, ext, devices in [('alice', '201', ['SIP/alice']), ('bob', '202', ['SIP/bob']),
+                            ('carol', '203', ['SIP/carol', 'Local/agent1@demo'])]:
+    user = env['res.users'].create({'name': login.capitalize(), 'login': login,
+        'password': login, 'groups_id': [(4, group.id)]})
+    env['asterisk_common.user'].create({'user_id': user.id, 'server_id': server.id,
+        'extension': ext, 'channel_ids': [(0, 0, {'name': d}) for d in devices]})
+env.cr.commit()
+print('calls template ready', server.id)
+"""
+
+
+def create_calls_template(tag="tmpl_calls"):
+    """A database with the call tracker, its default events map and three PBX users."""
+    name = unique_db(tag)
+    code, log = run_odoo(
+        "-d",
+        name,
+        "-i",
+        CALLS_MODULES,
+        "--stop-after-init",
+        "--without-demo=all",
+        "--log-level=warn",
+        with_test_addons=True,
+    )
+    assert code == 0, log[-3000:]
+    shell = subprocess.run(
+        odoo_cmd("shell", "-d", name, "--no-http", "--log-level=warn", with_test_addons=True),
+        cwd=REPO,
+        input=CALLS_SETUP,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "calls template ready" in shell.stdout, shell.stdout[-2000:] + shell.stderr[-2000:]
+    return name
+
+
+def point_server(db, port, name="Simulated PBX"):
+    """Aim the template's server at this test's simulator; return its id."""
+    return query(
+        db,
+        "UPDATE asterisk_common_server SET port = %s WHERE name = %s RETURNING id",
+        [port, name],
+    )[0][0]
+
+
+def calls(db, where="true", params=()):
+    """The calls as dicts, oldest first, with their users' logins."""
+    rows = query(
+        db,
+        f"""SELECT c.id, c.linkedid, c.status, c.direction, c.caller_number, c.caller_name,
+                   c.called_number, c.called_name, c.originated, c.transferred,
+                   c.ring_seconds, c.talk_seconds, c.cdr_disposition, c.cdr_duration,
+                   c.cdr_billsec, c.queue, ab.login,
+                   (SELECT array_agg(u.login ORDER BY u.login) FROM asterisk_calls_call_user_rel r
+                      JOIN res_users u ON u.id = r.user_id WHERE r.call_id = c.id),
+                   (SELECT array_agg(u.login ORDER BY u.login)
+                      FROM asterisk_calls_call_missed_rel r
+                      JOIN res_users u ON u.id = r.user_id WHERE r.call_id = c.id),
+                   (SELECT count(*) FROM asterisk_calls_channel ch WHERE ch.call_id = c.id),
+                   c.ended_at IS NOT NULL, c.timeline
+              FROM asterisk_calls_call c LEFT JOIN res_users ab ON ab.id = c.answered_by_id
+             WHERE {where} ORDER BY c.id""",
+        params,
+    )
+    keys = [
+        "id",
+        "linkedid",
+        "status",
+        "direction",
+        "caller_number",
+        "caller_name",
+        "called_number",
+        "called_name",
+        "originated",
+        "transferred",
+        "ring_seconds",
+        "talk_seconds",
+        "cdr_disposition",
+        "cdr_duration",
+        "cdr_billsec",
+        "queue",
+        "answered_by",
+        "users",
+        "missed",
+        "channels",
+        "ended",
+        "timeline",
+    ]
+    result = []
+    for row in rows:
+        call = dict(zip(keys, row, strict=True))
+        call["users"] = call["users"] or []
+        call["missed"] = call["missed"] or []
+        result.append(call)
+    return result

@@ -1,7 +1,7 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..tools import compile_condition, is_ami_handler
+from ..tools import compile_condition, is_ami_handler, is_batch_handler
 from .asterisk_common_server import notify_worker
 
 
@@ -105,7 +105,10 @@ class AsteriskEvent(models.Model):
             ["name", "model", "method", "condition", "delay", "sequence"],
             order="sequence, id",
         )
-        return [e for e in entries if e["model"] in self.env]
+        entries = [e for e in entries if e["model"] in self.env]
+        for entry in entries:
+            entry["batch"] = is_batch_handler(self.env[entry["model"]], entry["method"])
+        return entries
 
     @api.model
     def _worker_errors(self, errors):

@@ -5,6 +5,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.base.models.res_partner import _tz_get
+
 _logger = logging.getLogger(__name__)
 
 # The worker reconnects when one of these changes; health fields it writes
@@ -76,6 +78,18 @@ class AsteriskServer(models.Model):
         "and the connection is reopened.",
     )
     ping_timeout = fields.Float(default=5.0, help="Seconds to wait for a Ping's reply.")
+    country_id = fields.Many2one(
+        "res.country",
+        string="Country",
+        help="Where the PBX is: numbers without a country code are read (and dialled) "
+        "as numbers of this country. Default: the company's country.",
+    )
+    tz = fields.Selection(
+        _tz_get,
+        string="Time Zone",
+        default=lambda self: self.env.user.tz or "UTC",
+        help="The PBX's time zone: its CDR times are local times.",
+    )
     pbx_user_ids = fields.One2many("asterisk_common.user", "server_id", string="PBX Users")
     pbx_user_count = fields.Integer(compute="_compute_pbx_user_count")
 
@@ -242,10 +256,20 @@ class AsteriskServer(models.Model):
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
 
-    def _ami_resync(self, channels):
+    def _region(self):
+        """ISO code of the country numbers are read in (server, else company)."""
+        self.ensure_one()
+        country = self.sudo().country_id or self.env.company.country_id
+        return country.code or None
+
+    def _ami_resync(self, channels, snapshot_time=None):
         """Hook run by the worker on every (re)connect with the live channels
         (``CoreShowChannel`` events as dicts): modules that track calls close
-        here those that ended while the worker was away."""
+        here those that ended while the worker was away.
+
+        :param float snapshot_time: epoch at which the list was asked for;
+            every event read before it has been handled already.
+        """
         self.ensure_one()
         _logger.info("%s: %d live channels after (re)connect", self.name, len(channels))
 

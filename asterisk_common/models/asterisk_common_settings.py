@@ -14,9 +14,16 @@ class AsteriskSettings(models.AbstractModel):
     _description = "PBX Settings"
 
     @api.model
+    def _specs(self):
+        """``{key: (parameter, type, default)}``; other addons add theirs."""
+        return {key: (f"asterisk_common.{key}", *spec) for key, spec in SETTINGS.items()}
+
+    @api.model
     def get(self, key):
-        kind, default = SETTINGS[key]
-        raw = self.env["ir.config_parameter"].sudo().get_param(f"asterisk_common.{key}")
+        param, kind, default = self._specs()[key]
+        raw = self.env["ir.config_parameter"].sudo().get_param(param)
+        if kind is bool:
+            return default if raw in (None, False, "") else raw not in ("0", "False", "false")
         try:
             return kind(raw) if raw not in (None, False, "") else default
         except ValueError:

@@ -11,17 +11,27 @@ from odoo import _
 from odoo.exceptions import AccessError
 
 
-def ami_handler(func):
+def ami_handler(func=None, *, batch=False):
     """Declare ``func(self, event)`` as a target of the AMI events map.
 
-    ``event`` is a ``dict`` of the AMI message's keys (repeated keys as lists);
-    the worker calls the method on an empty recordset, as superuser, in a
-    savepoint. Handlers must be cheap and idempotent: an event can be replayed
-    after a database outage.
+    ``event`` is a ``dict`` of the AMI message's keys (repeated keys as lists)
+    plus what the worker knows about it (keys starting with ``_``, see the
+    README). The worker calls the method on an empty recordset, as superuser,
+    in a savepoint. Handlers must be cheap and idempotent: an event can be
+    replayed after a database outage.
+
+    ``@ami_handler(batch=True)`` declares ``func(self, events)``: the worker
+    passes a list of consecutive events mapped to this method (in arrival
+    order, each call's events in order) so that the handler can load and write
+    many rows at once. If the call raises, the worker rolls it back and calls
+    the method again once per event, each in its own savepoint, so one bad
+    event does not lose its neighbours.
 
     A handler trusts its event, so only superuser code may call it: not a user
     through RPC, who could forge events (fake call notices, for one).
     """
+    if func is None:
+        return functools.partial(ami_handler, batch=batch)
 
     @functools.wraps(func)
     def handler(self, event, *args, **kwargs):
@@ -30,7 +40,18 @@ def ami_handler(func):
         return func(self, event, *args, **kwargs)
 
     handler._ami_handler = True
+    handler._ami_batch = batch
     return handler
+
+
+def _declaration(model, method_name):
+    if not isinstance(method_name, str) or not method_name.isidentifier():
+        return None
+    for klass in type(model).__mro__:
+        func = klass.__dict__.get(method_name)
+        if func is not None and getattr(func, "_ami_handler", False):
+            return func
+    return None
 
 
 def is_ami_handler(model, method_name):
@@ -39,10 +60,10 @@ def is_ami_handler(model, method_name):
     Overrides keep the declaration of the method they override, so inheriting
     a handler to extend it does not need the decorator again.
     """
-    if not isinstance(method_name, str) or not method_name.isidentifier():
-        return False
-    for klass in type(model).__mro__:
-        func = klass.__dict__.get(method_name)
-        if func is not None and getattr(func, "_ami_handler", False):
-            return True
-    return False
+    return _declaration(model, method_name) is not None
+
+
+def is_batch_handler(model, method_name):
+    """True if the handler takes a list of events (``@ami_handler(batch=True)``)."""
+    func = _declaration(model, method_name)
+    return bool(func is not None and func._ami_batch)

@@ -1,3 +1,4 @@
+import threading
 import time
 
 from odoo import fields, models
@@ -39,6 +40,32 @@ class WorkerTestRecord(models.Model):
     @ami_handler
     def ami_record_other(self, event):
         self._store("ami_record_other", event)
+
+    @ami_handler
+    def ami_record_thread(self, event):
+        """Which dispatch shard (thread) handled the event, in ``handler``."""
+        self._store(threading.current_thread().name, event)
+
+    @ami_handler(batch=True)
+    def ami_batch(self, events):
+        """A batch handler: one create for the whole batch, whose size it notes."""
+        for event in events:
+            if event.get("Fail"):
+                raise ValueError(f"batch failure on purpose (seq {event.get('Seq')})")
+            time.sleep(float(event.get("Sleep") or 0))
+        self.create(
+            [
+                {
+                    "name": e.get("Event"),
+                    "handler": f"batch:{len(events)}",
+                    "linkedid": e.get("Linkedid"),
+                    "seq": int(e.get("Seq") or 0),
+                    "payload": e,
+                    "handled_at": time.time(),
+                }
+                for e in events
+            ]
+        )
 
     @ami_handler
     def ami_noop(self, event):

@@ -1,0 +1,9 @@
+from . import (
+    asterisk_calls_call,
+    asterisk_calls_channel,
+    asterisk_calls_user_report,
+    asterisk_common_server,
+    asterisk_common_settings,
+    res_config_settings,
+    res_partner,
+)

@@ -1,0 +1,759 @@
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytz
+from markupsafe import Markup, escape
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError
+from odoo.fields import Command
+
+from odoo.addons.asterisk_common.tools import ami_handler
+
+from ..tools.numbers import to_e164
+from ..tools.tracker import LIVE, Directory, Record, Tracker
+
+_logger = logging.getLogger(__name__)
+
+DIRECTIONS = [("inbound", "Inbound"), ("outbound", "Outbound"), ("internal", "Internal")]
+STATUSES = [
+    ("ringing", "Ringing"),
+    ("in_progress", "In Progress"),
+    ("answered", "Answered"),
+    ("no_answer", "No Answer"),
+    ("busy", "Busy"),
+    ("failed", "Failed"),
+    ("abandoned", "Abandoned"),
+]
+UNANSWERED = ("no_answer", "busy", "failed", "abandoned")
+# Tracker values that are datetimes (epoch floats in the tracker).
+CALL_DATETIMES = ("started_at", "answered_at", "ended_at", "last_event_at")
+CHANNEL_DATETIMES = ("started_at", "answered_at", "ended_at")
+CALL_COLUMNS = (
+    "id",
+    "linkedid",
+    "server_id",
+    "direction",
+    "status",
+    "caller_number",
+    "caller_name",
+    "called_number",
+    "called_name",
+    "external_number",
+    "partner_id",
+    "caller_user_id",
+    "answered_by_id",
+    "queue",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "last_event_at",
+    "ring_seconds",
+    "talk_seconds",
+    "transferred",
+    "originated",
+    "action_uid",
+    "cdr_disposition",
+    "cdr_duration",
+    "cdr_billsec",
+    "timeline",
+    "tracking",
+)
+CHANNEL_COLUMNS = (
+    "id",
+    "uniqueid",
+    "linkedid",
+    "server_id",
+    "name",
+    "device",
+    "is_local",
+    "pbx_user_id",
+    "user_id",
+    "state",
+    "caller_number",
+    "caller_name",
+    "connected_number",
+    "connected_name",
+    "context",
+    "exten",
+    "dialed_by",
+    "dial_status",
+    "dial_string",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "hangup_cause",
+    "hangup_cause_txt",
+    "bridge",
+    "bridge_exten",
+    "cdr",
+    "cdr_disposition",
+    "cdr_duration",
+    "cdr_billsec",
+)
+# What PBX users may change on the calls they took part in (notes, activities).
+USER_WRITABLE = {"note", "message_follower_ids", "activity_ids", "message_ids"}
+_EPOCH = datetime(1970, 1, 1)
+
+
+def to_epoch(value):
+    return (value - _EPOCH).total_seconds() if value else None
+
+
+def to_datetime(value):
+    return datetime.fromtimestamp(value, UTC).replace(tzinfo=None) if value else False
+
+
+def format_seconds(seconds):
+    """1:05, 12:00, 1:02:03: durations as people read them."""
+    seconds = int(seconds or 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class AsteriskCall(models.Model):
+    _name = "asterisk_calls.call"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _description = "Call"
+    _order = "started_at desc, id desc"
+    _rec_names_search = ["caller_number", "caller_name", "called_number", "called_name"]
+
+    linkedid = fields.Char(
+        string="Linkedid", required=True, index=True, readonly=True, help="Asterisk's call id."
+    )
+    server_id = fields.Many2one(
+        "asterisk_common.server", required=True, index=True, readonly=True, ondelete="cascade"
+    )
+    direction = fields.Selection(DIRECTIONS, required=True, default="inbound", readonly=True)
+    status = fields.Selection(STATUSES, required=True, default="ringing", readonly=True, index=True)
+    caller_number = fields.Char(readonly=True)
+    caller_name = fields.Char(readonly=True)
+    called_number = fields.Char(readonly=True)
+    called_name = fields.Char(readonly=True)
+    external_number = fields.Char(
+        readonly=True,
+        index=True,
+        help="The outside party's number (E.164 when it parses): the caller of an inbound "
+        "call, the number called by an outbound one.",
+    )
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Contact",
+        index=True,
+        ondelete="set null",
+        help="The outside party's contact, found by its number.",
+    )
+    caller_user_id = fields.Many2one("res.users", string="Caller (User)", readonly=True)
+    user_ids = fields.Many2many(
+        "res.users",
+        "asterisk_calls_call_user_rel",
+        "call_id",
+        "user_id",
+        string="Users",
+        readonly=True,
+        help="Every user whose device rang or talked in this call.",
+    )
+    answered_by_id = fields.Many2one("res.users", string="Answered By", readonly=True, index=True)
+    missed_user_ids = fields.Many2many(
+        "res.users",
+        "asterisk_calls_call_missed_rel",
+        "call_id",
+        "user_id",
+        string="Missed By",
+        readonly=True,
+        help="Users whose device rang for this call, which nobody answered.",
+    )
+    queue = fields.Char(readonly=True, index=True)
+    started_at = fields.Datetime(readonly=True, index=True)
+    answered_at = fields.Datetime(readonly=True)
+    ended_at = fields.Datetime(readonly=True)
+    last_event_at = fields.Datetime(readonly=True)
+    ring_seconds = fields.Integer(string="Ring Time", readonly=True, aggregator="avg")
+    talk_seconds = fields.Integer(string="Talk Time", readonly=True, aggregator="sum")
+    duration_seconds = fields.Integer(
+        string="Duration", compute="_compute_duration_seconds", store=True, aggregator="sum"
+    )
+    hour_of_day = fields.Integer(
+        compute="_compute_start_parts",
+        store=True,
+        aggregator=False,
+        help="Hour the call started, in the PBX's time zone.",
+    )
+    weekday = fields.Selection(
+        [
+            ("0", "Monday"),
+            ("1", "Tuesday"),
+            ("2", "Wednesday"),
+            ("3", "Thursday"),
+            ("4", "Friday"),
+            ("5", "Saturday"),
+            ("6", "Sunday"),
+        ],
+        string="Day of Week",
+        compute="_compute_start_parts",
+        store=True,
+    )
+    transferred = fields.Boolean(readonly=True)
+    originated = fields.Boolean(
+        readonly=True, help="Started by an AMI Originate (click-to-dial, a script)."
+    )
+    action_uid = fields.Char(string="Originate ActionID", readonly=True)
+    action_id = fields.Many2one(
+        "asterisk_common.action", string="Originate Action", readonly=True, ondelete="set null"
+    )
+    cdr_disposition = fields.Char(string="CDR Disposition", readonly=True)
+    cdr_duration = fields.Integer(string="CDR Duration", readonly=True)
+    cdr_billsec = fields.Integer(string="CDR Billable Seconds", readonly=True)
+    channel_ids = fields.One2many("asterisk_calls.channel", "call_id", string="Channels")
+    timeline = fields.Json(string="Timeline Entries", readonly=True, copy=False)
+    timeline_html = fields.Html(string="Timeline", compute="_compute_timeline_html", sanitize=False)
+    tracking = fields.Json(readonly=True, copy=False, groups="base.group_no_one")
+    followup = fields.Boolean(
+        index=True, readonly=True, copy=False, help="Ended; the follow-up job has not run yet."
+    )
+    note = fields.Text()
+    is_live = fields.Boolean(compute="_compute_is_live", search="_search_is_live")
+    active = fields.Boolean(default=True)
+
+    _sql_constraints = [
+        ("linkedid_uniq", "unique(server_id, linkedid)", "One call per Linkedid and server."),
+    ]
+
+    # -- computes -----------------------------------------------------------------------
+
+    @api.depends("ring_seconds", "talk_seconds")
+    def _compute_duration_seconds(self):
+        for call in self:
+            call.duration_seconds = (call.ring_seconds or 0) + (call.talk_seconds or 0)
+
+    @api.depends("started_at", "server_id.tz")
+    def _compute_start_parts(self):
+        for call in self:
+            if not call.started_at:
+                call.hour_of_day, call.weekday = 0, False
+                continue
+            tz = pytz.timezone(call.server_id.tz or "UTC")
+            local = pytz.utc.localize(call.started_at).astimezone(tz)
+            call.hour_of_day, call.weekday = local.hour, str(local.weekday())
+
+    def _compute_is_live(self):
+        for call in self:
+            call.is_live = call.status in LIVE
+
+    def _search_is_live(self, operator, value):
+        live = (operator == "=") == bool(value)
+        return [("status", "in" if live else "not in", LIVE)]
+
+    @api.depends("caller_number", "caller_name", "called_number", "called_name", "partner_id")
+    def _compute_display_name(self):
+        for call in self:
+            caller = call.caller_name or call.caller_number or _("Unknown")
+            if call.direction == "inbound" and call.partner_id:
+                caller = call.partner_id.display_name
+            called = call.called_name or call.called_number or "?"
+            if call.direction == "outbound" and call.partner_id:
+                called = call.partner_id.display_name
+            call.display_name = f"{caller} → {called}"
+
+    @api.depends("timeline")
+    def _compute_timeline_html(self):
+        for call in self:
+            call.timeline_html = call._render_timeline()
+
+    def _render_timeline(self):
+        """The timeline as an HTML table; every value is escaped (a CallerID
+        name comes from the caller)."""
+        entries = self.timeline or []
+        if not entries:
+            return Markup("<p class='text-muted'>%s</p>") % _("Nothing happened yet.")
+        tz = pytz.timezone(self.env.user.tz or self.server_id.tz or "UTC")
+        start = entries[0]["t"]
+        rows = []
+        for entry in entries:
+            moment = datetime.fromtimestamp(entry["t"], tz)
+            rows.append(
+                Markup("<tr><td class='text-nowrap'>%s</td><td>+%s</td><td>%s</td></tr>")
+                % (
+                    moment.strftime("%H:%M:%S"),
+                    format_seconds(entry["t"] - start),
+                    self._says(entry),
+                )
+            )
+        return Markup(
+            "<table class='table table-sm o_asterisk_timeline'><tbody>%s</tbody></table>"
+        ) % Markup("").join(rows)
+
+    @staticmethod
+    def _device_text(entry):
+        device = entry.get("device") or ""
+        if entry.get("user_id"):
+            return _("%(user)s (%(device)s)", user=entry.get("user"), device=device)
+        if device:
+            return _("%s, which no PBX user has", device)
+        return entry.get("user") or "?"
+
+    def _says(self, entry):
+        """One timeline entry as a sentence (escaped by the caller's Markup)."""
+        kind = entry.get("k")
+        who = entry.get("user") or entry.get("device") or "?"
+        texts = {
+            "originate_ring": lambda: _("Originate: rang %s first", self._device_text(entry)),
+            "ring": lambda: _("Rang %s", self._device_text(entry)),
+            "answer": lambda: _("%s answered", who),
+            "dial_end": lambda: _(
+                "%(who)s did not answer: %(status)s",
+                who=who if entry.get("device") else _("The call"),
+                status=entry.get("status"),
+            ),
+            "hangup": lambda: _("%(who)s hung up (%(cause)s)", who=who, cause=entry.get("cause")),
+            "transfer": lambda: self._transfer_text(entry),
+            "join": lambda: _(
+                "%(who)s joined from call %(call)s", who=who, call=entry.get("call") or "?"
+            ),
+            "moved": lambda: _("Its last channel moved to call %s", entry.get("call")),
+            "queue_join": lambda: _(
+                "Entered queue %(queue)s (position %(position)s)",
+                queue=entry.get("queue"),
+                position=entry.get("position") or "?",
+            ),
+            "queue_leave": lambda: _("Left queue %s", entry.get("queue")),
+            "queue_abandon": lambda: _(
+                "The caller hung up while waiting in queue %s", entry.get("queue")
+            ),
+            "agent_called": lambda: _(
+                "Queue %(queue)s rang %(member)s",
+                queue=entry.get("queue"),
+                member=self._member_text(entry),
+            ),
+            "agent_noanswer": lambda: _(
+                "%(member)s did not answer (queue %(queue)s)",
+                member=entry.get("user") or entry.get("member"),
+                queue=entry.get("queue"),
+            ),
+            "agent_connect": lambda: _(
+                "%(member)s answered (queue %(queue)s, waited %(wait)s s)",
+                member=entry.get("user") or entry.get("member"),
+                queue=entry.get("queue"),
+                wait=entry.get("holdtime") or "?",
+            ),
+            "originate_failed": lambda: _(
+                "Asterisk reports the Originate failed (reason %s)", entry.get("reason")
+            ),
+            "resync": lambda: _(
+                "Ended while Odoo was not connected to the PBX: closed when it reconnected"
+            ),
+        }
+        return texts.get(kind, lambda: kind)()
+
+    def _member_text(self, entry):
+        if entry.get("user_id"):
+            return _("%(member)s: %(user)s", member=entry.get("member"), user=entry.get("user"))
+        return _(
+            "%(member)s (%(device)s), which no PBX user has",
+            member=entry.get("member"),
+            device=entry.get("device"),
+        )
+
+    @staticmethod
+    def _transfer_text(entry):
+        how = entry.get("how")
+        if how == "blind":
+            return _(
+                "%(by)s transferred %(who)s to %(target)s",
+                by=entry.get("by") or "?",
+                who=entry.get("user") or _("the call"),
+                target=entry.get("target"),
+            )
+        if how == "attended":
+            return _(
+                "%(by)s transferred the call to %(target)s (attended)",
+                by=entry.get("by") or "?",
+                target=entry.get("target") or "?",
+            )
+        return _(
+            "%(who)s was redirected to %(target)s",
+            who=entry.get("user") or entry.get("device"),
+            target=entry.get("target"),
+        )
+
+    # -- access -------------------------------------------------------------------------
+
+    def write(self, vals):
+        if (
+            not self.env.su
+            and not self.env.user.has_group("asterisk_common.group_asterisk_admin")
+            and set(vals) - USER_WRITABLE
+        ):
+            raise AccessError(_("Calls are recorded by the PBX: only their notes can be edited."))
+        return super().write(vals)
+
+    # -- the AMI handler -----------------------------------------------------------------
+
+    @ami_handler(batch=True)
+    def ami_call_events(self, events):
+        """Channels, dials, bridges, transfers, queues, hangups and CDRs of calls,
+        in arrival order: they build the calls and their channels."""
+        by_server = defaultdict(list)
+        for event in events:
+            server_id = event.get("_server_id")
+            if not server_id:
+                raise ValueError("event without _server_id: not from the AMI worker")
+            by_server[server_id].append(event)
+        for server_id, server_events in by_server.items():
+            self._track(self.env["asterisk_common.server"].browse(server_id), server_events)
+
+    def _track(self, server, events):
+        linkedids, uniqueids = set(), set()
+        for event in events:
+            for key, value in event.items():
+                if not value or not isinstance(value, str):
+                    continue
+                if key.endswith("inkedid"):  # Linkedid, DestLinkedid, _linkedid...
+                    linkedids.add(value)
+                elif key.lower().endswith("uniqueid"):
+                    uniqueids.add(value)
+        calls, channels = self._tracker_load(server.id, linkedids, uniqueids)
+        tracker = Tracker(server.id, self._directory(server), calls, channels)
+        for event in events:
+            tracker.apply(event)
+        self._tracker_save(server, tracker)
+
+    @api.model
+    def _directory(self, server):
+        """The server's PBX users and devices, as the tracker reads them."""
+        self.env.cr.execute(
+            """SELECT u.id, u.user_id, p.name, u.extension, c.name
+                 FROM asterisk_common_user u
+                 JOIN res_users ru ON ru.id = u.user_id
+                 JOIN res_partner p ON p.id = ru.partner_id
+            LEFT JOIN asterisk_common_user_channel c ON c.pbx_user_id = u.id
+                WHERE u.server_id = %s AND u.active""",
+            [server.id],
+        )
+        devices, users = {}, {}
+        for pbx_user_id, user_id, name, extension, device in self.env.cr.fetchall():
+            users[user_id] = (name, extension)
+            if device:
+                devices[device] = (pbx_user_id, user_id)
+        region = server._region()
+        settings = self.env["asterisk_common.settings"]
+        return Directory(
+            devices,
+            users,
+            internal_max_digits=settings.get("internal_max_digits"),
+            normalize=lambda number: to_e164(number, region),
+        )
+
+    @api.model
+    def _tracker_load(self, server_id, linkedids, uniqueids):
+        """The calls and channels the events name, read in a few queries."""
+        self.flush_model()
+        self.env["asterisk_calls.channel"].flush_model()
+        where = "server_id = %s AND uniqueid = ANY(%s)"
+        channel_rows = self._select(
+            "asterisk_calls_channel", CHANNEL_COLUMNS, where, [server_id, list(uniqueids)]
+        )
+        linkedids |= {row["linkedid"] for row in channel_rows}
+        where = "server_id = %s AND linkedid = ANY(%s)"
+        call_rows = self._select(
+            "asterisk_calls_call", CALL_COLUMNS, where, [server_id, list(linkedids)]
+        )
+        calls = {}
+        if call_rows:
+            call_ids = [row["id"] for row in call_rows]
+            users = self._select_rel("asterisk_calls_call_user_rel", call_ids)
+            missed = self._select_rel("asterisk_calls_call_missed_rel", call_ids)
+            for row in call_rows:
+                row["user_ids"] = tuple(sorted(users.get(row["id"], ())))
+                row["missed_user_ids"] = tuple(sorted(missed.get(row["id"], ())))
+                for key in CALL_DATETIMES:
+                    row[key] = to_epoch(row[key])
+                row["timeline"] = row["timeline"] or []
+                row["tracking"] = row["tracking"] or {"dials": {}, "rang": [], "talked": []}
+                calls[row["linkedid"]] = Record(row, row.pop("id"))
+            # The other channels of these calls: "all channels ended?", bridges.
+            known = {row["uniqueid"] for row in channel_rows}
+            others = self._select(
+                "asterisk_calls_channel", CHANNEL_COLUMNS, where, [server_id, list(calls)]
+            )
+            channel_rows += [row for row in others if row["uniqueid"] not in known]
+        channels = {}
+        for row in channel_rows:
+            for key in CHANNEL_DATETIMES:
+                row[key] = to_epoch(row[key])
+            channels[row["uniqueid"]] = Record(row, row.pop("id"))
+        return calls, channels
+
+    def _select(self, table, columns, where, params):
+        self.env.cr.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE {where}",  # noqa: S608 - constants
+            params,
+        )
+        return [dict(zip(columns, row, strict=True)) for row in self.env.cr.fetchall()]
+
+    def _select_rel(self, table, call_ids):
+        self.env.cr.execute(
+            f"SELECT call_id, user_id FROM {table} WHERE call_id = ANY(%s)",  # noqa: S608
+            [call_ids],
+        )
+        result = defaultdict(list)
+        for call_id, user_id in self.env.cr.fetchall():
+            result[call_id].append(user_id)
+        return result
+
+    def _tracker_save(self, server, tracker):
+        """Write what the tracker changed: new calls and channels in one
+        create each, then the changed ones field by field."""
+        Call = self.with_context(tracking_disable=True)
+        Channel = self.env["asterisk_calls.channel"]
+        self._find_partners(tracker.calls.values())
+        new_calls = [c for c in tracker.calls.values() if c.id is None]
+        if new_calls:
+            created = Call.create([self._call_vals(c, c.values) for c in new_calls])
+            for call, record in zip(new_calls, created, strict=True):
+                call.id = record.id
+                call.changed.clear()
+            # The ORM skips writing a value equal to its cache, and the cache
+            # holds 0 for a column the INSERT left NULL: forget it.
+            created.invalidate_recordset()
+        for call in tracker.calls.values():
+            if call.changed:
+                Call.browse(call.id).write(self._call_vals(call, call.changed))
+                call.changed.clear()
+        call_ids = {linkedid: call.id for linkedid, call in tracker.calls.items()}
+        new_channels = [c for c in tracker.channels.values() if c.id is None]
+        if new_channels:
+            channels = Channel.create(
+                [self._channel_vals(c, c.values, call_ids) for c in new_channels]
+            )
+            channels.invalidate_recordset()
+        for chan in tracker.channels.values():
+            if chan.id is not None and chan.changed:
+                Channel.browse(chan.id).write(self._channel_vals(chan, chan.changed, call_ids))
+        removed = [c.id for c in tracker.removed if c.id]
+        if removed:
+            Call.browse(removed).unlink()
+        self._after_tracking(server, tracker)
+
+    def _call_vals(self, call, keys):
+        vals = {}
+        for key in keys:
+            value = call.values.get(key)
+            if key in CALL_DATETIMES:
+                vals[key] = to_datetime(value)
+            elif key in ("user_ids", "missed_user_ids"):
+                vals[key] = [Command.set(list(value or ()))]
+            elif key == "tracking":
+                vals[key] = dict(value)
+            elif key == "timeline":
+                vals[key] = list(value)
+            elif key in ("caller_user_id", "answered_by_id", "partner_id"):
+                vals[key] = value or False
+            elif key == "action_uid":
+                vals[key] = value
+                action = (
+                    self.env["asterisk_common.action"]
+                    .sudo()
+                    .search([("action_uid", "=", value)], limit=1)
+                )
+                vals["action_id"] = action.id
+            else:
+                vals[key] = value
+        return vals
+
+    def _channel_vals(self, chan, keys, call_ids):
+        vals = {}
+        for key in keys:
+            value = chan.values.get(key)
+            if key in CHANNEL_DATETIMES:
+                vals[key] = to_datetime(value)
+            elif key in ("pbx_user_id", "user_id"):
+                vals[key] = value or False
+            elif key == "linkedid":
+                vals[key] = value
+                vals["call_id"] = call_ids.get(value)
+            else:
+                vals[key] = value
+        return vals
+
+    def _find_partners(self, calls):
+        """The contact of each call whose outside number is new: written with
+        the rest of the call, so a popup has it as soon as the call rings."""
+        todo = [c for c in calls if "external_number" in c.changed]
+        numbers = {c["external_number"] for c in todo if c["external_number"]}
+        found = self.env["res.partner"]._pbx_find(numbers) if numbers else {}
+        for call in todo:
+            call.set("partner_id", found.get(call["external_number"]) or None)
+
+    def _after_tracking(self, server, tracker):
+        """Once the batch is written: the follow-up of the calls that ended."""
+        calls = [c for c in tracker.calls.values() if c.id and c not in tracker.removed]
+        if tracker.ended:
+            self.env.ref("asterisk_calls.cron_call_followup")._trigger()
+        self._notify_calls([c.id for c in calls])
+
+    def _notify_calls(self, call_ids):
+        """Hook: the calls of a batch changed (popups, live lists)."""
+
+    # -- after a reconnect ------------------------------------------------------------
+
+    @api.model
+    def _resync(self, server, channels, snapshot_time):
+        """Close the calls whose channels the PBX no longer has; the live ones
+        stay (their events keep coming)."""
+        alive = {c.get("Uniqueid") for c in channels}
+        live = self.search([("server_id", "=", server.id), ("status", "in", LIVE)])
+        if not live:
+            return 0
+        calls, channels_ = self._tracker_load(server.id, set(live.mapped("linkedid")), set())
+        tracker = Tracker(server.id, self._directory(server), calls, channels_)
+        closed = sum(
+            1 for call in list(calls.values()) if tracker.close_stale(call, alive, snapshot_time)
+        )
+        self._tracker_save(server, tracker)
+        if closed:
+            _logger.info("%s: resync closed %d call(s)", server.name, closed)
+        return closed
+
+    # -- follow-up of ended calls ------------------------------------------------------------
+
+    @api.model
+    def _cron_followup(self, limit=200):
+        """Once per ended call, off the event path: the contact (created for
+        unknown callers if asked), the missed-call to-dos, the chatter logs."""
+        calls = self.search([("followup", "=", True)], limit=limit, order="id")
+        if not calls:
+            return
+        calls._followup()
+        calls.with_context(tracking_disable=True).write({"followup": False})
+        if len(calls) == limit:
+            self.env.ref("asterisk_calls.cron_call_followup")._trigger()
+
+    def _followup(self):
+        settings = self.env["asterisk_common.settings"]
+        self._followup_partners(create=settings.get("create_unknown_partner"))
+        self._followup_links()
+        if settings.get("missed_call_activity"):
+            self._schedule_missed_activities()
+        if settings.get("log_calls"):
+            for call in self:
+                records = call._followup_records()
+                if records:
+                    body = call._chatter_body()
+                    for record in records:
+                        record._message_log(body=body)
+
+    def _followup_partners(self, create=False):
+        """The contact of each outside number (created for unknown callers
+        when ``create``)."""
+        unknown = self.filtered(lambda c: c.external_number and not c.partner_id)
+        if unknown:
+            found = self.env["res.partner"]._pbx_find(set(unknown.mapped("external_number")))
+            for call in unknown:
+                if found.get(call.external_number):
+                    call.partner_id = found[call.external_number]
+        if create:
+            for call in self.filtered(
+                lambda c: c.direction == "inbound" and c.external_number and not c.partner_id
+            ):
+                call.partner_id = self.env["res.partner"].create(
+                    {
+                        "name": call.caller_name or call.external_number,
+                        "phone": call.external_number,
+                        "comment": _("Created from an incoming call."),
+                    }
+                )
+
+    def _followup_links(self):
+        """Hook: link the calls to other records (leads, employees)."""
+
+    def _followup_records(self):
+        """The records whose chatter logs this call, a list (glue modules add
+        leads, employees)."""
+        self.ensure_one()
+        return [self.partner_id] if self.partner_id else []
+
+    def _schedule_missed_activities(self):
+        activity_type = self.env.ref("asterisk_calls.mail_activity_type_missed_call")
+        values = []
+        model_id = self.env["ir.model"]._get_id(self._name)
+        for call in self.filtered("missed_user_ids"):
+            caller = call.partner_id.display_name or call.caller_name or call.caller_number
+            for user in call.missed_user_ids:
+                values.append(
+                    {
+                        "res_model_id": model_id,
+                        "res_id": call.id,
+                        "activity_type_id": activity_type.id,
+                        "user_id": user.id,
+                        "summary": _("Call back %s", caller or _("the caller")),
+                        "date_deadline": fields.Date.context_today(call),
+                        "note": _(
+                            "Missed call from %(caller)s (%(number)s) at %(time)s.",
+                            caller=caller or "?",
+                            number=call.caller_number or "?",
+                            time=fields.Datetime.context_timestamp(call, call.started_at).strftime(
+                                "%Y-%m-%d %H:%M"
+                            ),
+                        ),
+                    }
+                )
+        if values:
+            self.env["mail.activity"].sudo().create(values)
+
+    def _chatter_body(self):
+        self.ensure_one()
+        direction = dict(DIRECTIONS)[self.direction]
+        status = dict(STATUSES)[self.status]
+        who = self.answered_by_id.name or self.called_name or self.called_number or ""
+        if self.direction == "outbound":
+            who = self.caller_name or self.caller_number or ""
+        body = _(
+            "%(direction)s call, %(status)s: %(caller)s → %(called)s",
+            direction=direction,
+            status=status.lower(),
+            caller=self.caller_name or self.caller_number or "?",
+            called=self.called_name or self.called_number or "?",
+        )
+        if self.status == "answered":
+            body = _(
+                "%(body)s; talked %(talk)s with %(who)s",
+                body=body,
+                talk=format_seconds(self.talk_seconds),
+                who=who,
+            )
+        return Markup("%s <a href='/odoo/action-asterisk_calls.call_action/%s'>#%s</a>") % (
+            escape(body),
+            self.id,
+            self.id,
+        )
+
+    # -- retention --------------------------------------------------------------------------
+
+    @api.model
+    def _cron_retention(self):
+        days = self.env["asterisk_common.settings"].get("call_retention_days")
+        if not days:
+            return
+        limit = fields.Datetime.now() - timedelta(days=days)
+        old = self.with_context(active_test=False).search(
+            [("started_at", "<", limit), ("status", "not in", LIVE)]
+        )
+        if self.env["asterisk_common.settings"].get("call_retention_action") == "delete":
+            old.unlink()
+        else:
+            old.filtered("active").with_context(tracking_disable=True).write({"active": False})
+        _logger.info("call retention: %d call(s) older than %d days", len(old), days)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_view_partner(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "res.partner",
+            "res_id": self.partner_id.id,
+            "view_mode": "form",
+        }

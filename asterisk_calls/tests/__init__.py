@@ -1,0 +1,1 @@
+from . import test_access, test_captures, test_followup, test_lookup

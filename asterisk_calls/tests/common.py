@@ -1,0 +1,133 @@
+import os
+
+from odoo.tests import TransactionCase, new_test_user
+
+from odoo.addons.asterisk_agent_worker.router import CallRouter
+from odoo.addons.asterisk_calls.models import res_partner
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CAPTURES = os.path.join(os.path.dirname(REPO), "shared", "ami-captures")
+OWN_CAPTURES = os.path.join(REPO, "tests", "captures")
+
+
+def parse_capture(path):
+    """The events of a .raw capture as the worker hands them over: dicts of
+    the AMI keys, repeated keys as lists."""
+    with open(path, "rb") as f:
+        data = f.read().decode("utf-8", "replace")
+    events = []
+    for block in data.split("\r\n\r\n"):
+        event = {}
+        for line in block.split("\r\n"):
+            key, sep, value = line.partition(": ")
+            if not sep:
+                continue
+            if key in event:
+                previous = event[key]
+                event[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            else:
+                event[key] = value
+        if "Event" in event:
+            events.append(event)
+    return events
+
+
+def capture_path(name):
+    for folder in (CAPTURES, OWN_CAPTURES):
+        path = os.path.join(folder, f"{name}.raw")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+class CallsCase(TransactionCase):
+    """A server with two PBX users, Alice (SIP/alice, 201) and Bob (SIP/bob,
+    202), as in the captures' sip.conf."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["ir.config_parameter"].set_param("asterisk_calls.lookup_suffix_digits", "8")
+        cls.env["ir.config_parameter"].set_param("asterisk_calls.internal_max_digits", "6")
+        cls.server = cls.env["asterisk_common.server"].create(
+            {
+                "name": "Capture PBX",
+                "host": "127.0.0.1",
+                "username": "odoo",
+                "secret": "odoo-secret",
+                "country_id": cls.env.ref("base.fr").id,
+                "tz": "Europe/Paris",
+            }
+        )
+        groups = "base.group_user,asterisk_common.group_asterisk_user"
+        cls.alice = new_test_user(cls.env, "alice", name="Alice", groups=groups)
+        cls.bob = new_test_user(cls.env, "bob", name="Bob", groups=groups)
+        cls.carol = new_test_user(cls.env, "carol", name="Carol", groups=groups)
+        cls.admin_user = new_test_user(
+            cls.env, "pbx_boss", groups="base.group_user,asterisk_common.group_asterisk_admin"
+        )
+        PbxUser = cls.env["asterisk_common.user"]
+        cls.pbx_alice = PbxUser.create(
+            {
+                "user_id": cls.alice.id,
+                "server_id": cls.server.id,
+                "extension": "201",
+                "channel_ids": [(0, 0, {"name": "SIP/alice"})],
+            }
+        )
+        cls.pbx_bob = PbxUser.create(
+            {
+                "user_id": cls.bob.id,
+                "server_id": cls.server.id,
+                "extension": "202",
+                "channel_ids": [(0, 0, {"name": "SIP/bob"})],
+            }
+        )
+        cls.pbx_carol = PbxUser.create(
+            {
+                "user_id": cls.carol.id,
+                "server_id": cls.server.id,
+                "extension": "203",
+                "channel_ids": [
+                    (0, 0, {"name": "SIP/carol"}),
+                    (0, 0, {"name": "Local/agent1@demo", "originate": False}),
+                ],
+            }
+        )
+        cls.Call = cls.env["asterisk_calls.call"]
+
+    def setUp(self):
+        super().setUp()
+        # Lookups cache partner ids per process: none may outlive a test's rollback.
+        res_partner._caches.clear()
+        self.addCleanup(res_partner._caches.clear)
+
+    def replay(self, events, batch=7, start=1795700000.0, step=0.05, router=None):
+        """Feed ``events`` to the tracker as the worker does: routed, stamped,
+        in batches of ``batch``. Returns the router (to continue a stream)."""
+        router = router or CallRouter()
+        stamped = []
+        for index, event in enumerate(events):
+            event = dict(event)
+            received = start + index * step
+            event["_server_id"] = self.server.id
+            event["_received"] = received
+            event["_linkedid"] = router.route(event, received)
+            stamped.append(event)
+        wanted = {r.name for r in self.env["asterisk_common.event"].search(
+            [("model", "=", "asterisk_calls.call"), ("active", "=", True)]
+        )}  # fmt: skip
+        stamped = [e for e in stamped if e["Event"] in wanted]
+        for i in range(0, len(stamped), batch):
+            self.Call.ami_call_events(stamped[i : i + batch])
+        self.env.invalidate_all()
+        return router
+
+    def replay_capture(self, name, **kwargs):
+        path = capture_path(name)
+        if path is None:
+            self.skipTest(f"capture {name} not found (../shared/ami-captures)")
+        return self.replay(parse_capture(path), **kwargs)
+
+    def calls(self):
+        return self.Call.search([("server_id", "=", self.server.id)], order="id")

@@ -1,0 +1,113 @@
+from .common import CallsCase
+from .expected import BURST, CAPTURE_CALLS, NO_CALLS
+
+
+def snapshot(call):
+    """Everything the tracker wrote about a call and its channels."""
+    fields = [f for f in call._fields if f not in ("write_date", "__last_update")]
+    values = call.read([f for f in fields if call._fields[f].store])[0]
+    channels = call.channel_ids.read(
+        [f for f, field in call.channel_ids._fields.items() if field.store]
+    )
+    return values, channels
+
+
+class TestCaptures(CallsCase):
+    """Each real capture, routed and batched as the worker does, gives the
+    calls a person would expect; replaying it again changes nothing."""
+
+    def assertCall(self, call, expected, label):
+        users = {"alice": self.alice, "bob": self.bob, "carol": self.carol}
+        for key in (
+            "status",
+            "direction",
+            "caller_number",
+            "caller_name",
+            "called_number",
+            "called_name",
+            "originated",
+            "transferred",
+        ):
+            if key in expected:
+                value = call[key]
+                if key.endswith(("_number", "_name")):
+                    value = value or ""
+                self.assertEqual(value, expected[key], f"{label}: {key}")
+        self.assertEqual(
+            sorted(call.user_ids.mapped("login")), sorted(expected["users"]), f"{label}: users"
+        )
+        answered_by = users.get(expected["answered_by"]) or self.env["res.users"]
+        self.assertEqual(call.answered_by_id, answered_by, f"{label}: answered_by")
+        self.assertEqual(
+            sorted(call.missed_user_ids.mapped("login")), expected["missed"], f"{label}: missed"
+        )
+        for key in ("ring_seconds", "talk_seconds"):
+            self.assertAlmostEqual(call[key], expected[key], delta=1, msg=f"{label}: {key}")
+        self.assertEqual(len(call.channel_ids), expected["channels"], f"{label}: channels")
+        disposition, duration, billsec = expected["cdr"]
+        self.assertEqual(
+            (call.cdr_disposition, call.cdr_duration, call.cdr_billsec),
+            (disposition, duration, billsec),
+            f"{label}: CDR",
+        )
+        self.assertTrue(call.started_at and call.ended_at, f"{label}: times")
+        self.assertFalse(call.is_live)
+        self.assertTrue(call.followup, f"{label}: follow-up pending")
+
+    def test_each_capture(self):
+        for name, expected_calls in CAPTURE_CALLS.items():
+            with self.subTest(capture=name):
+                self.Call.search([]).unlink()
+                self.replay_capture(name)
+                calls = self.calls()
+                self.assertEqual(len(calls), len(expected_calls), name)
+                for call, expected in zip(calls, expected_calls, strict=True):
+                    self.assertCall(call, expected, name)
+                before = [snapshot(c) for c in calls]
+                self.replay_capture(name, start=1795800000.0)
+                self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
+
+    def test_burst_of_50_originates(self):
+        for batch in (1, 13, 200):
+            with self.subTest(batch=batch):
+                self.Call.search([]).unlink()
+                self.replay_capture("j_burst_50_originates", batch=batch)
+                calls = self.calls()
+                self.assertEqual(len(calls), BURST["count"])
+                self.assertEqual(set(calls.mapped("status")), {BURST["status"]})
+                self.assertEqual(set(calls.mapped("direction")), {BURST["direction"]})
+                self.assertEqual(set(calls.mapped("called_number")), {BURST["called_number"]})
+                self.assertEqual(set(calls.mapped("talk_seconds")), {BURST["talk_seconds"]})
+                self.assertEqual(
+                    {len(c.channel_ids) for c in calls}, {BURST["channels"]}, "2 Local channels"
+                )
+                self.assertEqual(
+                    sorted(calls.mapped("caller_number")), [str(7000 + n) for n in range(50)]
+                )
+                self.assertTrue(all(c.cdr_disposition == "ANSWERED" for c in calls))
+
+    def test_captures_without_calls(self):
+        for name in NO_CALLS:
+            with self.subTest(capture=name):
+                self.replay_capture(name)
+                self.assertFalse(self.calls())
+
+    def test_timeline_says_which_device_rang_and_whose(self):
+        self.replay_capture("i2_blindtransfer")
+        call = self.calls()
+        kinds = [entry["k"] for entry in call.timeline]
+        self.assertEqual(kinds[:2], ["ring", "answer"])
+        self.assertIn("transfer", kinds)
+        ring = call.timeline[0]
+        self.assertEqual((ring["device"], ring["user_id"]), ("SIP/bob", self.bob.id))
+        html = str(call.timeline_html)
+        self.assertIn("Rang Bob (SIP/bob)", html)
+        self.assertIn("Alice transferred Bob to 100", html)
+
+    def test_unknown_device_is_named_in_the_timeline(self):
+        self.pbx_bob.channel_ids.unlink()
+        self.replay_capture("i1_redirect_bridged_channel")
+        call = self.calls()
+        self.assertIn("Rang SIP/bob, which no PBX user has", str(call.timeline_html))
+        self.assertEqual(call.user_ids, self.alice)
+        self.assertFalse(call.answered_by_id)

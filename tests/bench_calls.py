@@ -1,0 +1,144 @@
+"""Benchmark of the call tracker (not a test): a real Odoo server with the worker
+and asterisk_calls' default events map, the AMI simulator's load generator at a
+fixed rate of realistic calls (the mix of the shared captures: originates
+answered, busy, unanswered, SIP calls), real PostgreSQL.
+
+    .venv/bin/python -m tests.bench_calls --calls-per-second 50 100 150 --duration 30
+
+Reports per rate: calls started and recorded, calls completed per second
+while the load ran (sustained when it keeps up with the rate), events read and
+handled per second, the p50/p99 latency from an event's arrival on the AMI
+socket to the commit of its handler, the worker's memory, and the database
+size per 1,000 calls (calls, channels, their indexes).
+"""
+
+import argparse
+import os
+import time
+
+from .ami_simulator import SimulatorThread
+from .bench_worker import rss_mb
+from .odoo_env import copy_db, drop_db, query, unique_db
+from .worker_env import OdooServer, create_calls_template, point_server, server_health
+
+TABLES = (
+    "asterisk_calls_call",
+    "asterisk_calls_channel",
+    "asterisk_calls_call_user_rel",
+    "asterisk_calls_call_missed_rel",
+)
+
+
+def ended(db):
+    return query(
+        db,
+        "SELECT count(*) FROM asterisk_calls_call WHERE status NOT IN ('ringing', 'in_progress')",
+    )[0][0]
+
+
+def size_per_1000(db, calls):
+    sizes = query(
+        db,
+        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname = ANY(%s)",
+        [list(TABLES)],
+    )[0][0]
+    return sizes / max(calls, 1) * 1000 / 1024
+
+
+def run(template, rate, duration, threads):
+    db = unique_db("bench_calls")
+    copy_db(template, db)
+    node = None
+    try:
+        with SimulatorThread(port=0, time_scale=1.0) as sim:
+            server_id = point_server(db, sim.port)
+            query(db, "UPDATE asterisk_common_server SET ping_interval = 10, ping_timeout = 10")
+            node = OdooServer(
+                db,
+                name="bench",
+                options={"log_level": "warn", "asterisk_worker_threads": threads},
+            ).start()
+            deadline = time.monotonic() + 30
+            while server_health(db, server_id)["state"] != "connected":
+                assert time.monotonic() < deadline, "worker did not connect"
+                time.sleep(0.2)
+            rss_before = rss_mb(node.proc.pid)
+            load = sim.start_load(rate, duration)
+            started = time.monotonic()
+            # Completed calls per second over the second half of the load.
+            time.sleep(duration / 2)
+            first = (time.monotonic(), ended(db))
+            time.sleep(max(0.0, started + duration - time.monotonic()))
+            last = (time.monotonic(), ended(db))
+            sustained = (last[1] - first[1]) / (last[0] - first[0])
+            sim.wait_calls_done(120)
+            calls_started = load.started
+            last_count, stable = None, 0
+            while stable < 2:
+                time.sleep(3.2)
+                health = server_health(db, server_id)
+                now = (health["events_dispatched"], health["events_buffered"], ended(db))
+                stable = stable + 1 if now == last_count and not health["events_buffered"] else 0
+                last_count = now
+            drain = time.monotonic() - started - duration - 6.4
+            health = server_health(db, server_id)
+            p50, p99 = query(
+                db,
+                "SELECT latency_p50, latency_p99 FROM asterisk_common_server WHERE id = %s",
+                [server_id],
+            )[0]
+            total = query(db, "SELECT count(*) FROM asterisk_calls_call")[0][0]
+            errors = query(db, "SELECT count(*) FROM asterisk_common_dispatch_error")[0][0]
+            return {
+                "rate": rate,
+                "started": calls_started,
+                "recorded": total,
+                "ended": ended(db),
+                "sustained": sustained,
+                "received_per_s": health["events_received"] / duration,
+                "handled_per_s": health["events_dispatched"] / duration,
+                "errors": errors + health["events_failed"],
+                "dropped": health["events_dropped"],
+                "drain_s": drain,
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "rss_before_mb": rss_before,
+                "rss_after_mb": rss_mb(node.proc.pid),
+                "kb_per_1000": size_per_1000(db, total),
+            }
+    finally:
+        if node:
+            node.stop()
+        drop_db(db)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls-per-second", type=float, nargs="+", default=[50, 100])
+    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--threads", type=int, default=2, help="asterisk_worker_threads")
+    args = parser.parse_args()
+    template = create_calls_template("tmpl_bench_calls")
+    try:
+        print(f"{os.cpu_count()} cores, {args.threads} dispatch threads, {args.duration:g} s runs")
+        print(
+            f"{'calls/s':>7} {'started':>7} {'recorded':>8} {'ended':>6} {'ended/s':>7} "
+            f"{'recv/s':>7} {'handled/s':>9} {'errors':>6} {'dropped':>7} {'drain s':>7} "
+            f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>11} {'KB/1000 calls':>13}"
+        )
+        for rate in args.calls_per_second:
+            r = run(template, rate, args.duration, args.threads)
+            print(
+                f"{r['rate']:>7g} {r['started']:>7} {r['recorded']:>8} {r['ended']:>6} "
+                f"{r['sustained']:>7.1f} {r['received_per_s']:>7.0f} {r['handled_per_s']:>9.0f} "
+                f"{r['errors']:>6} {r['dropped']:>7} {r['drain_s']:>7.1f} {r['p50_ms']:>7.1f} "
+                f"{r['p99_ms']:>7.1f} {r['rss_before_mb']:>5.0f}->{r['rss_after_mb']:<5.0f}"
+                f"{r['kb_per_1000']:>13.0f}",
+                flush=True,
+            )
+    finally:
+        drop_db(template)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""The call tracker behind the real worker: real Odoo servers, the default
+events map, the AMI simulator over TCP replaying the real captures."""
+
+import os
+import socket
+import time
+
+import pytest
+
+from odoo.addons.asterisk_calls.tests.expected import BURST, CAPTURE_CALLS
+
+from .ami_simulator import SimulatorThread
+from .conftest import CAPTURES
+from .odoo_env import query
+from .worker_env import add_map_entry, calls, point_server, server_health, wait_until
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(CAPTURES), reason="no ../shared/ami-captures")
+
+
+def replay(sim, name, rate=0.0):
+    """Serve a capture's events to the worker's AMI session."""
+    session = next(s for s in sim.sessions if s.authenticated)
+    sim.call(sim.sim.replay, session, os.path.join(CAPTURES, f"{name}.raw"), rate)
+
+
+def ami_send(sim, action):
+    """One action on a connection of its own, as an operator's script would."""
+    with socket.create_connection((sim.host, sim.port), timeout=5) as conn:
+        stream = conn.makefile("rb")
+        stream.readline()  # banner
+
+        def send(headers):
+            conn.sendall("".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode() + b"\r\n")
+            while True:  # skip the events, up to the reply
+                lines = []
+                while (line := stream.readline().decode()) not in ("\r\n", ""):
+                    lines.append(line.strip())
+                if not lines or lines[0].startswith("Response:"):
+                    return "\n".join(lines)
+
+        assert "Success" in send({"Action": "Login", "Username": "odoo", "Secret": "odoo-secret"})
+        reply = send(action)
+        send({"Action": "Logoff"})
+        return reply
+
+
+def settled(db, server_id, at_least=0):
+    """Events dispatched once the worker is idle (two equal health reports)."""
+    last = None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        health = server_health(db, server_id)
+        value = health["events_dispatched"] + health["events_failed"]
+        if value >= at_least and not health["events_buffered"] and value == last:
+            return value
+        last = value
+        time.sleep(3.2)  # the health report's period
+    raise AssertionError("the worker did not settle")
+
+
+def start(odoo, db, sim, **kwargs):
+    server_id = point_server(db, sim.port)
+    node = odoo(db, **kwargs)
+    wait_until(
+        lambda: server_health(db, server_id)["state"] == "connected", 20, message="connected"
+    )
+    assert sim.wait_for_sessions(1)
+    return node, server_id
+
+
+def ended_calls(db, count):
+    """Wait for ``count`` ended calls whose origin CDR came."""
+    return wait_until(
+        lambda: (
+            len(found := calls(db, "c.ended_at IS NOT NULL AND c.cdr_disposition IS NOT NULL"))
+            >= count
+            and found
+        ),
+        30,
+        0.2,
+        message=f"{count} ended calls",
+    )
+
+
+def check(call, expected, label):
+    for key in ("status", "direction", "caller_number", "caller_name", "called_number",
+                "called_name", "originated", "transferred"):  # fmt: skip
+        if key in expected:
+            value = call[key]
+            if isinstance(expected[key], str):
+                value = value or ""
+            assert value == expected[key], f"{label}: {key}"
+    assert call["users"] == sorted(expected["users"]), f"{label}: users"
+    assert call["answered_by"] == expected["answered_by"], f"{label}: answered_by"
+    assert call["missed"] == expected["missed"], f"{label}: missed"
+    for key in ("ring_seconds", "talk_seconds"):
+        assert abs(call[key] - expected[key]) <= 1, f"{label}: {key}"
+    assert call["channels"] == expected["channels"], f"{label}: channels"
+    cdr = (call["cdr_disposition"], call["cdr_duration"], call["cdr_billsec"])
+    assert cdr == expected["cdr"], f"{label}: CDR"
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURE_CALLS))
+def test_capture_through_the_worker(calls_db, sim, odoo, name):
+    node, server_id = start(odoo, calls_db, sim)
+    expected = CAPTURE_CALLS[name]
+    replay(sim, name)
+    found = ended_calls(calls_db, len(expected))
+    assert len(found) == len(expected)
+    for call, want in zip(found, expected, strict=True):
+        check(call, want, name)
+    # The same traffic again (a replay after an outage): nothing changes.
+    handled = settled(calls_db, server_id)
+    before = query(calls_db, "SELECT count(*) FROM asterisk_calls_channel")
+    replay(sim, name)
+    settled(calls_db, server_id, at_least=2 * handled)
+    again = calls(calls_db)
+    assert [(c["id"], c["status"], c["talk_seconds"]) for c in again] == [
+        (c["id"], c["status"], c["talk_seconds"]) for c in found
+    ]
+    assert query(calls_db, "SELECT count(*) FROM asterisk_calls_channel") == before
+    assert node.errors() == []
+
+
+def test_burst_through_the_worker(calls_db, sim, odoo):
+    node, server_id = start(odoo, calls_db, sim, options={"asterisk_worker_threads": 3})
+    replay(sim, "j_burst_50_originates")
+    found = ended_calls(calls_db, BURST["count"])
+    assert len(found) == BURST["count"]
+    assert {c["status"] for c in found} == {BURST["status"]}
+    assert {c["talk_seconds"] for c in found} == {BURST["talk_seconds"]}
+    assert {c["channels"] for c in found} == {BURST["channels"]}
+    assert sorted(c["caller_number"] for c in found) == [str(7000 + n) for n in range(50)]
+    wait_until(
+        lambda: (
+            query(calls_db, "SELECT count(*) FROM asterisk_common_dispatch_error")[0][0] == 0
+            and server_health(calls_db, server_id)["events_buffered"] == 0
+        ),
+        10,
+        message="nothing failed",
+    )
+    assert node.errors() == []
+
+
+def test_events_without_linkedid_follow_their_call(calls_db, sim, odoo):
+    """Cdr (UniqueID only), OriginateResponse (no Linkedid; on failure no id at
+    all) and an Originate's DialBegin (Dest* only) are handled in their call's
+    shard, in arrival order."""
+    for name in ("Newchannel", "DialBegin", "DialEnd", "Hangup", "Cdr", "OriginateResponse"):
+        add_map_entry(calls_db, name, method="ami_record_thread")
+    node, _ = start(odoo, calls_db, sim, options={"asterisk_worker_threads": 4})
+    for name in ("b_originate_busy", "c_originate_noanswer_timeout", "j_burst_50_originates"):
+        replay(sim, name)
+    wait_until(
+        lambda: (
+            query(
+                calls_db,
+                "SELECT count(*) FROM asterisk_worker_test_record WHERE name = 'Cdr'",
+            )[0][0]
+            == 2 + 2 + 100
+        ),
+        30,
+        message="all Cdr events",
+    )
+    rows = query(
+        calls_db,
+        "SELECT name, payload, handler FROM asterisk_worker_test_record ORDER BY id",
+    )
+    linked_of = {p["Uniqueid"]: p["Linkedid"] for n, p, _ in rows if n == "Newchannel"}
+    by_call = {}
+    for name, payload, thread in rows:
+        call = payload["_linkedid"]
+        assert call, f"{name} not routed: {payload}"
+        if name == "Cdr":
+            assert call == linked_of[payload["UniqueID"]], payload
+        if name == "DialBegin" and not payload.get("Channel"):
+            assert call == payload["DestLinkedid"]
+        by_call.setdefault(call, []).append((payload["_received"], thread, name))
+    assert len(by_call) == 52
+    for call, handled in by_call.items():
+        assert len({thread for _, thread, _ in handled}) == 1, f"{call}: one shard"
+        received = [r for r, _, _ in handled]
+        assert received == sorted(received), f"{call}: arrival order"
+        names = [n for _, _, n in handled]
+        assert names.index("Cdr") > names.index("Newchannel")
+    failures = [p for n, p, _ in rows if n == "OriginateResponse" and p["Response"] == "Failure"]
+    assert {p["_linkedid"] for p in failures} == {"1795700273.4", "1795700276.6"}
+    assert node.errors() == []
+
+
+def test_resync_closes_calls_that_ended_while_away(calls_db, odoo):
+    with SimulatorThread(port=0, time_scale=1.0) as sim:
+        resync_drill(calls_db, odoo, sim)
+
+
+def resync_drill(calls_db, odoo, sim):
+    node, server_id = start(odoo, calls_db, sim)
+    sim.start_call("two_users", talk_time=600.0)  # alice -> bob: ends while Odoo is down
+    sim.start_call("long_call")  # Local/110, a minute: still up when Odoo comes back
+    live = wait_until(
+        lambda: len(found := calls(calls_db, "c.status = 'in_progress'")) == 2 and found,
+        20,
+        message="two calls in progress",
+    )
+    node.stop()
+    assert node.proc.returncode == 0
+    internal = next(c for c in live if c["users"])
+    # An operator ends alice's call on the PBX while Odoo is down.
+    reply = ami_send(sim, {"Action": "Hangup", "Channel": "/^SIP\\/alice-/"})
+    assert "Success" in reply
+    node2 = odoo(calls_db)
+    wait_until(lambda: server_health(calls_db, server_id)["state"] == "connected", 20)
+    closed = wait_until(
+        lambda: (c := calls(calls_db, "c.id = %s", [internal["id"]])[0])["ended"] and c,
+        20,
+        message="resync closed the call",
+    )
+    assert closed["status"] == "answered"
+    assert closed["answered_by"] == "bob"
+    assert any(e["k"] == "resync" for e in closed["timeline"])
+    other = next(c for c in live if c["id"] != internal["id"])
+    assert calls(calls_db, "c.id = %s", [other["id"]])[0]["status"] == "in_progress"
+    assert node2.errors() == []

@@ -1,0 +1,105 @@
+"""The worker's call router on the real captures: every call event lands on
+its call's key, including those that carry no Linkedid."""
+
+import os
+
+import pytest
+
+from odoo.addons.asterisk_agent_worker.router import CallRouter, device_of
+from odoo.addons.asterisk_calls.tests.common import parse_capture
+
+from .conftest import CAPTURES
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(CAPTURES), reason="no ../shared/ami-captures")
+# Events that belong to no call.
+CALLLESS = {
+    "FullyBooted", "SuccessfulAuth", "ChallengeSent", "InvalidPassword", "InvalidAccountID",
+    "ChallengeResponseFailed", "PeerStatus", "Registry", "DeviceStateChange", "BridgeCreate",
+    "BridgeDestroy", "CoreShowChannelsComplete", "StatusComplete", "BridgeListComplete",
+    "ChannelsHungupListComplete", "ChannelHungup", "PeerlistComplete", "PeerEntry",
+    "BridgeListItem", "Reload", "SIPpeers",
+}  # fmt: skip
+
+
+def routed(name):
+    router = CallRouter()
+    out = []
+    for index, event in enumerate(parse_capture(os.path.join(CAPTURES, f"{name}.raw"))):
+        out.append((event, router.route(event, float(index))))
+    return out
+
+
+def owner(event, linked):
+    """The call an event is about, from the capture's own Uniqueid -> Linkedid."""
+    for key in ("Linkedid", "DestLinkedid", "TransfererLinkedid"):
+        if event.get(key):
+            return event[key]
+    for key in ("Uniqueid", "UniqueID", "LocalOneUniqueid"):
+        if event.get(key) in linked:
+            return linked[event[key]]
+    return None
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(f[:-4] for f in os.listdir(CAPTURES) if f.endswith(".raw"))
+    if os.path.isdir(CAPTURES)
+    else [],
+)
+def test_every_call_event_is_routed_to_its_call(name):
+    events = routed(name)
+    linked = {}
+    for event, _ in events:
+        if event.get("Uniqueid") and event.get("Linkedid"):
+            linked[event["Uniqueid"]] = event["Linkedid"]
+    for event, key in events:
+        if event["Event"] in CALLLESS:
+            continue
+        expected = owner(event, linked)
+        if event["Event"] == "OriginateResponse" and expected is None:
+            # A failed Originate: no id at all, only the device it rang.
+            dest = {e["DestChannel"]: k for e, k in events if e["Event"] == "DialBegin"}
+            expected = next(k for ch, k in dest.items() if device_of(ch) == event["Channel"])
+        assert key == expected, (name, event)
+
+
+def test_cdr_of_the_second_local_half_goes_to_the_call():
+    events = routed("a_originate_answered")
+    cdrs = [(e["UniqueID"], key) for e, key in events if e["Event"] == "Cdr"]
+    assert cdrs == [("1795700267.2", "1795700267.2"), ("1795700267.3", "1795700267.2")]
+
+
+def test_failed_originates_find_their_call():
+    for name, linkedid in (
+        ("b_originate_busy", "1795700273.4"),
+        ("c_originate_noanswer_timeout", "1795700276.6"),
+    ):
+        response = [(e, k) for e, k in routed(name) if e["Event"] == "OriginateResponse"]
+        assert response[0][0]["Uniqueid"] == "<unknown>"
+        assert response[0][1] == linkedid
+
+
+def test_channels_are_forgotten_after_their_hangup():
+    router = CallRouter(keep_after_hangup=10.0)
+    events = parse_capture(os.path.join(CAPTURES, "j_burst_50_originates.raw"))
+    for event in events:
+        router.route(event, 0.0)
+    assert len(router) == 100  # 50 calls, two Local halves each
+    router.route({"Event": "Hangup", "Uniqueid": "x", "Linkedid": "x"}, 11.0)
+    assert len(router) == 1  # only the last one is kept, for its Cdr
+    assert not router._originating and not router._responded
+
+
+@pytest.mark.parametrize(
+    "channel,device",
+    [
+        ("SIP/alice-0000000a", "SIP/alice"),
+        ("PJSIP/my-phone-00000001", "PJSIP/my-phone"),
+        ("Local/100@demo-00000001;2", "Local/100@demo"),
+        ("Local/busy@demo", "Local/busy@demo"),
+        ("IAX2/trunk-1234", "IAX2/trunk"),
+        ("", ""),
+    ],
+)
+def test_device_of(channel, device):
+    assert device_of(channel) == device
