@@ -318,19 +318,27 @@ def test_blind_and_attended_transfer_and_queue():
             lambda m: m.get("Variable") == "BRIDGEPVTCALLID" and "alice" in m.get("Channel")
         )
         alice = next(n for n in sim.table.channels if n.startswith("SIP/alice"))
-        await c.action(Action="Atxfer", ActionID="ax", Channel=alice, Exten="carol", Context="demo")
+        # 111 answers (the target of tests/captures/attended_transfer)
+        await c.action(Action="Atxfer", ActionID="ax", Channel=alice, Exten="111", Context="demo")
         m, _ = await c.read_until(lambda m: m.get("ActionID") == "ax")
         assert m.get("Message") == "Atxfer successfully queued"
-        await c.read_until(lambda m: m.get("Event") == "AttendedTransfer")
+        xfer, _ = await c.read_until(lambda m: m.get("Event") == "AttendedTransfer")
+        assert xfer.get("Result") == "Success"
+        assert xfer.get("OrigTransfererChannel") == alice == xfer.get("SecondTransfererChannel")
+        assert xfer.get("TransfereeChannel").startswith("SIP/bob-")
+        assert xfer.get("TransferTargetChannel").startswith("Local/111@demo-")
         await sim.wait_calls_done()
+        assert not sim.table.channels
         sim.start_call("queue")
         _, seen = await c.read_until(lambda m: m.get("Event") == "AgentComplete", timeout=10)
-        order = [n for n in names(seen) if n.startswith(("Queue", "Agent"))]
+        # ringall: both members are called (capture tests/captures/queue_answered)
+        order = [n for n in names(seen) if n.startswith(("QueueCaller", "Agent"))]
         assert order == [
             "QueueCallerJoin",
             "AgentCalled",
-            "AgentConnect",
+            "AgentCalled",
             "QueueCallerLeave",
+            "AgentConnect",
             "AgentComplete",
         ]
 

@@ -1,7 +1,9 @@
 """Asterisk 20 Manager Interface (AMI) simulator for tests, benchmarks and the demo.
 
 Reference behaviour: the recordings of a real Asterisk 20 in
-``/work/shared/ami-captures`` and ``main/manager.c``.
+``/work/shared/ami-captures`` and ``tests/captures`` (queues, SIP busy / no
+answer / cancel, a trunk's ring group, an attended transfer), and
+``main/manager.c``.
 
 Control API::
 

@@ -23,6 +23,8 @@ CDR = EVENT_FLAGS["cdr"]
 SYSTEM = EVENT_FLAGS["system"]
 SECURITY = EVENT_FLAGS["security"]
 AGENT = EVENT_FLAGS["agent"]
+DTMF = EVENT_FLAGS["dtmf"]
+REPORTING = EVENT_FLAGS["reporting"]
 
 # ast_state2str()
 STATE_DOWN, STATE_RING, STATE_RINGING, STATE_UP, STATE_BUSY = 0, 4, 5, 6, 7
@@ -48,6 +50,7 @@ CAUSE_TEXT = {
     18: "No user responding",
     19: "User alerting, no answer",
     21: "Call Rejected",
+    26: "Answered elsewhere",
     34: "Circuit/channel congestion",
     127: "Interworking, unspecified",
 }
@@ -109,6 +112,9 @@ class Channel:
     cdr_lastapp: str = ""
     cdr_lastdata: str = ""
     cdr_disposition: str = ""
+    cdr_start: float | None = None  # set when a new CDR record starts after a failed Dial
+    cdr_records: list = field(default_factory=list)  # finished/open records (pbx.py)
+    hangup_cause: int | None = None  # cause the channel ends with, when already known
     alive: bool = True
 
     @property
@@ -287,8 +293,9 @@ def varset(c: Channel, variable: str, value: str) -> Event:
     return ev("VarSet", DIALPLAN, c.snapshot(), [("Variable", variable), ("Value", value)])
 
 
-def hangup_request(c: Channel, cause: int) -> Event:
-    return ev("HangupRequest", CALL, c.snapshot(), [("Cause", str(cause))])
+def hangup_request(c: Channel, cause: int | None) -> Event:
+    """``HangupRequest``; chan_sip queues a BYE/CANCEL without a cause: no ``Cause`` key."""
+    return ev("HangupRequest", CALL, c.snapshot(), [] if cause is None else [("Cause", str(cause))])
 
 
 def soft_hangup_request(c: Channel, cause: int = 16) -> Event:
@@ -366,27 +373,45 @@ def fmt_cdr_time(ts: float | None) -> str:
 
 def cdr(c: Channel, end: float) -> Event:
     """cdr_manager's ``Cdr`` event for one channel's CDR."""
-    duration = int(end - c.created)
-    billsec = int(end - c.answered) if c.answered else 0
     disposition = c.cdr_disposition or ("ANSWERED" if c.answered else "NO ANSWER")
+    return cdr_record(c, start=c.created, answer=c.answered, end=end, disposition=disposition)
+
+
+def cdr_record(
+    c: Channel,
+    *,
+    start: float,
+    answer: float | None,
+    end: float,
+    disposition: str,
+    dstchannel: str | None = None,
+    lastapp: str | None = None,
+    lastdata: str | None = None,
+    src: str | None = None,
+    dst: str | None = None,
+    clid: str | None = None,
+) -> Event:
+    """One CDR record of ``c`` (a channel may have several: one per party dialled,
+    one for what its dialplan does after a failed Dial); unset fields come from
+    the channel's CDR bookkeeping."""
     return ev(
         "Cdr",
         CDR,
         [
             ("AccountCode", c.accountcode),
-            ("Source", c.cdr_src),
-            ("Destination", c.cdr_dst),
+            ("Source", c.cdr_src if src is None else src),
+            ("Destination", c.cdr_dst if dst is None else dst),
             ("DestinationContext", c.cdr_dcontext),
-            ("CallerID", c.cdr_clid),
+            ("CallerID", c.cdr_clid if clid is None else clid),
             ("Channel", c.name),
-            ("DestinationChannel", c.cdr_dstchannel),
-            ("LastApplication", c.cdr_lastapp),
-            ("LastData", c.cdr_lastdata),
-            ("StartTime", fmt_cdr_time(c.created)),
-            ("AnswerTime", fmt_cdr_time(c.answered)),
+            ("DestinationChannel", c.cdr_dstchannel if dstchannel is None else dstchannel),
+            ("LastApplication", c.cdr_lastapp if lastapp is None else lastapp),
+            ("LastData", c.cdr_lastdata if lastdata is None else lastdata),
+            ("StartTime", fmt_cdr_time(start)),
+            ("AnswerTime", fmt_cdr_time(answer)),
             ("EndTime", fmt_cdr_time(end)),
-            ("Duration", str(duration)),
-            ("BillableSeconds", str(billsec)),
+            ("Duration", str(int(end - start))),
+            ("BillableSeconds", str(int(end - answer) if answer else 0)),
             ("Disposition", disposition),
             ("AMAFlags", "DOCUMENTATION"),
             ("UniqueID", c.uniqueid),

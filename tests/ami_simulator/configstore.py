@@ -348,9 +348,9 @@ class ConfigStore:
         return json.dumps({k: v.render() for k, v in self.files.items()}, indent=1)
 
 
-# The dialplan the reference captures were recorded with (see GetConfig in
-# capture h), plus the usual companions of an Odoo <-> Asterisk setup.
-SEED_FILES = {
+# The dialplan the shared reference captures were recorded with (see GetConfig
+# in capture h), plus the usual companions of an Odoo <-> Asterisk setup.
+BASE_FILES = {
     "extensions.conf": """\
 [general]
 static=yes
@@ -468,16 +468,20 @@ write=all
 [general]
 persistentmembers=no
 monitor-type=MixMonitor
+shared_lastcall=yes
 
 [support]
 strategy=ringall
 timeout=15
-retry=5
+retry=2
+wrapuptime=0
 maxlen=0
 joinempty=yes
 leavewhenempty=no
-member => Local/agent1@demo/n,0,Agent 1
-member => Local/agent2@demo/n,0,Agent 2
+ringinuse=yes
+announce-frequency=0
+member => Local/agent1@demo/n,0,Agent One
+member => Local/agent2@demo/n,0,Agent Two
 """,
     "cdr_manager.conf": """\
 [general]
@@ -485,3 +489,68 @@ enabled=yes
 """,
     "odoo_test.conf": "",
 }
+
+# What tests/captures added to the real Asterisk's configuration, appended to
+# the files as there (new extensions in [demo], a new context, new peers, a new
+# queue; tests/captures/README.md).  Keep both in step.
+CAPTURE_ADDITIONS = {
+    "extensions.conf": """\
+exten => 601,1,NoOp(queue nobody)
+same => n,Answer()
+same => n,Queue(nobody,,,,30)
+same => n,Hangup()
+exten => 202,1,Dial(SIP/bob,5,tT)
+same => n,Hangup()
+exten => carol,1,Dial(SIP/carol,20,tT)
+same => n,Hangup()
+exten => 203,1,Goto(carol,1)
+exten => 111,1,NoOp(ext 111 transfer target)
+same => n,Answer()
+same => n,Wait(6)
+same => n,Hangup()
+
+[from-trunk]
+exten => 0155512345,1,NoOp(DID 0155512345 ring group)
+same => n,Dial(SIP/bob&SIP/carol,20)
+same => n,Hangup()
+""",
+    "sip.conf": """\
+
+[carol]
+type=friend
+secret=carol-secret
+host=127.0.0.1
+port=5090
+context=demo
+callerid="Carol" <carol>
+disallow=all
+allow=ulaw
+
+[provider]
+type=peer
+host=127.0.0.1
+port=5080
+insecure=invite
+context=from-trunk
+disallow=all
+allow=ulaw
+allow=alaw
+""",
+    "queues.conf": """\
+
+[nobody]
+strategy=ringall
+timeout=2
+retry=1
+wrapuptime=0
+maxlen=0
+joinempty=yes
+leavewhenempty=no
+ringinuse=yes
+announce-frequency=0
+member => Local/agent2@demo/n,0,Agent Two
+""",
+}
+
+# The configuration of the running Asterisk today.
+SEED_FILES = {name: text + CAPTURE_ADDITIONS.get(name, "") for name, text in BASE_FILES.items()}

@@ -10,7 +10,10 @@ show them:
 * ``Local/X@demo`` originates (captures a, b, c, g, j): the ``;1``/``;2``
   pair, ``AppDial2``, ``LocalBridge``, answer propagation, Reason 4/5/3;
 * a SIP phone calling an extension (d), two SIP users bridged through
-  ``Dial(SIP/bob)`` (i1, i2) with Redirect and BlindTransfer, queue calls;
+  ``Dial(SIP/bob)`` (i1, i2) with Redirect and BlindTransfer;
+* the applications recorded in ``tests/captures`` (module :mod:`.pbx`):
+  SIP Dial outcomes (busy, no answer, cancel, a ring group from a trunk),
+  ringall queues (answered, abandoned) and the attended transfer;
 * SIP REGISTER outcomes (f, l), which only produce security/PeerStatus events.
 
 Timing uses a virtual clock: every delay is the real Asterisk delay times
@@ -29,8 +32,8 @@ import re
 from typing import TYPE_CHECKING
 
 from . import channels as ch
+from . import pbx
 from .channels import (
-    AGENT,
     CALL,
     STATE_BUSY,
     STATE_RING,
@@ -936,11 +939,35 @@ class LocalDialLeg:
 SIP_PEERS = {
     "alice": {"callerid": ("alice", "Alice"), "port": 5061, "dynamic": True},
     "bob": {"callerid": ("bob", "Bob"), "port": 5070, "dynamic": False},
+    "carol": {"callerid": ("carol", "Carol"), "port": 5090, "dynamic": False},
+    # the provider trunk (sip.conf insecure=invite): no digest challenge
+    "provider": {"callerid": ("", ""), "port": 5080, "dynamic": False, "trunk": True},
 }
 
 
 class SipInboundCall(Call):
-    """A SIP phone dials an extension (captures d, i1, i2; queue calls)."""
+    """A SIP phone (or the provider trunk) dials an extension.
+
+    Captures d, i1, i2 and ``tests/captures``; the keyword arguments are what
+    the SIP phones do, which the dialplan cannot say:
+
+    * ``phones``: how each dialled peer answers, ``{"bob": "busy" | "ring" |
+      "answer" | ("answer", seconds_of_ringing)}`` (default: answers at once);
+    * ``talk_time``: the caller hangs up (BYE) this long after the callee answered;
+    * ``hangup_after``: the caller hangs up this long after it was answered
+      (e.g. while waiting in a queue);
+    * ``cancel_after``: the caller gives up (CANCEL) this long after its Dial began;
+    * ``media``: the caller's phone sends RTP (RTCPSent every 5 s, Answer()
+      does not wait for media);
+    * ``atxfer``: ``(seconds, exten, context)``: an ``Atxfer`` of the caller's
+      channel that long after the bridge, as if an AMI client had sent it;
+    * ``early_ringing``: the callee's 180 Ringing beats Dial's DialBegin (a
+      race in Asterisk; True/False as recorded);
+    * ``caller_id``: the calling number a trunk presents;
+    * ``device_event``: publish ``DeviceStateChange SIP/<peer> UNAVAILABLE``
+      when the call starts (Asterisk does when that cached state changed;
+      default: as in captures d, i1, i2).
+    """
 
     kind = "sip"
 
@@ -952,20 +979,49 @@ class SipInboundCall(Call):
         context: str = "demo",
         challenge: bool = True,
         talk_time: float | None = None,
+        phones: dict | None = None,
+        hangup_after: float | None = None,
+        cancel_after: float | None = None,
+        media: bool = False,
+        atxfer: tuple | None = None,
+        early_ringing: bool = False,
+        caller_id: str | None = None,
+        device_event: bool | None = None,
     ):
         super().__init__(sim)
         self.peer, self.exten, self.context = peer, exten, context
-        self.challenge = challenge
+        self.challenge = challenge and not SIP_PEERS.get(peer, {}).get("trunk")
         self.talk_time = talk_time  # caller hangs up after this long once bridged
+        self.phones = phones or {}
+        self.hangup_after = hangup_after
+        self.cancel_after = cancel_after
+        self.media = media
+        self.atxfer_plan = atxfer
+        self.early_ringing = early_ringing
+        self.caller_id = caller_id
+        self.device_event = device_event
         self.callee: Channel | None = None
-        self.dial_started = 0.0
+        self.dial = None  # the pbx.SipDial that bridged the call
+        self.rtcp = None
+        self.caller_answer_vt: float | None = None
         self.answer_vt = 0.0
-        self.queue_info: dict = {}
         self.playing = None
+
+    def phone(self, peer: str) -> tuple[str, float]:
+        """How ``peer``'s phone answers a call: (kind, seconds of ringing first)."""
+        spec = self.phones.get(peer, "answer")
+        return (spec, 0.0) if isinstance(spec, str) else (spec[0], float(spec[1]))
+
+    def caller_hangup_vt(self) -> float | None:
+        """Virtual time at which the caller hangs up its answered call (``hangup_after``)."""
+        if self.hangup_after is None or self.caller_answer_vt is None:
+            return None
+        return self.caller_answer_vt + self.hangup_after
 
     def setup(self) -> None:
         peer = self.peer
-        port = 5063 + random.randint(0, 5)
+        trunk = SIP_PEERS.get(peer, {}).get("trunk", False)
+        port = SIP_PEERS.get(peer, {}).get("port", 5063) if trunk else 5063 + random.randint(0, 5)
         if self.challenge:
             self.sim.publish(
                 security_event(
@@ -984,135 +1040,139 @@ class SipInboundCall(Call):
                 )
             )
         name = f"SIP/{peer}-{self.table.next_suffix('SIP')}"
-        num, cname = SIP_PEERS.get(peer, {}).get("callerid", (peer, peer.capitalize()))
+        if self.caller_id:
+            num, cname = parse_callerid(self.caller_id)
+        else:
+            num, cname = SIP_PEERS.get(peer, {}).get("callerid", (peer, peer.capitalize()))
         chan = self.new_channel(
-            name, "SIP", f"SIP/{peer}", self.context, self.exten, cid_num=num, cid_name=cname
+            name,
+            "SIP",
+            f"SIP/{peer}",
+            self.context,
+            self.exten,
+            cid_num=num or UNKNOWN,
+            cid_name=cname or UNKNOWN,
         )
         chan.cdr_src, chan.cdr_dst, chan.cdr_dcontext = num, self.exten, self.context
         chan.cdr_clid = f'"{cname}" <{num}>'
         self.caller = chan
+        user = num if trunk else peer
         self.emit(
             ch.newchannel(chan),
-            ch.varset(chan, "SIPURI", f"sip:{peer}@127.0.0.1:{port}"),
+            ch.varset(chan, "SIPURI", f"sip:{user}@127.0.0.1:{port}"),
             ch.varset(chan, "SIPDOMAIN", "127.0.0.1"),
             ch.varset(chan, "SIPCALLID", f"1-{next(_sip_callid)}@127.0.0.1"),
         )
         self.set_state(chan, STATE_RING)
         chan.answered = None
-        if self.exten not in ("bob", "alice", "200", "201"):
+        if trunk:
+            # a peer with insecure=invite: chan_sip reports the unauthenticated INVITE
+            self.sim.publish(
+                security_event(
+                    self.sim,
+                    "SuccessfulAuth",
+                    "Informational",
+                    1,
+                    [
+                        ("AccountID", self.exten),
+                        ("SessionID", fake_pointer()),
+                        ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
+                        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
+                        ("UsingPassword", "0"),
+                    ],
+                    service="SIP",
+                )
+            )
+        if self.device_event is None:
+            announce = self.exten not in ("bob", "alice", "200", "201")
+        else:
+            announce = self.device_event
+        if announce:
             self.emit(ch.device_state(f"SIP/{peer}", "UNAVAILABLE"))
 
     async def run(self) -> None:
-        with contextlib.suppress(EndOfDialplan, HangupNow):
-            await self.run_dialplan(self.caller, self.context, self.exten)
-        if self.caller.alive:
-            self.sip_hangup(self.caller)
-        for c in self.alive():
-            self.sip_hangup(c)
+        try:
+            with contextlib.suppress(EndOfDialplan, HangupNow, pbx.CallerGone):
+                await self.run_dialplan(self.caller, self.context, self.exten)
+            if self.caller.alive:
+                self.sip_hangup(self.caller, self.caller.hangup_cause or 16)
+            for c in self.alive():
+                self.sip_hangup(c)
+        finally:
+            if self.rtcp is not None and not self.alive():
+                self.rtcp.stop()
 
     def sip_hangup(self, chan: Channel, cause: int = 16, cdr: bool = True) -> None:
+        """Asterisk hangs up a SIP channel (its dialplan ended)."""
         self.emit(ch.soft_hangup_request(chan, 16))
-        for k, v in rtcp_vars(random.getrandbits(31), 71 if chan.answered else 0):
-            self.emit(ch.varset(chan, k, v))
-        self.finish_channel(chan, cause, cdr=cdr)
+        if chan.answered:  # an unanswered channel never set up RTP statistics
+            for k, v in rtcp_vars(random.getrandbits(31), 71):
+                self.emit(ch.varset(chan, k, v))
+        if cdr and (chan.cdr_records or chan.cdr_start is not None):
+            self.finish_channel(chan, cause, cdr=False)
+            pbx.close_records(self, chan)
+            if chan.cdr_start is not None:  # what the dialplan did after a failed Dial
+                self.emit(
+                    ch.cdr_record(
+                        chan,
+                        start=chan.cdr_start,
+                        answer=None,
+                        end=self.now(),
+                        disposition=chan.cdr_disposition,
+                        dstchannel="",
+                    )
+                )
+        else:
+            self.finish_channel(chan, cause, cdr=cdr)
 
     def deadline(self, chan):
         if self.talk_time is not None and self.callee is not None:
             return (self.answer_vt + self.talk_time, "caller_hangup")
         return None
 
-    # Dial(SIP/bob,20,tT)
+    async def app_answer(self, chan, data):
+        if chan.state == STATE_UP:
+            return
+        self.on_answer(chan)
+        if chan is self.caller:
+            self.caller_answer_vt = self.vt
+        if not self.media:  # Answer() waits up to 500 ms for a first voice frame
+            await self.dp_wait(chan, pbx.ANSWER_MEDIA_WAIT)
+
+    # Dial(SIP/bob,20,tT), Dial(SIP/bob&SIP/carol,20)
     async def app_dial(self, chan: Channel, data: str):
-        target = data.split(",")[0]
-        if not target.startswith("SIP/"):
+        if data.split(",")[0][:4].upper() != "SIP/":
             return await self.dp_wait(chan, 0)
-        peer = target[4:]
-        caller = chan
-        for var in DIAL_VARS:
-            self.emit(ch.varset(caller, var, ""))
-        name = f"SIP/{peer}-{self.table.next_suffix('SIP')}"
-        callee = self.new_channel(
-            name,
-            "SIP",
-            f"SIP/{peer}",
-            self.context,
-            "s",
-            cid_num=caller.cid_num,
-            cid_name=caller.cid_name,
-        )
-        num, cname = SIP_PEERS.get(peer, {}).get("callerid", (peer, peer.capitalize()))
-        callee.cdr_src, callee.cdr_dst, callee.cdr_dcontext = num, self.exten, self.context
-        callee.cdr_clid = f'"{cname}" <{num}>'
-        self.callee = callee
-        self.emit(
-            ch.newchannel(callee),
-            ch.varset(callee, "SIPCALLID", f"{random.getrandbits(128):032x}@127.0.0.1:5060"),
-        )
-        callee.exten = ""
-        self.emit(ch.varset(callee, "DIALEDPEERNUMBER", peer))
-        callee.exten = caller.exten
-        self.newexten(callee, 1, "AppDial", "(Outgoing Line)", extension=caller.exten)
-        callee.conn_num, callee.conn_name = caller.cid_num, caller.cid_name
-        self.emit(ch.newconnectedline(callee), ch.dial_begin(caller, callee, peer))
-        caller.conn_num, caller.conn_name = num, cname
-        self.emit(ch.newconnectedline(caller))
-        self.set_state(callee, STATE_RINGING)
-        self.emit(
-            ch.device_state(f"SIP/{peer}", "NOT_INUSE"),
-            ch.varset(caller, "RINGTIME", "0"),
-            ch.varset(caller, "RINGTIME_MS", "0"),
-            ch.dial_state(caller, callee, "RINGING"),
-            ch.device_state(f"SIP/{peer}", "NOT_INUSE"),
-        )
-        self.dial_started = self.vt
-        self.set_state(callee, STATE_UP)
-        caller.cdr_dstchannel = callee.name
-        self.emit(
-            ch.varset(caller, "DIALSTATUS", "ANSWER"),
-            ch.varset(caller, "DIALEDPEERNAME", callee.name),
-            ch.varset(caller, "DIALEDPEERNUMBER", peer),
-        )
-        callee.exten = ""
-        self.emit(ch.dial_end(caller, callee, "ANSWER"))
-        self.set_state(caller, STATE_UP)
-        bridge = self.table.new_bridge()
-        self.bridge = bridge
-        self.emit(ch.bridge_create(bridge))
-        self.newexten(callee, 1, "AppDial", "(Outgoing Line)")
-        self.emit(ch.bridge_enter(bridge, callee), ch.bridge_enter(bridge, caller))
-        self.emit(
-            ch.varset(callee, "BRIDGEPEER", caller.name),
-            ch.varset(callee, "BRIDGEPVTCALLID", caller.variables.get("SIPCALLID", "")),
-            ch.varset(caller, "BRIDGEPEER", callee.name),
-            ch.varset(caller, "BRIDGEPVTCALLID", callee.variables.get("SIPCALLID", "")),
-        )
+        dial = pbx.SipDial(self, chan, data)
+        self.dial = dial
+        status = await dial.run()
+        if status != "ANSWER":
+            return None  # the dialplan goes on (DIALSTATUS is set)
+        self.callee = dial.answered
         self.answer_vt = self.vt
-        talk = self.talk_time if self.talk_time is not None else 3600.0
-        try:
-            await self.wait(talk)
-        except asyncio.CancelledError:
-            raise
-        self.caller_hangs_up_bridge()
+        if self.media:
+            self.rtcp = pbx.RtcpReporter(self, chan, [self.callee])
+        if self.atxfer_plan is not None:
+            delay, exten, context = self.atxfer_plan
+            loop = asyncio.get_running_loop()
+            loop.call_later(
+                self.sim.clock.real_delay(delay),
+                lambda: chan.alive and self.bridge and self.atxfer(chan, context, exten),
+            )
+        await self.wait(self.talk_time if self.talk_time is not None else 86400.0)
+        dial.caller_bye()
         raise EndOfDialplan()
 
-    def caller_hangs_up_bridge(self) -> None:
-        caller, callee, bridge = self.caller, self.callee, self.bridge
-        self.emit(ch.soft_hangup_request(caller, 16))
-        self.emit(ch.varset(caller, "BRIDGEPEER", ""), ch.varset(callee, "BRIDGEPEER", ""))
-        self.emit(ch.bridge_leave(bridge, caller))
-        for k, v in rtcp_vars(random.getrandbits(31), 100):
-            self.emit(ch.varset(caller, k, v))
-        self.finish_channel(caller, 16)
-        self.emit(ch.bridge_leave(bridge, callee), ch.soft_hangup_request(callee, 16))
-        for k, v in rtcp_vars(random.getrandbits(31), 100):
-            self.emit(ch.varset(callee, k, v))
-        self.finish_channel(callee, 16, cdr=False)
-        self.emit(ch.bridge_destroy(bridge))
-        self.table.bridges.pop(bridge.uniqueid, None)
-        self.bridge = None
-        self.emit(
-            ch.device_state(caller.device, "NOT_INUSE"), ch.device_state(callee.device, "NOT_INUSE")
-        )
+    def force_cleanup(self) -> None:
+        super().force_cleanup()
+        if self.rtcp is not None:
+            self.rtcp.stop()
+
+    def remaining_talk(self) -> float | None:
+        """Virtual seconds until the caller hangs up the bridged call (``talk_time``)."""
+        if self.talk_time is None or self.dial is None or self.dial.answered is None:
+            return None
+        return max(0.0, self.dial.answer_time + self.talk_time - self.now())
 
     def _dial_result_vars(self, caller: Channel) -> list:
         secs = int(self.vt - self.answer_vt) if self.callee else 0
@@ -1225,189 +1285,31 @@ class SipInboundCall(Call):
         self.continue_with(go())
 
     def atxfer(self, chan, context, exten):
-        """Attended transfer: ``chan`` consults ``exten`` then completes the transfer."""
+        """``Atxfer``: ``chan`` consults ``exten`` through the ``*2`` feature
+        (capture attended_transfer); the transfer completes when ``chan``
+        hangs up (its ``talk_time``; 2.5 s after the Atxfer without one)."""
         if self.bridge is None or chan not in self.bridge.channels:
             return "Channel specified does not exist"
         self.interrupt()
-        transferer = chan
-        transferee = self.callee if chan is self.caller else self.caller
-        context = context or transferer.context
-        self.continue_with(self._atxfer(transferer, transferee, context, exten))
-        return None
+        transferee = next(c for c in self.bridge.channels if c is not chan)
+        xfer = pbx.AttendedTransfer(self, chan, transferee, context or chan.context, exten)
+        remaining = self.remaining_talk()
 
-    async def _atxfer(self, transferer, transferee, context, exten):
-        bridge = self.bridge
-        self.emit(ev_plain("MusicOnHoldStart", transferee, [("Class", "default")]))
-        target = exten
-        name = f"SIP/{target}-{self.table.next_suffix('SIP')}"
-        num, cname = SIP_PEERS.get(target, {}).get("callerid", (target, target.capitalize()))
-        third = self.new_channel(
-            name,
-            "SIP",
-            f"SIP/{target}",
-            context,
-            exten,
-            cid_num=transferer.cid_num,
-            cid_name=transferer.cid_name,
-        )
-        third.cdr_src, third.cdr_dst, third.cdr_dcontext = transferer.cid_num, exten, context
-        self.emit(ch.newchannel(third), ch.dial_begin(transferer, third, f"{target}"))
-        self.set_state(third, STATE_RINGING)
-        await self.wait(1.0)
-        self.set_state(third, STATE_UP)
-        self.emit(ch.dial_end(transferer, third, "ANSWER"))
-        consult = self.table.new_bridge()
-        self.emit(ch.bridge_create(consult), ch.bridge_enter(consult, third))
-        await self.wait(2.0)
-        # Transferer hangs up: transferee and target are joined.
-        self.emit(ev_plain("MusicOnHoldStop", transferee))
-        pairs = [("Event", "AttendedTransfer"), ("Result", "Success")]
-        pairs += transferer.snapshot("OrigTransferer") + [
-            (("Orig" + k), v) for k, v in bridge.snapshot()
-        ]
-        pairs += transferer.snapshot("SecondTransferer") + [
-            (("Second" + k), v) for k, v in consult.snapshot()
-        ]
-        pairs += [("DestType", "Bridge"), ("DestBridgeUniqueid", bridge.uniqueid)]
-        pairs += transferee.snapshot("Transferee") + third.snapshot("TransferTarget")
-        pairs += [("IsExternal", "No")]
-        self.emit((CALL, pairs))
-        self.emit(
-            ch.bridge_leave(bridge, transferer),
-            ch.bridge_leave(consult, third),
-            ch.bridge_destroy(consult),
-            ch.bridge_enter(bridge, third),
-        )
-        self.table.bridges.pop(consult.uniqueid, None)
-        self.sip_hangup(transferer)
-        self.callee, self.caller = third, transferee
-        await self.wait(self.talk_time or 5.0)
-        self.generic_teardown(first=transferee)
+        async def go():
+            await xfer.run(remaining if remaining is not None else 2.5)
+            if xfer.completed or not chan.alive:
+                return
+            # the target left before the transfer completed: back to the first call
+            await self.wait(self.remaining_talk() or 86400.0)
+            if self.dial is not None and self.dial.answered is not None:
+                self.dial.caller_bye()
+
+        self.continue_with(go())
+        return None
 
     # Queue(support,,,,30) on an answered caller
     async def app_queue(self, chan: Channel, data: str):
-        queue = data.split(",")[0]
-        sim = self.sim
-        caller = chan
-        pos = 1
-        caller_keys = caller.snapshot()
-        self.emit(
-            (
-                CALL,
-                [("Event", "QueueCallerJoin")]
-                + caller_keys
-                + [("Queue", queue), ("Position", str(pos)), ("Count", str(pos))],
-            )
-        )
-        members = sim.queue_members(queue)
-        agent = members[0] if members else {"name": "Agent 1", "interface": "Local/agent1@demo/n"}
-        iface = agent["interface"]
-        m = re.match(r"Local/([^@]+)@([^/]+)", iface)
-        exten, ctx = (m.group(1), m.group(2)) if m else ("agent1", "demo")
-        device = f"Local/{exten}@{ctx}"
-        base = f"{device}-{self.table.next_suffix('Local')}"
-        a = self.new_channel(
-            base + ";1",
-            "Local",
-            device,
-            ctx,
-            exten,
-            cid_num=caller.cid_num,
-            cid_name=caller.cid_name,
-        )
-        b = self.new_channel(
-            base + ";2",
-            "Local",
-            device,
-            ctx,
-            exten,
-            state=STATE_RING,
-            cid_num=caller.cid_num,
-            cid_name=caller.cid_name,
-        )
-        for c in (a, b):
-            c.cdr_src, c.cdr_dst, c.cdr_dcontext, c.cdr_clid = (
-                caller.cdr_src,
-                exten,
-                ctx,
-                caller.cdr_clid,
-            )
-        self.emit(ch.newchannel(a), ch.newchannel(b), ch.local_bridge(a, b, ctx, exten, False))
-        member_keys = [
-            ("MemberName", agent["name"]),
-            ("Interface", iface),
-            ("StateInterface", iface),
-        ]
-        self.emit(
-            (
-                AGENT,
-                [("Event", "AgentCalled")]
-                + caller_keys
-                + a.snapshot("Dest")
-                + [("Queue", queue)]
-                + member_keys,
-            )
-        )
-        self.emit(ch.dial_begin(caller, a, iface))
-        self.newexten(b, 1, "NoOp", exten)
-        self.newexten(b, 2, "Wait", "1")
-        await self.wait(1.0)
-        self.newexten(b, 3, "Answer", "")
-        self.set_state(b, STATE_UP)
-        self.set_state(a, STATE_UP)
-        self.emit(ch.dial_end(caller, a, "ANSWER"))
-        hold = int(self.vt)
-        self.emit(
-            (
-                AGENT,
-                [("Event", "AgentConnect")]
-                + caller.snapshot()
-                + a.snapshot("Dest")
-                + [("Queue", queue)]
-                + member_keys
-                + [("HoldTime", str(hold)), ("RingTime", "1")],
-            )
-        )
-        self.emit(
-            (
-                CALL,
-                [("Event", "QueueCallerLeave")]
-                + caller.snapshot()
-                + [("Queue", queue), ("Position", str(pos)), ("Count", "0")],
-            )
-        )
-        bridge = self.table.new_bridge()
-        self.bridge = bridge
-        self.emit(
-            ch.bridge_create(bridge), ch.bridge_enter(bridge, caller), ch.bridge_enter(bridge, a)
-        )
-        self.newexten(b, 4, "Wait", "4")
-        t0 = self.vt
-        await self.wait(4.0)
-        self.newexten(b, 5, "Hangup", "")
-        self.emit(ch.soft_hangup_request(b, 16))
-        self.finish_channel(b, 16)
-        self.emit(ch.bridge_leave(bridge, a))
-        self.finish_channel(a, 16)
-        self.emit(
-            (
-                AGENT,
-                [("Event", "AgentComplete")]
-                + caller.snapshot()
-                + a.snapshot("Dest")
-                + [("Queue", queue)]
-                + member_keys
-                + [
-                    ("HoldTime", str(hold)),
-                    ("TalkTime", str(int(self.vt - t0))),
-                    ("Reason", "agent"),
-                ],
-            )
-        )
-        self.emit(ch.bridge_leave(bridge, caller), ch.bridge_destroy(bridge))
-        self.table.bridges.pop(bridge.uniqueid, None)
-        self.bridge = None
-        self.emit(ch.device_state(device, "NOT_INUSE"))
+        await pbx.QueueApp(self, chan, data).run()
 
 
 class PhoneOriginateCall(Call):
@@ -1640,7 +1542,32 @@ SCENARIOS = {
     "sip_call": _sip("100", peer="alice"),
     "alice_calls_bob": _sip("bob", peer="alice"),
     "two_users": _sip("bob", peer="alice", talk_time=5.0),
-    "queue": _sip("600", peer="alice"),
+    # recorded in tests/captures (the phones' behaviour as sipp played it)
+    "queue": _sip("600", peer="alice", device_event=False),
+    "queue_abandoned": _sip("601", peer="alice", hangup_after=4.0, device_event=False),
+    "sip_busy": _sip("bob", peer="alice", phones={"bob": "busy"}),
+    "sip_noanswer": _sip(
+        "202", peer="alice", phones={"bob": "ring"}, early_ringing=True, device_event=False
+    ),
+    "sip_cancel": _sip("bob", peer="alice", phones={"bob": "ring"}, cancel_after=2.0),
+    "inbound_ring_group": _sip(
+        "0155512345",
+        peer="provider",
+        context="from-trunk",
+        caller_id="+33612345678",
+        phones={"bob": ("answer", 2.0), "carol": "ring"},
+        talk_time=4.0,
+        device_event=False,
+    ),
+    "attended_transfer": _sip(
+        "bob",
+        peer="alice",
+        phones={"bob": ("answer", 1.0)},
+        early_ringing=True,
+        media=True,
+        talk_time=7.0,
+        atxfer=(2.0, "111", "demo"),
+    ),
 }
 EVENT_SCENARIOS = {
     "sip_register": sip_register,

@@ -1,0 +1,452 @@
+"""Record one AMI session around a real call on a real Asterisk (stdlib + asyncio only).
+
+Usage (from the repository root, Asterisk running with the config described in
+``tests/captures/README.md``, ``sipp`` installed)::
+
+    python tests/captures/record.py NAME [NAME...]      # or: all
+    python tests/captures/record.py --list
+
+For each scenario it logs in to the AMI (``Events: on``), starts the SIP
+phones (sipp, scenarios in ``tests/captures/sipp/``) and the AMI actions the
+scenario needs, reads until every channel of the call has hung up and no event
+came for ``--quiet`` seconds (so the last ``Cdr`` events are in), then sends
+``Logoff`` and reads until Asterisk closes the connection.  It writes, next to
+this file (or in ``--out``):
+
+* ``NAME.raw``          the exact bytes received (banner ... ``Goodbye``);
+* ``NAME.sent``         the exact bytes sent;
+* ``NAME.summary.json`` message counts per event name;
+* ``NAME.timing.txt``   when each message arrived (seconds after the login reply);
+* ``NAME.ROLE.sip.log`` the SIP trace of each sipp (``-trace_msg``).
+
+See README.md next to this file for the Asterisk configuration it expects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SIPP_DIR = HERE / "sipp"
+ASTERISK = "127.0.0.1"
+
+
+def parse_block(block: bytes) -> list[tuple[str, str]]:
+    pairs = []
+    for line in block.decode("utf-8", "replace").split("\r\n"):
+        key, sep, value = line.partition(":")
+        if sep:
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+class Message:
+    def __init__(self, pairs: list[tuple[str, str]]):
+        self.pairs = pairs
+
+    @property
+    def kind(self) -> tuple[str, str]:
+        return self.pairs[0] if self.pairs else ("", "")
+
+    def get(self, key: str, default: str = "") -> str:
+        key = key.lower()
+        return next((v for k, v in self.pairs if k.lower() == key), default)
+
+    def is_event(self, name: str) -> bool:
+        return self.kind == ("Event", name)
+
+
+class Recorder:
+    """One AMI session whose every byte in and out is kept."""
+
+    def __init__(self, name: str, host: str, port: int, user: str, secret: str):
+        self.name = name
+        self.host, self.port = host, port
+        self.user, self.secret = user, secret
+        self.raw = bytearray()
+        self.sent = bytearray()
+        self.messages: list[Message] = []
+        self.changed = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.live: set[str] = set()
+        self.seen_channels: list[str] = []
+        self.last_event_at = 0.0
+        self.arrivals: list[float] = []  # loop time each message arrived
+        self._n = 0
+
+    # -- connection ---------------------------------------------------------
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.task = asyncio.create_task(self._read())
+        await self.action("Login", Username=self.user, Secret=self.secret, Events="on")
+
+    async def _read(self) -> None:
+        buf = b""
+        banner = True
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await self.reader.read(65536)
+            if not chunk:
+                break
+            self.raw += chunk
+            buf += chunk
+            if banner and b"\r\n" in buf:
+                buf = buf.split(b"\r\n", 1)[1]
+                banner = False
+            while b"\r\n\r\n" in buf:
+                block, buf = buf.split(b"\r\n\r\n", 1)
+                msg = Message(parse_block(block))
+                self.messages.append(msg)
+                self.last_event_at = loop.time()
+                self.arrivals.append(self.last_event_at)
+                self._track(msg)
+            self.changed.set()
+        self.closed.set()
+        self.changed.set()
+
+    def _track(self, msg: Message) -> None:
+        if msg.is_event("Newchannel"):
+            self.live.add(msg.get("Channel"))
+            self.seen_channels.append(msg.get("Channel"))
+        elif msg.is_event("Hangup"):
+            self.live.discard(msg.get("Channel"))
+
+    async def send(self, data: bytes) -> None:
+        self.sent += data
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def action(self, action: str, wait: bool = True, **headers: str) -> Message | None:
+        """Send an action (ActionID ``NAME-n``); return its response."""
+        self._n += 1
+        aid = f"{self.name}-{self._n}"
+        lines = [f"Action: {action}", f"ActionID: {aid}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        start = len(self.messages)
+        await self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if not wait:
+            return None
+        return await self.wait_for(
+            lambda m: m.kind[0] == "Response" and m.get("ActionID") == aid, start=start
+        )
+
+    async def wait_for(self, pred, start: int = 0, timeout: float = 60.0) -> Message:
+        """The first message from index ``start`` on that matches ``pred``."""
+
+        async def scan():
+            i = start
+            while True:
+                while i < len(self.messages):
+                    if pred(self.messages[i]):
+                        return self.messages[i]
+                    i += 1
+                if self.closed.is_set():
+                    raise ConnectionError("AMI connection closed")
+                self.changed.clear()
+                await self.changed.wait()
+
+        return await asyncio.wait_for(scan(), timeout)
+
+    async def wait_call_over(self, quiet: float, timeout: float = 180.0) -> None:
+        """Every channel seen has hung up and nothing came for ``quiet`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            idle = loop.time() - self.last_event_at
+            if self.seen_channels and not self.live and idle >= quiet:
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"call not over; live channels: {sorted(self.live)}")
+
+    async def logoff(self) -> None:
+        await self.action("Logoff", wait=False)
+        await asyncio.wait_for(self.closed.wait(), 10)
+
+    # -- results ------------------------------------------------------------
+    def save(self, out: Path, note: str) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{self.name}.raw").write_bytes(bytes(self.raw))
+        (out / f"{self.name}.sent").write_bytes(bytes(self.sent))
+        counts: dict[str, int] = {}
+        for m in self.messages:
+            if m.kind[0] == "Event":
+                counts[m.kind[1]] = counts.get(m.kind[1], 0) + 1
+        summary = {
+            "name": self.name,
+            "note": note,
+            "bytes": len(self.raw),
+            "messages": len(self.messages),
+            "responses": sum(m.kind[0] == "Response" for m in self.messages),
+            "events": sum(counts.values()),
+            "event_counts": counts,
+        }
+        (out / f"{self.name}.summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        # When each message arrived (seconds after the login response): the
+        # delays a simulator scenario has to reproduce.
+        t0 = self.arrivals[0] if self.arrivals else 0.0
+        lines = []
+        for m, t in zip(self.messages, self.arrivals, strict=True):
+            what = m.get("Channel") or m.get("DestChannel") or m.get("Device") or m.get("Queue")
+            lines.append(f"{t - t0:8.3f} {m.kind[0]}: {m.kind[1]} {what}".rstrip())
+        (out / f"{self.name}.timing.txt").write_text("\n".join(lines) + "\n")
+
+
+class Sipp:
+    """A sipp process; its message trace goes to ``NAME.ROLE.sip.log``."""
+
+    def __init__(self, rec: Recorder, out: Path, role: str, args: list[str]):
+        self.role = role
+        self.log = out / f"{rec.name}.{role}.sip.log"
+        self.args = args
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> Sipp:
+        self.log.unlink(missing_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix="sipp-")
+        self.proc = await asyncio.create_subprocess_exec(
+            "sipp",
+            *self.args,
+            "-m",
+            "1",
+            "-nostdin",
+            "-trace_msg",
+            "-message_file",
+            str(self.log),
+            "-trace_err",
+            "-error_file",
+            os.path.join(self.tmp, "errors.log"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=SIPP_DIR,  # rtp_stream files are relative to the working directory
+        )
+        return self
+
+    async def wait(self, timeout: float = 120.0) -> int:
+        assert self.proc is not None
+        try:
+            _, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            raise
+        if self.proc.returncode:
+            errors = Path(self.tmp, "errors.log")
+            text = errors.read_text(errors="replace") if errors.exists() else ""
+            print(f"sipp {self.role} rc={self.proc.returncode}: {err.decode()}{text}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.proc.returncode
+
+
+def uac_alice(service: str, mode: str, ms: int = 0) -> list[str]:
+    """alice (digest auth) from 127.0.0.1:5063 calls ``service``; ``mode`` is one of
+    bye (hangs up ``ms`` after the answer), bye_rtp (the same, sending RTP meanwhile),
+    wait (for Asterisk's BYE), cancel
+    (``ms`` after the 180), reject (expects a 4xx-6xx)."""
+    return [
+        f"{ASTERISK}:5060",
+        "-sf",
+        str(SIPP_DIR / f"uac_alice_{mode}.xml"),
+        "-s",
+        service,
+        "-d",
+        str(ms),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "5063",
+        "-mp",
+        "16000",
+    ]
+
+
+def uas(port: int, mode: str, ms: int = 0, media: int = 17000) -> list[str]:
+    """A phone Asterisk calls (bob 5070, carol 5090); ``mode``: busy (486), ring
+    (180, never answers), answer (180, 200 OK ``ms`` later, waits for BYE)."""
+    return [
+        "-sf",
+        str(SIPP_DIR / f"uas_{mode}.xml"),
+        "-d",
+        str(ms),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-mp",
+        str(media),
+    ]
+
+
+def uac_trunk(did: str, ms: int) -> list[str]:
+    """The provider trunk (127.0.0.1:5080) sends an outside call to ``did``."""
+    return [
+        f"{ASTERISK}:5060",
+        "-sf",
+        str(SIPP_DIR / "uac_trunk.xml"),
+        "-s",
+        did,
+        "-d",
+        str(ms),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "5080",
+        "-mp",
+        "18000",
+    ]
+
+
+# --- scenarios ----------------------------------------------------------------
+# Each one: (note, coroutine(rec, out) -> list of sipp processes to wait for).
+
+
+async def run_phones(rec: Recorder, out: Path, uas_args: dict, uac_role: str, uac_args) -> list:
+    phones = [await Sipp(rec, out, role, args).start() for role, args in uas_args.items()]
+    await asyncio.sleep(0.5)  # the UAS sockets are bound
+    phones.append(await Sipp(rec, out, uac_role, uac_args).start())
+    return phones
+
+
+async def sc_queue_answered(rec, out):
+    return await run_phones(rec, out, {}, "alice", uac_alice("600", "wait"))
+
+
+async def sc_queue_abandoned(rec, out):
+    return await run_phones(rec, out, {}, "alice", uac_alice("601", "bye", 4000))
+
+
+async def sc_sip_busy(rec, out):
+    return await run_phones(
+        rec, out, {"bob": uas(5070, "busy")}, "alice", uac_alice("bob", "reject")
+    )
+
+
+async def sc_sip_noanswer(rec, out):
+    return await run_phones(
+        rec, out, {"bob": uas(5070, "ring")}, "alice", uac_alice("202", "reject")
+    )
+
+
+async def sc_sip_cancel(rec, out):
+    return await run_phones(
+        rec, out, {"bob": uas(5070, "ring")}, "alice", uac_alice("bob", "cancel", 2000)
+    )
+
+
+async def sc_inbound_ring_group(rec, out):
+    return await run_phones(
+        rec,
+        out,
+        {"bob": uas(5070, "answer", 2000), "carol": uas(5090, "ring", media=17100)},
+        "provider",
+        uac_trunk("0155512345", 4000),
+    )
+
+
+async def sc_attended_transfer(rec, out):
+    start = len(rec.messages)
+    phones = await run_phones(
+        rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye_rtp", 7000)
+    )
+    enter = await rec.wait_for(
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/alice-"),
+        start=start,
+    )
+    await asyncio.sleep(2.0)
+    await rec.action("Atxfer", Channel=enter.get("Channel"), Exten="111", Context="demo")
+    return phones
+
+
+SCENARIOS = {
+    "queue_answered": (
+        "sipp UAC alice -> 600 (Answer, Queue support: ringall Local/agent1@demo/n + "
+        "Local/agent2@demo/n); agent1 answers after 1 s, its dialplan hangs up 4 s later",
+        sc_queue_answered,
+    ),
+    "queue_abandoned": (
+        "sipp UAC alice -> 601 (Answer, Queue nobody: only Local/agent2@demo/n, timeout 2, "
+        "retry 1); alice hangs up (BYE) 4 s after the answer",
+        sc_queue_abandoned,
+    ),
+    "sip_busy": (
+        "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)); sipp UAS bob answers 486 Busy Here",
+        sc_sip_busy,
+    ),
+    "sip_noanswer": (
+        "sipp UAC alice -> 202 (Dial(SIP/bob,5,tT)); sipp UAS bob rings (180) and never "
+        "answers; Asterisk CANCELs bob after 5 s",
+        sc_sip_noanswer,
+    ),
+    "sip_cancel": (
+        "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)); bob rings (180); alice CANCELs 2 s "
+        "after the 180",
+        sc_sip_cancel,
+    ),
+    "inbound_ring_group": (
+        "sipp UAC provider (127.0.0.1:5080, From +33612345678) -> DID 0155512345 "
+        "(from-trunk: Dial(SIP/bob&SIP/carol,20)); bob answers after 2 s of ringing, carol "
+        "rings and is cancelled; the outside caller hangs up (BYE) 4 s after the answer",
+        sc_inbound_ring_group,
+    ),
+    "attended_transfer": (
+        "sipp UAC alice (sending RTP) -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; "
+        "2 s after the bridge, AMI Atxfer Channel=SIP/alice-... Exten=111 Context=demo (111: "
+        "Answer, Wait(6), Hangup); alice hangs up (BYE) 7 s after her answer, which completes "
+        "the transfer (bob <-> Local/111@demo;1); 111 hangs up, then bob",
+        sc_attended_transfer,
+    ),
+}
+
+
+async def record(name: str, args) -> None:
+    note, scenario = SCENARIOS[name]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rec = Recorder(name, args.host, args.port, args.user, args.secret)
+    await rec.connect()
+    await asyncio.sleep(0.5)
+    phones = await scenario(rec, out)
+    rcs = [await p.wait() for p in phones]
+    if not rec.seen_channels:
+        await rec.logoff()
+        raise RuntimeError(f"{name}: no channel was created (sipp rc={rcs})")
+    await rec.wait_call_over(args.quiet)
+    await rec.logoff()
+    with contextlib.suppress(Exception):
+        rec.writer.close()
+    rec.save(out, note + f"; sipp rc={','.join(map(str, rcs))}")
+    print(f"{name}: {len(rec.messages)} messages, {len(rec.raw)} bytes, sipp rc={rcs}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", help="scenario names, or 'all'")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--out", default=str(HERE))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5038)
+    p.add_argument("--user", default="odoo")
+    p.add_argument("--secret", default="odoo-secret")
+    p.add_argument("--quiet", type=float, default=3.0, help="seconds without events at the end")
+    args = p.parse_args()
+    if args.list or not args.names:
+        for name, (note, _) in SCENARIOS.items():
+            print(f"{name}: {note}")
+        return 0
+    names = list(SCENARIOS) if args.names == ["all"] else args.names
+    for name in names:
+        if name not in SCENARIOS:
+            p.error(f"unknown scenario {name}")
+    for name in names:
+        asyncio.run(record(name, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
