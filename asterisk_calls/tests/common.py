@@ -10,13 +10,28 @@ CAPTURES = os.path.join(os.path.dirname(REPO), "shared", "ami-captures")
 OWN_CAPTURES = os.path.join(REPO, "tests", "captures")
 
 
+def capture_timings(path):
+    """Seconds at which each message of a capture arrived (NAME.timing.txt of
+    the suite's own captures), or None."""
+    timing = path[: -len(".raw")] + ".timing.txt"
+    if not os.path.exists(timing):
+        return None
+    with open(timing) as f:
+        return [float(line.split()[0]) for line in f if line.strip()]
+
+
 def parse_capture(path):
     """The events of a .raw capture as the worker hands them over: dicts of
-    the AMI keys, repeated keys as lists."""
+    the AMI keys, repeated keys as lists; ``_t`` is when it arrived, when the
+    capture's timing is known."""
     with open(path, "rb") as f:
         data = f.read().decode("utf-8", "replace")
+    blocks = [b for b in data.split("\r\n\r\n") if ": " in b]
+    timings = capture_timings(path)
+    if timings is not None and len(timings) != len(blocks):
+        timings = None
     events = []
-    for block in data.split("\r\n\r\n"):
+    for index, block in enumerate(blocks):
         event = {}
         for line in block.split("\r\n"):
             key, sep, value = line.partition(": ")
@@ -28,6 +43,8 @@ def parse_capture(path):
             else:
                 event[key] = value
         if "Event" in event:
+            if timings is not None:
+                event["_t"] = timings[index]
             events.append(event)
     return events
 
@@ -109,7 +126,7 @@ class CallsCase(TransactionCase):
         stamped = []
         for index, event in enumerate(events):
             event = dict(event)
-            received = start + index * step
+            received = start + event.pop("_t", index * step)
             event["_server_id"] = self.server.id
             event["_received"] = received
             event["_linkedid"] = router.route(event, received)

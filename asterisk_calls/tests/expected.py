@@ -135,6 +135,137 @@ CAPTURE_CALLS = {
         }
     ],
 }
+# The suite's own captures of the same Asterisk (tests/captures/), replayed
+# with their recorded timing.
+OWN_CAPTURE_CALLS = {
+    "queue_answered": [
+        {
+            "status": "answered",
+            "direction": "internal",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "600",
+            "called_name": "Carol",
+            "queue": "support",
+            "users": ["alice", "carol"],
+            "answered_by": "carol",
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 2,
+            "talk_seconds": 5,
+            "channels": 5,
+            "cdr": ("ANSWERED", 5, 5),
+        }
+    ],
+    "queue_abandoned": [
+        {
+            "status": "abandoned",
+            "direction": "internal",
+            "caller_number": "201",
+            "called_number": "601",
+            "queue": "nobody",
+            "users": ["alice"],
+            "answered_by": None,
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 3,
+            "talk_seconds": 0,
+            "channels": 5,
+            "cdr": ("NO ANSWER", 3, 0),
+        }
+    ],
+    "sip_busy": [
+        {
+            "status": "busy",
+            "direction": "internal",
+            "caller_number": "201",
+            "called_number": "bob",
+            "called_name": "Bob",
+            "users": ["alice", "bob"],
+            "answered_by": None,
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 0,
+            "talk_seconds": 0,
+            "channels": 2,
+            "cdr": ("BUSY", 0, 0),
+        }
+    ],
+    "sip_noanswer": [
+        {
+            "status": "no_answer",
+            "direction": "internal",
+            "caller_number": "201",
+            "called_number": "202",
+            "called_name": "Bob",
+            "users": ["alice", "bob"],
+            "answered_by": None,
+            "missed": ["bob"],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 5,
+            "talk_seconds": 0,
+            "channels": 2,
+            "cdr": ("NO ANSWER", 5, 0),
+        }
+    ],
+    "sip_cancel": [
+        {
+            "status": "abandoned",
+            "direction": "internal",
+            "caller_number": "201",
+            "called_number": "bob",
+            "users": ["alice", "bob"],
+            "answered_by": None,
+            "missed": ["bob"],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 2,
+            "talk_seconds": 0,
+            "channels": 2,
+            "cdr": ("NO ANSWER", 2, 0),
+        }
+    ],
+    "inbound_ring_group": [
+        {
+            "status": "answered",
+            "direction": "inbound",
+            "caller_number": "+33612345678",
+            "called_number": "+33155512345",
+            "called_name": "Bob",
+            "users": ["bob", "carol"],
+            "answered_by": "bob",
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 2,
+            "talk_seconds": 4,
+            "channels": 3,
+            "cdr": ("ANSWERED", 6, 4),
+        }
+    ],
+    "attended_transfer": [
+        {
+            "status": "answered",
+            "direction": "internal",
+            "caller_number": "201",
+            "called_number": "bob",
+            "called_name": "Bob",
+            "users": ["alice", "bob"],
+            "answered_by": "bob",
+            "missed": [],
+            "originated": False,
+            "transferred": True,
+            "ring_seconds": 1,
+            "talk_seconds": 8,
+            "channels": 4,
+            "cdr": ("ANSWERED", 7, 6),
+        }
+    ],
+}
 # 50 Originates of Local/100@demo with CallerID "Burst N" <700N>, Wait(1).
 BURST = {
     "count": 50,

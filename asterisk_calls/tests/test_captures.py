@@ -1,5 +1,5 @@
-from .common import CallsCase
-from .expected import BURST, CAPTURE_CALLS, NO_CALLS
+from .common import CallsCase, capture_path, parse_capture
+from .expected import BURST, CAPTURE_CALLS, NO_CALLS, OWN_CAPTURE_CALLS
 
 
 def snapshot(call):
@@ -66,6 +66,41 @@ class TestCaptures(CallsCase):
                 before = [snapshot(c) for c in calls]
                 self.replay_capture(name, start=1795800000.0)
                 self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
+
+    def test_own_captures(self):
+        """Queues, dial outcomes, a ring group from a trunk, an attended transfer."""
+        for name, expected_calls in OWN_CAPTURE_CALLS.items():
+            with self.subTest(capture=name):
+                self.Call.search([]).unlink()
+                self.replay_capture(name)
+                calls = self.calls()
+                self.assertEqual(len(calls), len(expected_calls), name)
+                for call, expected in zip(calls, expected_calls, strict=True):
+                    self.assertCall(call, expected, name)
+                    if "queue" in expected:
+                        self.assertEqual(call.queue, expected["queue"])
+                before = [snapshot(c) for c in calls]
+                self.replay_capture(name, start=1795900000.0)
+                self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
+
+    def test_outside_caller_finds_the_contact_as_it_rings(self):
+        partner = self.env["res.partner"].create({"name": "Robert", "mobile": "06 12 34 56 78"})
+        self.env.cr.postcommit.run()
+        events = parse_capture(capture_path("inbound_ring_group"))
+        ring = next(i for i, e in enumerate(events) if e["Event"] == "DialBegin")
+        self.replay(events[: ring + 1])
+        call = self.calls()
+        self.assertEqual((call.status, call.partner_id), ("ringing", partner))
+        self.assertEqual(call.external_number, "+33612345678")
+
+    def test_queue_timeline_names_members_and_users(self):
+        self.replay_capture("queue_answered")
+        html = str(self.calls().timeline_html)
+        self.assertIn(
+            "Queue support rang Agent Two (Local/agent2@demo), which no PBX user has", html
+        )
+        self.assertIn("Queue support rang Agent One: Carol", html)
+        self.assertIn("Carol answered (queue support", html)
 
     def test_burst_of_50_originates(self):
         for batch in (1, 13, 200):

@@ -262,9 +262,8 @@ class Tracker:
         if chan["user_id"]:
             call.set("caller_user_id", chan["user_id"])
         self._update_caller(call, chan)
-        exten = chan["exten"]
-        if exten and exten != "s" and not call["called_number"]:
-            call.set("called_number", exten)
+        if chan["exten"] != "s":
+            self._set_called(call, chan["exten"])
 
     def _move(self, chan, linkedid, t):
         """Asterisk gave the channel another linkedid (it joined a bridge with
@@ -305,8 +304,15 @@ class Tracker:
         return bool(chan["user_id"]) or not chan["is_local"]
 
     def _who(self, chan):
+        """A channel's party as people name it: the user, the outside caller,
+        the extension behind a Local channel, else the device."""
         if chan["user_id"]:
             return self.directory.user_name(chan["user_id"])
+        call = self.calls.get(chan["linkedid"])
+        if call is not None and chan["uniqueid"] == call["tracking"].get("origin"):
+            return call["caller_name"] or call["caller_number"] or chan["device"]
+        if chan["is_local"]:
+            return chan["device"][len("Local/") :].split("@")[0]
         return chan["device"]
 
     @staticmethod
@@ -691,25 +697,30 @@ class Tracker:
             self._finish(call, t)
 
     def on_Cdr(self, event, t):
+        """A channel gets one CDR per party it dialled (and per segment after a
+        transfer): all are kept, and summed up on the channel and the call."""
         chan = self.channels.get(event.get("UniqueID") or event.get("Uniqueid"))
         if chan is None:
             return
         cdr = {k: v for k, v in event.items() if not k.startswith("_") and k != "Privilege"}
-        chan.set("cdr", cdr)
-        chan.set("cdr_disposition", event.get("Disposition") or "")
-        duration, billsec = _int(event.get("Duration")), _int(event.get("BillableSeconds"))
+        cdrs = list(chan["cdr"] or [])
+        if cdr in cdrs:
+            return  # a replay
+        cdrs.append(cdr)
+        chan.set("cdr", cdrs)
+        disposition, duration, billsec = cdr_summary(cdrs)
+        chan.set("cdr_disposition", disposition)
         chan.set("cdr_duration", duration)
         chan.set("cdr_billsec", billsec)
         call = self.calls.get(chan["linkedid"])
         if call is None:
             return
+        if chan["uniqueid"] == call["tracking"].get("origin"):
+            call.set("cdr_disposition", disposition)
+            call.set("cdr_duration", duration)
+            call.set("cdr_billsec", billsec)
         if not self.live(call):
             self._durations(call)
-        if chan["uniqueid"] != call["tracking"].get("origin"):
-            return
-        call.set("cdr_disposition", chan["cdr_disposition"])
-        call.set("cdr_duration", duration)
-        call.set("cdr_billsec", billsec)
 
     def on_OriginateResponse(self, event, t):
         linkedid = event.get("_linkedid")
@@ -750,7 +761,8 @@ class Tracker:
         if call is None:
             return
         tracking = call["tracking"]
-        if tracking.get("queue_outcome") != "connected":
+        # The caller leaves after being connected, or after abandoning.
+        if tracking.get("queue_outcome") in (None, "waiting") or outcome == "abandoned":
             tracking["queue_outcome"] = outcome
             call.touch("tracking")
         queue = event.get("Queue") or ""
@@ -964,27 +976,60 @@ def _cdr_time(value):
         return None
 
 
+# When CDRs of one channel disagree, the first of these wins (as cdr.c ranks them).
+DISPOSITIONS = ("ANSWERED", "BUSY", "NO ANSWER", "CONGESTION", "FAILED")
+
+
+def _cdr_interval(cdr):
+    """(start, answer, end) of a CDR in seconds: Duration and BillableSeconds
+    are rounded from Asterisk's own clock, the times are truncated."""
+    start = _cdr_time(cdr.get("StartTime"))
+    if start is None:
+        return None
+    duration = _int(cdr.get("Duration"))
+    end = start + duration if duration is not None else _cdr_time(cdr.get("EndTime"))
+    if end is None:
+        return None
+    answer = None
+    if cdr.get("Disposition") == "ANSWERED":
+        billsec = _int(cdr.get("BillableSeconds"))
+        answer = end - billsec if billsec is not None else _cdr_time(cdr.get("AnswerTime"))
+    return start, answer, end
+
+
+def cdr_summary(cdrs):
+    """(disposition, duration, billable seconds) of a list of CDRs: the best
+    disposition, the span they cover, the time answered (overlaps once)."""
+    disposition = min(
+        (c.get("Disposition") or "" for c in cdrs),
+        key=lambda d: DISPOSITIONS.index(d) if d in DISPOSITIONS else len(DISPOSITIONS),
+    )
+    intervals = [i for i in map(_cdr_interval, cdrs) if i]
+    if not intervals:
+        return disposition, _int(cdrs[-1].get("Duration")), _int(cdrs[-1].get("BillableSeconds"))
+    duration = max(end for _, _, end in intervals) - min(start for start, _, _ in intervals)
+    billsec, reach = 0, None
+    for answer, end in sorted((a, e) for _, a, e in intervals if a is not None):
+        if reach is not None and answer < reach:
+            answer = reach
+        if end > answer:
+            billsec += end - answer
+            reach = end
+    return disposition, round(duration), round(billsec)
+
+
 def _cdr_span(channels):
     """(start, end, first answer) over the CDRs of a call's channels, or None."""
-    starts, ends, answers = [], [], []
-    for chan in channels:
-        cdr = chan["cdr"]
-        if not cdr:
-            continue
-        start, answer = _cdr_time(cdr.get("StartTime")), _cdr_time(cdr.get("AnswerTime"))
-        if start is None:
-            continue
-        # Duration is rounded from Asterisk's own clock; EndTime is truncated.
-        duration = _int(cdr.get("Duration"))
-        end = start + duration if duration is not None else _cdr_time(cdr.get("EndTime"))
-        starts.append(start)
-        if end is not None:
-            ends.append(end)
-        if answer is not None:
-            answers.append(answer)
-    if not starts or not ends:
+    intervals = [i for chan in channels for i in map(_cdr_interval, chan["cdr"] or [])]
+    intervals = [i for i in intervals if i]
+    if not intervals:
         return None
-    return min(starts), max(ends), min(answers) if answers else None
+    answers = [answer for _, answer, _ in intervals if answer is not None]
+    return (
+        min(start for start, _, _ in intervals),
+        max(end for _, _, end in intervals),
+        min(answers) if answers else None,
+    )
 
 
 def _int(value):
