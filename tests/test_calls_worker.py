@@ -221,3 +221,44 @@ def resync_drill(calls_db, odoo, sim):
     other = next(c for c in live if c["id"] != internal["id"])
     assert calls(calls_db, "c.id = %s", [other["id"]])[0]["status"] == "in_progress"
     assert node2.errors() == []
+
+
+# What the simulator's scenarios (the same calls as tests/captures) must give.
+SCENARIOS = {
+    "queue": ("answered", "internal", ["alice", "carol"], "carol", []),
+    "queue_abandoned": ("abandoned", "internal", ["alice"], None, []),
+    "attended_transfer": ("answered", "internal", ["alice", "bob"], "bob", []),
+    "inbound_ring_group": ("answered", "inbound", ["bob", "carol"], "bob", []),
+    "sip_noanswer": ("no_answer", "internal", ["alice", "bob"], None, ["bob"]),
+    "sip_busy": ("busy", "internal", ["alice", "bob"], None, []),
+    "sip_cancel": ("abandoned", "internal", ["alice", "bob"], None, ["bob"]),
+    "two_users": ("answered", "internal", ["alice", "bob"], "bob", []),
+}
+
+
+def test_simulator_scenarios(calls_db, sim, odoo):
+    """Queues, an attended transfer, a ring group from a trunk, internal calls
+    and their dial outcomes, played by the simulator, all at once."""
+    node, server_id = start(odoo, calls_db, sim)
+    linkedids = {name: sim.start_call(name) for name in SCENARIOS}
+    found = wait_until(
+        lambda: len(ended := calls(calls_db, "c.ended_at IS NOT NULL")) >= len(SCENARIOS) and ended,
+        60,
+        0.3,
+        message="every scenario's call ended",
+    )
+    by_linkedid = {c["linkedid"]: c for c in found}
+    for name, (status, direction, users, answered_by, missed) in SCENARIOS.items():
+        call = by_linkedid[linkedids[name]]
+        got = (call["status"], call["direction"], call["users"], call["answered_by"])
+        assert got == (status, direction, users, answered_by), name
+        assert call["missed"] == missed, name
+    transfer = by_linkedid[linkedids["attended_transfer"]]
+    assert transfer["transferred"]
+    assert by_linkedid[linkedids["queue"]]["queue"] == "support"
+    inbound = by_linkedid[linkedids["inbound_ring_group"]]
+    assert inbound["caller_number"] == "+33612345678"
+    assert len(found) == len(SCENARIOS), "no phantom call from the Local channels"
+    settled(calls_db, server_id)
+    assert query(calls_db, "SELECT count(*) FROM asterisk_common_dispatch_error")[0][0] == 0
+    assert node.errors() == []

@@ -38,7 +38,11 @@ class AsteriskChannel(models.Model):
     hangup_cause_txt = fields.Char(string="Hangup Cause", readonly=True)
     bridge = fields.Char(readonly=True)
     bridge_exten = fields.Char(readonly=True)
-    cdr = fields.Json(string="CDR", readonly=True)
+    cdr = fields.Json(
+        string="CDRs",
+        readonly=True,
+        help="Asterisk's CDRs of this channel: one per party it dialled.",
+    )
     cdr_disposition = fields.Char(string="CDR Disposition", readonly=True)
     cdr_duration = fields.Integer(string="CDR Duration", readonly=True)
     cdr_billsec = fields.Integer(string="CDR Billable Seconds", readonly=True)
@@ -50,5 +54,6 @@ class AsteriskChannel(models.Model):
 
     def _compute_cdr_text(self):
         for chan in self:
-            cdr = chan.cdr or {}
-            chan.cdr_text = "\n".join(f"{key}: {value}" for key, value in cdr.items())
+            chan.cdr_text = "\n\n".join(
+                "\n".join(f"{key}: {value}" for key, value in cdr.items()) for cdr in chan.cdr or []
+            )

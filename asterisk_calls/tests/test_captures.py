@@ -146,3 +146,11 @@ class TestCaptures(CallsCase):
         self.assertIn("Rang SIP/bob, which no PBX user has", str(call.timeline_html))
         self.assertEqual(call.user_ids, self.alice)
         self.assertFalse(call.answered_by_id)
+
+    def test_channel_keeps_every_cdr(self):
+        self.replay_capture("inbound_ring_group")
+        origin = self.calls().channel_ids.filtered(lambda c: c.device == "SIP/provider")
+        self.assertEqual(len(origin.cdr), 2)  # one per phone the ring group dialled
+        self.assertEqual((origin.cdr_disposition, origin.cdr_duration, origin.cdr_billsec),
+                         ("ANSWERED", 6, 4))  # fmt: skip
+        self.assertIn("DestinationChannel: SIP/carol", origin.cdr_text)
