@@ -20,10 +20,12 @@
         "views/asterisk_calls_user_report_views.xml",
         "views/res_partner_views.xml",
         "views/asterisk_common_server_views.xml",
+        "views/asterisk_common_user_views.xml",
         "views/res_config_settings_views.xml",
         "views/asterisk_calls_menus.xml",
     ],
     "assets": {
         "web.assets_backend": ["asterisk_calls/static/src/**/*"],
+        "web.assets_tests": ["asterisk_calls/static/tests/tours/*.js"],
     },
 }

@@ -300,7 +300,7 @@ class AsteriskCall(models.Model):
         who = entry.get("user") or entry.get("device") or "?"
         texts = {
             "originate_ring": lambda: _("Originate: rang %s first", self._device_text(entry)),
-            "ring": lambda: _("Rang %s", self._device_text(entry)),
+            "ring": lambda: self._ring_text(entry),
             "answer": lambda: _("%s answered", who),
             "dial_end": lambda: _(
                 "%(who)s did not answer: %(status)s",
@@ -346,6 +346,14 @@ class AsteriskCall(models.Model):
             ),
         }
         return texts.get(kind, lambda: kind)()
+
+    def _ring_text(self, entry):
+        text = _("Rang %s", self._device_text(entry))
+        if entry.get("popup") is True:
+            return _("%s: popup sent", text)
+        if entry.get("popup") is False:
+            return _("%s: no popup, the user turned popups off", text)
+        return text
 
     def _member_text(self, entry):
         if entry.get("user_id"):
@@ -424,7 +432,7 @@ class AsteriskCall(models.Model):
     def _directory(self, server):
         """The server's PBX users and devices, as the tracker reads them."""
         self.env.cr.execute(
-            """SELECT u.id, u.user_id, p.name, u.extension, c.name
+            """SELECT u.id, u.user_id, p.name, u.extension, c.name, u.popup_incoming
                  FROM asterisk_common_user u
                  JOIN res_users ru ON ru.id = u.user_id
                  JOIN res_partner p ON p.id = ru.partner_id
@@ -432,11 +440,13 @@ class AsteriskCall(models.Model):
                 WHERE u.server_id = %s AND u.active""",
             [server.id],
         )
-        devices, users = {}, {}
-        for pbx_user_id, user_id, name, extension, device in self.env.cr.fetchall():
+        devices, users, no_popup = {}, {}, set()
+        for pbx_user_id, user_id, name, extension, device, popup in self.env.cr.fetchall():
             users[user_id] = (name, extension)
             if device:
                 devices[device] = (pbx_user_id, user_id)
+            if not popup:
+                no_popup.add(user_id)
         region = server._region()
         settings = self.env["asterisk_common.settings"]
         return Directory(
@@ -444,6 +454,7 @@ class AsteriskCall(models.Model):
             users,
             internal_max_digits=settings.get("internal_max_digits"),
             normalize=lambda number: to_e164(number, region),
+            no_popup=no_popup,
         )
 
     @api.model
@@ -592,10 +603,123 @@ class AsteriskCall(models.Model):
         calls = [c for c in tracker.calls.values() if c.id and c not in tracker.removed]
         if tracker.ended:
             self.env.ref("asterisk_calls.cron_call_followup")._trigger()
-        self._notify_calls([c.id for c in calls])
+        self._notify_calls(tracker, calls)
 
-    def _notify_calls(self, call_ids):
-        """Hook: the calls of a batch changed (popups, live lists)."""
+    def _notify_calls(self, tracker, calls):
+        """The calls of a batch changed: popups open for the users whose phone
+        started ringing, and close for everyone once the call is answered or
+        over. Glue modules extend it (live lists)."""
+        if tracker.rings:
+            self._send_popups(tracker)
+        for linkedid, user_ids in tracker.stops.items():
+            call = tracker.calls.get(linkedid)
+            if call is not None and call.id:
+                self.browse(call.id)._close_popups(sorted(user_ids))
+
+    def _send_popups(self, tracker):
+        users = defaultdict(list)
+        for linkedid, user_id in tracker.rings:
+            if user_id not in tracker.directory.no_popup:
+                users[tracker.calls[linkedid].id].append(user_id)
+        if not users:
+            return
+        prefs = {
+            (p.user_id.id, p.server_id.id): p
+            for p in self.env["asterisk_common.user"]
+            .sudo()
+            .search([("user_id", "in", [u for ids in users.values() for u in ids])])
+        }
+        for call in self.browse(list(users)).sudo():
+            payload = call._popup_payload()
+            for user in self.env["res.users"].browse(users[call.id]):
+                pref = prefs.get((user.id, call.server_id.id))
+                user._bus_send(
+                    "asterisk_calls.ring",
+                    dict(
+                        payload,
+                        sticky=bool(pref and pref.popup_sticky),
+                        open_partner_on_answer=bool(pref and pref.open_partner_form),
+                    ),
+                )
+
+    def _popup_payload(self):
+        """What the incoming-call popup shows: plain values, rendered as text
+        by the client (the caller's name comes from the caller)."""
+        self.ensure_one()
+        partner = self.partner_id
+        last_calls = self.search(
+            [
+                ("id", "!=", self.id),
+                "|",
+                ("partner_id", "=", partner.id) if partner else (0, "=", 1),
+                ("external_number", "=", self.external_number or "-"),
+            ],
+            limit=5,
+        )
+        activities = self.env["mail.activity"]
+        if partner:
+            activities = activities.search(
+                [("res_model", "=", "res.partner"), ("res_id", "=", partner.id)],
+                limit=5,
+                order="date_deadline",
+            )
+        return {
+            "call_id": self.id,
+            "linkedid": self.linkedid,
+            "direction": self.direction,
+            "caller_number": self.caller_number or "",
+            "caller_name": self.caller_name or "",
+            "called_number": self.called_number or "",
+            "queue": self.queue or "",
+            "partner": {"id": partner.id, "name": partner.display_name} if partner else False,
+            "last_calls": [
+                {
+                    "id": c.id,
+                    "started_at": fields.Datetime.to_string(c.started_at),
+                    "direction": c.direction,
+                    "status": dict(STATUSES)[c.status],
+                    "answered_by": c.answered_by_id.name or "",
+                }
+                for c in last_calls
+            ],
+            "activities": [
+                {
+                    "id": a.id,
+                    "summary": a.summary or a.activity_type_id.name or "",
+                    "date_deadline": fields.Date.to_string(a.date_deadline),
+                }
+                for a in activities
+            ],
+        }
+
+    def _close_popups(self, user_ids):
+        """The call was answered or is over: its popups close (a sticky one
+        stays, showing how it ended)."""
+        self.ensure_one()
+        call = self.sudo()
+        prefs = {
+            p.user_id.id: p
+            for p in self.env["asterisk_common.user"]
+            .sudo()
+            .search([("user_id", "in", user_ids), ("server_id", "=", call.server_id.id)])
+        }
+        for user in self.env["res.users"].browse(user_ids):
+            pref = prefs.get(user.id)
+            open_partner = (
+                call.partner_id.id
+                if pref and pref.open_partner_form and call.answered_by_id == user
+                else False
+            )
+            user._bus_send(
+                "asterisk_calls.ring_end",
+                {
+                    "call_id": call.id,
+                    "status": call.status,
+                    "answered_by": call.answered_by_id.name or "",
+                    "answered_by_me": call.answered_by_id == user,
+                    "open_partner_id": open_partner,
+                },
+            )
 
     # -- after a reconnect ------------------------------------------------------------
 

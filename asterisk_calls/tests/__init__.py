@@ -1,1 +1,1 @@
-from . import test_access, test_captures, test_followup, test_lookup
+from . import test_access, test_captures, test_followup, test_lookup, test_popup, test_ui

@@ -117,12 +117,16 @@ class Directory:
     :param users: ``{user_id: (name, extension)}``;
     :param internal_max_digits: numbers up to this many digits (and names
         such as "alice") are internal extensions, not outside numbers;
-    :param normalize: ``number -> E.164 or None`` for outside numbers.
+    :param normalize: ``number -> E.164 or None`` for outside numbers;
+    :param no_popup: users who turned incoming-call popups off.
     """
 
-    def __init__(self, devices=None, users=None, internal_max_digits=6, normalize=None):
+    def __init__(
+        self, devices=None, users=None, internal_max_digits=6, normalize=None, no_popup=()
+    ):
         self.devices = {d.lower(): v for d, v in (devices or {}).items()}
         self.users = users or {}
+        self.no_popup = set(no_popup)
         self.extensions = {ext: uid for uid, (_name, ext) in self.users.items() if ext}
         self.internal_max_digits = internal_max_digits
         self.normalize = normalize or (lambda number: None)
@@ -168,6 +172,8 @@ class Tracker:
         self.channels = channels if channels is not None else {}
         self.ended = []  # calls finished by this batch
         self.removed = []  # calls left with no channel (all moved away)
+        self.rings = []  # (linkedid, user_id): a user's phone started ringing
+        self.stops = {}  # linkedid -> users whose popup closes (answered, ended, rang out)
 
     # -- entry point ----------------------------------------------------------------
 
@@ -325,6 +331,35 @@ class Tracker:
         if user_id and user_id not in lst:
             lst.append(user_id)
             call.touch("tracking")
+            return True
+        return False
+
+    def _ring(self, call, user_id):
+        """A user's device rings for this call: one popup per user at a time
+        (a second device of theirs, no; a queue ringing them again, yes)."""
+        closed = call["tracking"].setdefault("closed", [])
+        again = user_id in closed
+        if (self._remember(call, "rang", user_id) or again) and self.live(call):
+            if again:
+                closed.remove(user_id)
+                call.touch("tracking")
+            self.rings.append((call["linkedid"], user_id))
+
+    def _stop(self, call, users=None):
+        """Popups close: every one when the call is answered or over, a user's
+        own when their phone stopped ringing (``users``)."""
+        tracking = call["tracking"]
+        closed = tracking.setdefault("closed", [])
+        targets = [u for u in (users or tracking.get("rang", [])) if u and u not in closed]
+        targets = [u for u in targets if u in tracking.get("rang", [])]
+        if targets:
+            closed.extend(targets)
+            call.touch("tracking")
+            self.stops.setdefault(call["linkedid"], set()).update(targets)
+
+    def _popup(self, user_id):
+        """For the timeline: whether the user gets a popup (None: no user)."""
+        return None if not user_id else user_id not in self.directory.no_popup
 
     def _log(self, call, t, kind_, key, **params):
         """Add a timeline entry once (``key`` makes replays harmless)."""
@@ -487,7 +522,7 @@ class Tracker:
         if self.is_party(dest):
             user_id = dest["user_id"]
             if user_id and user_id != call["caller_user_id"]:
-                self._remember(call, "rang", user_id)
+                self._ring(call, user_id)
                 self._set_called(call, "", self.directory.user_name(user_id))
             elif not user_id:
                 name = clean(event.get("DestCallerIDName"))
@@ -502,6 +537,7 @@ class Tracker:
                 channel=dest["name"],
                 user_id=user_id,
                 user=self._who(dest),
+                popup=self._popup(user_id if user_id != call["caller_user_id"] else None),
             )
         self._direction(call)
 
@@ -527,7 +563,10 @@ class Tracker:
         call.touch("tracking")
         if status == "ANSWER":
             self._answered(call, dest, t, by_party=True)
-        elif self.is_party(dest):
+            self._stop(call)  # also after a transfer: whoever still rings
+        else:
+            self._stop(call, [dest["user_id"]])
+        if status != "ANSWER" and self.is_party(dest):
             self._log(
                 call,
                 t,
@@ -542,6 +581,7 @@ class Tracker:
     def _answered(self, call, chan, t, by_party):
         if not call["answered_at"]:
             call.set("answered_at", t)
+            self._stop(call)
         call.set("status", "in_progress")
         user_id = chan["user_id"]
         if user_id and user_id != call["caller_user_id"]:
@@ -792,7 +832,7 @@ class Tracker:
             return
         member, user_id = self._member(event, t)
         if user_id and user_id != call["caller_user_id"]:
-            self._remember(call, "rang", user_id)
+            self._ring(call, user_id)
             self._add_user(call, "user_ids", user_id)
         self._log(
             call,
@@ -804,6 +844,7 @@ class Tracker:
             device=device_of(event.get("Interface") or event.get("DestChannel") or ""),
             user_id=user_id,
             user=self.directory.user_name(user_id) if user_id else "",
+            popup=self._popup(user_id),
         )
         self._direction(call)
 
@@ -812,6 +853,7 @@ class Tracker:
         if call is None:
             return
         _member, user_id = self._member(event, t)
+        self._stop(call, [user_id])
         self._log(
             call,
             t,
@@ -834,6 +876,7 @@ class Tracker:
         call.touch("tracking")
         if not call["answered_at"]:
             call.set("answered_at", t)
+            self._stop(call)
         call.set("status", "in_progress")
         name = event.get("MemberName") or event.get("Interface") or ""
         if user_id:
@@ -904,6 +947,7 @@ class Tracker:
         self._direction(call)
         self._durations(call)
         call.set("followup", True)
+        self._stop(call)
         if call not in self.ended:
             self.ended.append(call)
 

@@ -1,0 +1,48 @@
+import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
+
+const HOSTILE = '<img src=x onerror="window.__pbx_xss=1">';
+
+function services() {
+    return odoo.__WOWL_DEBUG__.root.env.services;
+}
+
+// An incoming-call popup whose caller name is hostile: it stays text; then the
+// popup opens the caller's contact.
+registry.category("web_tour.tours").add("asterisk_calls_popup", {
+    steps: () => [
+        {
+            trigger: ".o_main_navbar",
+            async run() {
+                const { orm, bus_service } = services();
+                const [pbxUser] = await orm.search("asterisk_common.user", [
+                    ["user_id", "=", user.userId],
+                ]);
+                await orm.call("asterisk_common.user", "action_test_popup", [[pbxUser]], {
+                    caller_name: HOSTILE,
+                    caller_number: "06 12 34 56 78",
+                });
+                // A new subscription makes the server send what is pending
+                // (the test server never gets PostgreSQL's NOTIFY).
+                await bus_service.addChannel("asterisk_calls_tour");
+            },
+        },
+        {
+            trigger: ".o_asterisk_call_popup .o_asterisk_caller_name",
+            run() {
+                const name = document.querySelector(".o_asterisk_call_popup .o_asterisk_caller_name");
+                if (name.textContent.trim() !== HOSTILE) {
+                    throw new Error(`caller name not shown as text: ${name.innerHTML}`);
+                }
+                if (document.querySelector(".o_asterisk_call_popup img") || window.__pbx_xss) {
+                    throw new Error("the caller name became HTML");
+                }
+            },
+        },
+        { trigger: ".o_asterisk_call_popup .o_asterisk_caller_number:contains(+33612345678)" },
+        { trigger: ".o_asterisk_call_popup .o_asterisk_open_partner:contains(Robert Popup)", run: "click" },
+        { trigger: ".o_form_view .o_field_widget[name=name] input:value(Robert Popup)" },
+        { trigger: ".o_asterisk_call_popup .o_asterisk_popup_close", run: "click" },
+        { trigger: "body:not(:has(.o_asterisk_call_popup))" },
+    ],
+});

@@ -1,0 +1,114 @@
+import json
+
+from websocket import WebSocketTimeoutException
+
+from odoo.tests import tagged
+
+from odoo.addons.bus.tests.common import WebsocketCase
+
+from .common import CallsCase, capture_path, parse_capture
+
+
+@tagged("post_install", "-at_install")
+class TestPopups(WebsocketCase, CallsCase):
+    """Popups reach the browsers of the users whose phone rings, over a real
+    websocket, and only them; they close when the call is answered."""
+
+    def setUp(self):
+        super().setUp()
+        self._kept = {}
+
+    def _listen(self, user):
+        self.session = None  # authenticate() would end the previous user's session
+        session = self.authenticate(user.login, user.login)
+        ws = self.websocket_connect(cookie=f"session_id={session.sid};")
+        self.subscribe(ws, [], self.env["bus.bus"]._bus_last_id())
+        ws.settimeout(2)
+        return ws
+
+    def _received(self, ws, kind):
+        """Every payload of type ``kind`` that came, until the socket is quiet
+        (the other types are kept for the next call)."""
+        kept = self._kept.setdefault(id(ws), [])
+        found = [payload for k, payload in kept if k == kind]
+        kept[:] = [(k, payload) for k, payload in kept if k != kind]
+        try:
+            for _frame in range(100):
+                data = ws.recv()
+                if not data:  # a control frame
+                    continue
+                for notification in json.loads(data):
+                    message = notification["message"]
+                    if message["type"] == kind:
+                        found.append(message["payload"])
+                    else:
+                        kept.append((message["type"], message["payload"]))
+        except WebSocketTimeoutException:
+            pass
+        return found
+
+    def _dispatch(self):
+        users = self.alice | self.bob | self.carol
+        self.trigger_notification_dispatching(users.partner_id)
+
+    def test_ring_group_pops_up_for_the_ringing_users_only(self):
+        partner = self.env["res.partner"].create({"name": "Robert", "mobile": "06 12 34 56 78"})
+        self.env.cr.postcommit.run()
+        sockets = {user: self._listen(user) for user in (self.alice, self.bob, self.carol)}
+        events = parse_capture(capture_path("inbound_ring_group"))
+        answer = next(
+            i
+            for i, e in enumerate(events)
+            if e.get("DialStatus") == "ANSWER" and e["Event"] == "DialEnd"
+        )
+        router = self.replay(events[:answer])  # bob and carol ring
+        self._dispatch()
+        rings = {user: self._received(ws, "asterisk_calls.ring") for user, ws in sockets.items()}
+        self.assertEqual(rings[self.alice], [], "alice's phone did not ring")
+        for user in (self.bob, self.carol):
+            self.assertEqual(len(rings[user]), 1, f"one popup for {user.name}")
+            payload = rings[user][0]
+            self.assertEqual(payload["caller_number"], "+33612345678")
+            self.assertEqual(payload["partner"], {"id": partner.id, "name": "Robert"})
+            self.assertFalse(payload["sticky"])
+        call = self.calls()
+        self.assertIn("Rang Bob (SIP/bob): popup sent", str(call.timeline_html))
+
+        self.replay(events[answer:], router=router, start=1795700100.0)  # bob answers
+        self._dispatch()
+        # Each popup closed once: carol's when her phone stopped ringing (the
+        # ring group cancelled it), bob's when he answered.
+        ends = {u: self._received(sockets[u], "asterisk_calls.ring_end") for u in sockets}
+        for user in (self.bob, self.carol):
+            self.assertEqual([e["call_id"] for e in ends[user]], [call.id], user.name)
+        self.assertEqual(ends[self.bob][0]["answered_by"], "Bob")
+        self.assertTrue(ends[self.bob][0]["answered_by_me"])
+        self.assertFalse(ends[self.carol][0]["answered_by_me"])
+        self.assertEqual(ends[self.alice], [])
+
+    def test_queue_member_popup_and_preferences(self):
+        self.pbx_carol.write({"popup_sticky": True, "open_partner_form": True})
+        ws = self._listen(self.carol)
+        self.replay_capture("queue_answered")
+        self._dispatch()
+        rings = self._received(ws, "asterisk_calls.ring")
+        self.assertEqual(len(rings), 1, "agent1 (Local/agent1@demo) is Carol's device")
+        self.assertTrue(rings[0]["sticky"])
+        self.assertEqual(rings[0]["queue"], "support")
+
+    def test_popups_off_no_popup_and_the_timeline_says_why(self):
+        self.pbx_bob.popup_incoming = False
+        ws = self._listen(self.bob)
+        self.replay_capture("sip_noanswer")
+        self._dispatch()
+        self.assertEqual(self._received(ws, "asterisk_calls.ring"), [])
+        html = str(self.calls().timeline_html)
+        self.assertIn("Rang Bob (SIP/bob): no popup, the user turned popups off", html)
+
+    def test_hostile_caller_name_travels_as_data(self):
+        ws = self._listen(self.bob)
+        hostile = "<img src=x onerror=alert(1)>" + "\x07\x1b" + "x" * 10000
+        self.pbx_bob.with_user(self.admin_user).action_test_popup(caller_name=hostile)
+        self.trigger_notification_dispatching(self.bob.partner_id)
+        (payload,) = self._received(ws, "asterisk_calls.ring")
+        self.assertEqual(payload["caller_name"], hostile)  # unchanged: the client shows text
