@@ -341,6 +341,13 @@ class AsteriskCall(models.Model):
             "originate_failed": lambda: _(
                 "Asterisk reports the Originate failed (reason %s)", entry.get("reason")
             ),
+            "click_to_dial": lambda: _(
+                "%(user)s clicked to dial %(dial)s: their phone (%(device)s) rings first",
+                user=entry.get("user"),
+                dial=entry.get("dial"),
+                device=entry.get("device"),
+            ),
+            "not_placed": lambda: _("The call could not be placed: %s", entry.get("error")),
             "resync": lambda: _(
                 "Ended while Odoo was not connected to the PBX: closed when it reconnected"
             ),
@@ -422,6 +429,22 @@ class AsteriskCall(models.Model):
                     linkedids.add(value)
                 elif key.lower().endswith("uniqueid"):
                     uniqueids.add(value)
+        unplaced = {
+            e["ActionID"]: e
+            for e in events
+            if e.get("Event") == "OriginateResponse"
+            and not e.get("_linkedid")
+            and e.get("ActionID")
+        }
+        if unplaced:
+            # A failed Originate that created no channel: only its ActionID
+            # names the call (click-to-dial creates the call beforehand).
+            for call in self.search_read(
+                [("server_id", "=", server.id), ("action_uid", "in", list(unplaced))],
+                ["linkedid", "action_uid"],
+            ):
+                unplaced[call["action_uid"]]["_linkedid"] = call["linkedid"]
+                linkedids.add(call["linkedid"])
         calls, channels = self._tracker_load(server.id, linkedids, uniqueids)
         tracker = Tracker(server.id, self._directory(server), calls, channels)
         for event in events:
@@ -615,6 +638,35 @@ class AsteriskCall(models.Model):
             call = tracker.calls.get(linkedid)
             if call is not None and call.id:
                 self.browse(call.id)._close_popups(sorted(user_ids))
+        outcomes = [
+            c.id
+            for c in tracker.ended
+            if c["action_uid"] and c["caller_user_id"] and c["status"] != "answered"
+        ]
+        if outcomes:
+            self.browse(outcomes).sudo()._notify_dial_outcome()
+
+    def _notify_dial_outcome(self):
+        """Tell who clicked to dial why the other side was not reached (their
+        own phone's failures are told by the Originate's response)."""
+        reasons = {
+            "busy": _("the line is busy"),
+            "no_answer": _("nobody answered"),
+            "abandoned": _("you hung up before an answer"),
+            "failed": _("the call could not be connected"),
+        }
+        for call in self:
+            if (call.tracking or {}).get("originate_reason") not in (None, "4"):
+                continue
+            call.caller_user_id._bus_send(
+                "simple_notification",
+                {
+                    "type": "warning",
+                    "title": _("Call to %s", call.partner_id.display_name or call.called_number),
+                    "message": reasons.get(call.status, call.status),
+                    "sticky": False,
+                },
+            )
 
     def _send_popups(self, tracker):
         users = defaultdict(list)

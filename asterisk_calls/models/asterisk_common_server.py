@@ -1,10 +1,33 @@
 from odoo import _, fields, models
 
+from ..tools.dial import dial_string
+
 
 class AsteriskServer(models.Model):
     _inherit = "asterisk_common.server"
 
     live_call_count = fields.Integer(compute="_compute_live_call_count")
+    outside_prefix = fields.Char(
+        string="Outside Line Prefix",
+        help="Digits dialled before an outside number to get a line, e.g. 0 or 9 "
+        "(empty when the dialplan needs none).",
+    )
+    dial_e164 = fields.Boolean(
+        string="Dial in E.164",
+        help="Dial outside numbers as +<country code><number> (trunks that take them so), "
+        "instead of the way the server's country dials them (national prefix, 00...).",
+    )
+    originate_timeout = fields.Integer(
+        string="Ring My Phone For (s)",
+        default=30,
+        help="Click-to-dial: seconds the user's phone rings before the attempt is given up.",
+    )
+    originate_callerid = fields.Char(
+        string="Click-to-Dial Caller ID",
+        default="Call to {name}",
+        help="What the user's phone shows while it rings for a click-to-dial call: {name} is "
+        "the contact (or the number), {number} the number dialled.",
+    )
 
     def _compute_live_call_count(self):
         counts = dict(
@@ -30,3 +53,15 @@ class AsteriskServer(models.Model):
             context={},
         )
         return action
+
+    def _dial_string(self, number):
+        """What this PBX dials for ``number`` (see :func:`..tools.dial.dial_string`)."""
+        self.ensure_one()
+        server = self.sudo()
+        return dial_string(
+            number,
+            server._region(),
+            outside_prefix=server.outside_prefix or "",
+            e164=server.dial_e164,
+            internal_max_digits=self.env["asterisk_common.settings"].get("internal_max_digits"),
+        )

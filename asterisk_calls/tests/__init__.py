@@ -1,1 +1,9 @@
-from . import test_access, test_captures, test_followup, test_lookup, test_popup, test_ui
+from . import (
+    test_access,
+    test_captures,
+    test_dial,
+    test_followup,
+    test_lookup,
+    test_popup,
+    test_ui,
+)

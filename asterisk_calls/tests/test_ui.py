@@ -22,3 +22,18 @@ class TestCallsUi(HttpCase):
     def test_popup_stays_text_and_opens_the_contact(self):
         self.env["res.partner"].create({"name": "Robert Popup", "mobile": "06 12 34 56 78"})
         self.start_tour("/odoo", "asterisk_calls_popup", login="admin")
+
+    def test_click_to_dial_from_a_contact(self):
+        admin = self.env.ref("base.user_admin")
+        pbx_user = self.env["asterisk_common.user"].search([("user_id", "=", admin.id)], limit=1)
+        pbx_user.server_id.write({"state": "connected", "outside_prefix": "0"})
+        if not pbx_user.channel_ids:
+            pbx_user.channel_ids = [(0, 0, {"name": "SIP/101"})]
+        partner = self.env["res.partner"].create({"name": "Robert Dial", "phone": "06 12 34 56 78"})
+        self.start_tour(
+            f"/odoo/contacts/{partner.id}", "asterisk_calls_click_to_dial", login="admin"
+        )
+        call = self.env["asterisk_calls.call"].search([("partner_id", "=", partner.id)])
+        self.assertEqual(call.action_id.payload["Exten"], "00612345678")
+        self.assertEqual(call.action_id.payload["Channel"], pbx_user.channel_ids[0].name)
+        self.assertEqual(call.caller_user_id, admin)

@@ -780,8 +780,11 @@ class Tracker:
             call.set("action_uid", event["ActionID"])
         if event.get("Response") != "Success":
             self._log(call, t, "originate_failed", "originate_failed", reason=reason)
+            alive = [c for c in self._channels_of(call) if not c["ended_at"]]
             if not self.live(call):
                 self._finish(call, call["ended_at"] or t, again=True)
+            elif not alive:  # nothing was ever created (an unreachable phone)
+                self._finish(call, t, again=True)
 
     def on_QueueCallerJoin(self, event, t):
         chan, call = self._chan_and_call(event, t)

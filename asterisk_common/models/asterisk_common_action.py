@@ -3,18 +3,21 @@ from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import LazyTranslate
 
 from .asterisk_common_server import notify_worker
 
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
 
-# Asterisk's OriginateResponse Reason codes (AST_CONTROL_* of the dial result).
+# Asterisk's OriginateResponse Reason codes (AST_CONTROL_* of the dial result),
+# said of the Originate's first channel (the user's phone for click-to-dial).
 ORIGINATE_REASONS = {
-    "0": "the number does not exist or the channel could not be created",
-    "1": "the call was hung up",
-    "3": "no answer",
-    "5": "busy",
-    "8": "congestion",
+    "0": _lt("could not be reached (unknown, unregistered or unavailable)"),
+    "1": _lt("hung up"),
+    "3": _lt("did not answer"),
+    "5": _lt("is busy"),
+    "8": _lt("is congested"),
 }
 
 
@@ -198,12 +201,14 @@ class AsteriskAction(models.Model):
             return
         action.result_event = event
         if event.get("Response") == "Failure":
-            reason = ORIGINATE_REASONS.get(str(event.get("Reason")), _("unknown reason"))
+            reason = str(ORIGINATE_REASONS.get(str(event.get("Reason")), _("failed")))
+            payload = action.payload or {}
             action._notify_requester(
                 _("Call failed"),
                 _(
-                    "Calling %(exten)s failed: %(reason)s.",
-                    exten=event.get("Exten") or event.get("Channel") or "?",
+                    "Calling %(exten)s: %(channel)s %(reason)s.",
+                    exten=payload.get("Exten") or event.get("Exten") or "?",
+                    channel=event.get("Channel") or payload.get("Channel") or "?",
                     reason=reason,
                 ),
                 "warning",

@@ -46,3 +46,22 @@ registry.category("web_tour.tours").add("asterisk_calls_popup", {
         { trigger: "body:not(:has(.o_asterisk_call_popup))" },
     ],
 });
+
+// Click-to-dial from a contact's phone field: the user's phone rings first.
+registry.category("web_tour.tours").add("asterisk_calls_click_to_dial", {
+    steps: () => [
+        { trigger: ".o_form_view .o_field_widget[name=phone] .o_pbx_dial", run: "click" },
+        { trigger: ".o_notification:contains(Calling Robert Dial)" },
+        { trigger: ".o_notification:contains(rings first; then 00612345678 is dialled)" },
+        {
+            // one PBX button per phone field, next to Odoo's own "Call" link
+            trigger: ".o_form_view .o_field_widget[name=phone]",
+            run() {
+                const buttons = this.anchor.querySelectorAll(".o_pbx_dial");
+                if (buttons.length !== 1) {
+                    throw new Error(`${buttons.length} PBX buttons on the phone field`);
+                }
+            },
+        },
+    ],
+});

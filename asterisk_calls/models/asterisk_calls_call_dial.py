@@ -1,0 +1,165 @@
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..tools.dial import callerid_name
+from ..tools.numbers import to_e164
+
+
+class AsteriskCallDial(models.Model):
+    """Click-to-dial: an Originate that rings the user's own phone, then dials
+    the number in the user's context."""
+
+    _inherit = "asterisk_calls.call"
+
+    @api.model
+    def pbx_dial(self, number, res_model=False, res_id=False, server_id=False):
+        """Called by a PBX user from a phone field, a call or a contact.
+
+        The call record exists at once (its Linkedid is the ``ChannelId`` given
+        to the Originate), so the user sees it ringing before Asterisk answers;
+        the events then fill it in. Failures reach the user as notifications.
+
+        :returns: ``{"call_id", "dial", "device", "name"}`` for the client's
+            "your phone rings" notice.
+        """
+        if not self.env.user.has_group("asterisk_common.group_asterisk_user"):
+            raise UserError(_("Click-to-dial is for PBX users."))
+        domain = [("user_id", "=", self.env.uid)]
+        if server_id:
+            domain.append(("server_id", "=", server_id))
+        pbx_user = self.env["asterisk_common.user"].sudo().search(domain, limit=1)
+        if not pbx_user:
+            raise UserError(
+                _("You have no extension on a PBX: ask a PBX administrator to give you one.")
+            )
+        server = pbx_user.server_id
+        if server.state != "connected":
+            raise UserError(
+                _(
+                    "The PBX %(server)s is not connected (%(error)s): the call cannot be placed.",
+                    server=server.name,
+                    error=server.last_error or server.state,
+                )
+            )
+        devices = pbx_user.channel_ids.filtered("originate")
+        if not devices:
+            raise UserError(
+                _("None of your devices is marked to ring for click-to-dial (PBX Users).")
+            )
+        dial = server._dial_string(number)
+        if not dial:
+            raise UserError(_("There is no number to dial in %r.", number))
+        partner = self._dial_partner(number, res_model, res_id, server)
+        name = partner.display_name if partner else number
+        label = callerid_name(
+            (server.originate_callerid or "{name}")
+            .replace("{name}", name)
+            .replace("{number}", dial)
+        )
+        channel_id = f"odoo-{uuid.uuid4().hex[:20]}"
+        action = {
+            "Action": "Originate",
+            "Context": pbx_user.originate_context,
+            "Exten": dial,
+            "Priority": 1,
+            "CallerID": f'"{label}" <{dial}>',
+            "Timeout": max(5, server.originate_timeout or 30) * 1000,
+            "Async": "true",
+            "ChannelId": channel_id,
+        }
+        if len(devices) == 1:
+            action["Channel"] = devices.name
+            variables = devices._originate_variables()
+        else:
+            # The user's extension rings all their devices (the dialplan's job).
+            action["Channel"] = f"Local/{pbx_user.extension}@{pbx_user.originate_context}"
+            action["OtherChannelId"] = f"{channel_id}-2"
+            variables = [v for d in devices for v in d._originate_variables(inherited=True)]
+        if variables:
+            action["Variable"] = variables
+        queued = server.sudo().ami_action(action, expire=10)
+        external = to_e164(number, server._region()) or dial
+        call = (
+            self.sudo()
+            .with_context(tracking_disable=True)
+            .create(
+                {
+                    "linkedid": channel_id,
+                    "server_id": server.id,
+                    "direction": "outbound",
+                    "status": "ringing",
+                    "caller_user_id": self.env.uid,
+                    "caller_number": pbx_user.extension,
+                    "caller_name": self.env.user.name,
+                    "called_number": external,
+                    "called_name": partner.display_name if partner else False,
+                    "external_number": external,
+                    "partner_id": partner.id,
+                    "user_ids": [(6, 0, [self.env.uid])],
+                    "originated": True,
+                    "action_uid": queued.action_uid,
+                    "action_id": queued.id,
+                    "started_at": fields.Datetime.now(),
+                    "last_event_at": fields.Datetime.now(),
+                    "ring_seconds": 0,
+                    "talk_seconds": 0,
+                    "timeline": [
+                        {
+                            "t": fields.Datetime.now().timestamp(),
+                            "k": "click_to_dial",
+                            "key": "click_to_dial",
+                            "user": self.env.user.name,
+                            "device": action["Channel"],
+                            "dial": dial,
+                        }
+                    ],
+                    "tracking": {"dials": {}, "rang": [], "talked": [], "dial": dial},
+                }
+            )
+        )
+        return {"call_id": call.id, "dial": dial, "device": action["Channel"], "name": name}
+
+    def _dial_partner(self, number, res_model, res_id, server):
+        """The contact being called: the record's own, else the number's."""
+        partner = self.env["res.partner"]
+        if res_model and res_id and res_model in self.env:
+            record = self.env[res_model].browse(res_id).exists()
+            if record:
+                record.check_access("read")
+                if res_model == "res.partner":
+                    return record
+                if "partner_id" in record._fields and record.partner_id:
+                    return record.partner_id
+        e164 = to_e164(number, server._region())
+        if e164:
+            found = partner.sudo()._pbx_find({e164}).get(e164)
+            if found:
+                return partner.browse(found)
+        return partner
+
+    def action_call_back(self):
+        """Button: dial the outside party (or the internal caller) again."""
+        self.ensure_one()
+        number = self.external_number or (
+            self.caller_number if self.caller_user_id != self.env.user else self.called_number
+        )
+        if not number:
+            raise UserError(_("This call has no number to call back."))
+        result = self.pbx_dial(
+            number, "res.partner" if self.partner_id else False, self.partner_id.id
+        )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Calling %s", result["name"]),
+                "message": _(
+                    "Your phone (%(device)s) rings first; then %(dial)s is dialled.",
+                    device=result["device"],
+                    dial=result["dial"],
+                ),
+                "type": "info",
+            },
+        }

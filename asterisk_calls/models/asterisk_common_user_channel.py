@@ -1,0 +1,38 @@
+from odoo import fields, models
+
+# Headers that ask a phone to answer an originated call by itself.
+AUTO_ANSWER_HEADERS = {
+    "call_info": ("Call-Info", "<sip:127.0.0.1>;answer-after=0"),
+    "alert_info": ("Alert-Info", "<http://127.0.0.1>;info=alert-autoanswer;delay=0"),
+    "answer_mode": ("Answer-Mode", "Auto"),
+    "p_auto_answer": ("P-Auto-Answer", "normal"),
+}
+
+
+class AsteriskUserChannel(models.Model):
+    _inherit = "asterisk_common.user_channel"
+
+    auto_answer_header = fields.Selection(
+        [
+            ("call_info", "Call-Info: answer-after=0 (Polycom, Yealink, Snom...)"),
+            ("alert_info", "Alert-Info: info=alert-autoanswer (Grandstream, Yealink...)"),
+            ("answer_mode", "Answer-Mode: Auto (RFC 5373)"),
+            ("p_auto_answer", "P-Auto-Answer: normal"),
+        ],
+        string="Auto-Answer Header",
+        default="call_info",
+        help="The SIP header that makes this phone answer click-to-dial calls by itself.",
+    )
+
+    def _originate_variables(self, inherited=False):
+        """Channel variables that add the auto-answer header to the INVITE
+        (chan_sip: SIPADDHEADER; PJSIP: PJSIP_HEADER). ``inherited`` for a
+        Local channel's dial: the variables must reach the phone's channel."""
+        self.ensure_one()
+        if not self.auto_answer or not self.auto_answer_header:
+            return []
+        name, value = AUTO_ANSWER_HEADERS[self.auto_answer_header]
+        prefix = "__" if inherited else ""
+        if self.name.upper().startswith("PJSIP/"):
+            return [f"{prefix}PJSIP_HEADER(add,{name})={value}"]
+        return [f"{prefix}SIPADDHEADER01={name}: {value}"]

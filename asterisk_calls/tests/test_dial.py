@@ -1,0 +1,111 @@
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user
+
+from ..tools.dial import callerid_name, dial_string
+from .common import CallsCase
+
+
+class TestDialString(CallsCase):
+    def test_dial_rules(self):
+        cases = [
+            # number, region, outside prefix, e164 -> dialled
+            ("+33 6 12 34 56 78", "FR", "", False, "0612345678"),
+            ("06 12 34 56 78", "FR", "0", False, "00612345678"),
+            ("+1 415 555 0132", "FR", "", False, "0014155550132"),
+            ("+33 6 12 34 56 78", "US", "9", False, "901133612345678"),
+            ("+33 6 12 34 56 78", "FR", "", True, "+33612345678"),
+            ("201", "FR", "0", False, "201"),  # an extension
+            ("*97", "FR", "", False, "*97"),
+            ("not a number", "FR", "", False, ""),
+        ]
+        for number, region, prefix, e164, expected in cases:
+            with self.subTest(number=number, region=region):
+                self.assertEqual(dial_string(number, region, prefix, e164), expected)
+
+    def test_callerid_name_is_safe(self):
+        self.assertEqual(
+            callerid_name('Call to "Bob" <x>\r\nAction: Hangup'), "Call to Bob xAction: Hangup"
+        )
+
+
+class TestClickToDial(CallsCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server.write({"state": "connected", "outside_prefix": "0"})
+        cls.robert = cls.env["res.partner"].create({"name": "Robert", "mobile": "06 12 34 56 78"})
+
+    def test_originate_rings_my_phone_then_dials(self):
+        self.pbx_alice.channel_ids.write({"auto_answer": True, "auto_answer_header": "call_info"})
+        result = self.Call.with_user(self.alice).pbx_dial(
+            "06 12 34 56 78", "res.partner", self.robert.id
+        )
+        self.assertEqual(result["dial"], "00612345678")
+        self.assertEqual(result["device"], "SIP/alice")
+        call = self.Call.browse(result["call_id"])
+        action = call.action_id
+        self.assertEqual(action.user_id, self.alice)
+        payload = action.payload
+        self.assertEqual(payload["Channel"], "SIP/alice")
+        self.assertEqual(payload["Context"], self.pbx_alice.originate_context)
+        self.assertEqual(payload["Exten"], "00612345678")
+        self.assertEqual(payload["CallerID"], '"Call to Robert" <00612345678>')
+        self.assertEqual(payload["ChannelId"], call.linkedid)
+        self.assertEqual(
+            payload["Variable"], ["SIPADDHEADER01=Call-Info: <sip:127.0.0.1>;answer-after=0"]
+        )
+        self.assertEqual(
+            (call.status, call.direction, call.partner_id, call.caller_user_id, call.user_ids),
+            ("ringing", "outbound", self.robert, self.alice, self.alice),
+        )
+        self.assertEqual(call.called_number, "+33612345678")
+
+    def test_several_devices_ring_through_the_extension(self):
+        self.pbx_carol.channel_ids.write({"originate": True, "auto_answer": True})
+        result = self.Call.with_user(self.carol).pbx_dial("201")
+        payload = self.Call.browse(result["call_id"]).action_id.payload
+        self.assertEqual(payload["Channel"], "Local/203@from-internal")
+        self.assertEqual(payload["OtherChannelId"], payload["ChannelId"] + "-2")
+        self.assertEqual(payload["Exten"], "201")
+        self.assertTrue(all(v.startswith("__SIPADDHEADER01=") for v in payload["Variable"]))
+
+    def test_why_no_call(self):
+        Call = self.Call.with_user(self.alice)
+        self.server.state = "disconnected"
+        with self.assertRaisesRegex(UserError, "is not connected"):
+            Call.pbx_dial("0612345678")
+        self.server.state = "connected"
+        self.pbx_alice.channel_ids.originate = False
+        with self.assertRaisesRegex(UserError, "None of your devices"):
+            Call.pbx_dial("0612345678")
+        with self.assertRaisesRegex(UserError, "no extension"):
+            self.Call.with_user(self.admin_user).pbx_dial("0612345678")
+        with self.assertRaisesRegex(UserError, "no number to dial"):
+            self.Call.with_user(self.bob).pbx_dial("hello")
+
+    def test_only_pbx_users_dial_and_only_what_they_can_read(self):
+        outsider = new_test_user(self.env, "out", groups="base.group_portal")
+        with self.assertRaises(UserError):
+            self.Call.with_user(outsider).pbx_dial("0612345678")
+        event = self.env.ref("asterisk_calls.event_call_hangup")
+        with self.assertRaises(AccessError):  # bob may not read the events map
+            self.Call.with_user(self.bob).pbx_dial("0612345678", "asterisk_common.event", event.id)
+
+    def test_unplaced_call_ends_when_the_action_fails(self):
+        result = self.Call.with_user(self.bob).pbx_dial("0612345678")
+        call = self.Call.browse(result["call_id"])
+        call.action_id._worker_done("failed", None, "Server Capture PBX is not connected")
+        self.assertEqual(call.status, "failed")
+        self.assertIn(
+            "could not be placed: Server Capture PBX is not connected", str(call.timeline_html)
+        )
+
+    def test_call_back_from_a_missed_call(self):
+        self.replay_capture("inbound_ring_group")
+        call = self.calls()
+        action = call.with_user(self.bob).action_call_back()
+        self.assertEqual(action["tag"], "display_notification")
+        dialled = self.Call.search(
+            [("caller_user_id", "=", self.bob.id), ("originated", "=", True)]
+        )
+        self.assertEqual(dialled.action_id.payload["Exten"], "00612345678")
