@@ -15,6 +15,7 @@
         "data/mail_activity_type.xml",
         "data/asterisk_common_event.xml",
         "data/ir_cron.xml",
+        "wizard/asterisk_calls_transfer_views.xml",
         "views/asterisk_calls_call_views.xml",
         "views/asterisk_calls_channel_views.xml",
         "views/asterisk_calls_user_report_views.xml",

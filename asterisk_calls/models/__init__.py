@@ -1,5 +1,6 @@
 from . import (
     asterisk_calls_call,
+    asterisk_calls_call_control,
     asterisk_calls_call_dial,
     asterisk_calls_channel,
     asterisk_calls_user_report,

@@ -1,6 +1,7 @@
 from . import (
     test_access,
     test_captures,
+    test_control,
     test_dial,
     test_followup,
     test_lookup,

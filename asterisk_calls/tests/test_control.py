@@ -1,0 +1,110 @@
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user
+
+from .common import CallsCase, capture_path, parse_capture
+
+
+class TestInCallActions(CallsCase):
+    """Hang up, transfer, park and listen: the AMI actions built from the
+    call's own channels."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.supervisor = new_test_user(
+            cls.env, "sup", groups="base.group_user,asterisk_calls.group_asterisk_supervisor"
+        )
+        cls.env["asterisk_common.user"].create(
+            {
+                "user_id": cls.supervisor.id,
+                "server_id": cls.server.id,
+                "extension": "299",
+                "channel_ids": [(0, 0, {"name": "SIP/boss"})],
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        events = parse_capture(capture_path("i2_blindtransfer"))
+        bridged = max(i for i, e in enumerate(events) if e["Event"] == "BridgeEnter")
+        self.replay(events[: bridged + 1])  # alice and bob talking
+        self.call = self.calls()
+        self.assertEqual(self.call.status, "in_progress")
+
+    def last_action(self):
+        return self.env["asterisk_common.action"].search([], limit=1).payload
+
+    def test_blind_and_attended_transfer(self):
+        self.call.with_user(self.alice).pbx_transfer(number="100")
+        self.assertEqual(
+            self.last_action(),
+            {
+                "Action": "BlindTransfer",
+                "Channel": "SIP/alice-00000003",
+                "Context": "from-internal",
+                "Exten": "100",
+            },
+        )
+        self.call.with_user(self.bob).pbx_transfer(target_user_id=self.carol.id, attended=True)
+        self.assertEqual(
+            self.last_action(),
+            {"Action": "Atxfer", "Channel": "SIP/bob-00000004", "Context": "from-internal",
+             "Exten": "203"},
+        )  # fmt: skip
+        wizard = (
+            self.env["asterisk_calls.transfer"]
+            .with_user(self.alice)
+            .create({"call_id": self.call.id, "target": "number", "number": "+33 6 12 34 56 78"})
+        )
+        self.assertEqual(wizard.dial_preview, "0612345678")
+        wizard.action_transfer()
+        self.assertEqual(self.last_action()["Exten"], "0612345678")
+
+    def test_typed_text_never_becomes_a_header(self):
+        self.call.with_user(self.alice).pbx_transfer(number="100\r\nAction: Command")
+        self.assertEqual(self.last_action()["Exten"], "100")
+
+    def test_park_the_other_party(self):
+        self.call.with_user(self.alice).action_park()
+        self.assertEqual(
+            self.last_action(),
+            {
+                "Action": "Park",
+                "Channel": "SIP/bob-00000004",
+                "TimeoutChannel": "SIP/alice-00000003",
+            },
+        )
+
+    def test_hangup_mine_or_all_for_admins(self):
+        self.call.with_user(self.alice).action_hangup()
+        self.assertEqual(
+            self.last_action(), {"Action": "Hangup", "Channel": "SIP/alice-00000003", "Cause": 16}
+        )
+        Action = self.env["asterisk_common.action"]
+        before = Action.search_count([])
+        self.call.with_user(self.admin_user).action_hangup()
+        hung = Action.search([], limit=Action.search_count([]) - before)
+        self.assertEqual(
+            sorted(a.payload["Channel"] for a in hung), ["SIP/alice-00000003", "SIP/bob-00000004"]
+        )
+
+    def test_only_supervisors_listen(self):
+        with self.assertRaises(AccessError):
+            self.call.with_user(self.alice).pbx_spy("listen")
+        self.call.with_user(self.supervisor).pbx_spy("whisper")
+        payload = self.last_action()
+        self.assertEqual(
+            (payload["Channel"], payload["Application"], payload["Data"]),
+            ("SIP/boss", "ChanSpy", "SIP/bob-00000004,qw"),
+        )
+        self.assertEqual(self.call.with_user(self.supervisor).can_spy, True)
+        self.assertEqual(self.call.with_user(self.alice).can_spy, False)
+
+    def test_refusals(self):
+        with self.assertRaisesRegex(UserError, "None of your phones"):
+            self.call.with_user(self.admin_user).pbx_transfer(number="100")
+        with self.assertRaises(AccessError):  # carol cannot even read the call
+            self.call.with_user(self.carol).pbx_transfer(number="100")
+        self.replay_capture("i2_blindtransfer", start=1795700100.0)  # the rest: it ends
+        with self.assertRaisesRegex(UserError, "over"):
+            self.call.with_user(self.alice).action_hangup()

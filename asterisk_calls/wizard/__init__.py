@@ -1,0 +1,1 @@
+from . import asterisk_calls_transfer
