@@ -18,6 +18,7 @@
         "wizard/asterisk_calls_transfer_views.xml",
         "views/asterisk_calls_call_views.xml",
         "views/asterisk_calls_channel_views.xml",
+        "views/asterisk_calls_recording_views.xml",
         "views/asterisk_calls_user_report_views.xml",
         "views/res_partner_views.xml",
         "views/asterisk_common_server_views.xml",

@@ -626,6 +626,12 @@ class AsteriskCall(models.Model):
         calls = [c for c in tracker.calls.values() if c.id and c not in tracker.removed]
         if tracker.ended:
             self.env.ref("asterisk_calls.cron_call_followup")._trigger()
+            self.env["asterisk_calls.recording"]._calls_ended(
+                self.browse([c.id for c in tracker.ended if c.id])
+            )
+        if tracker.answered:
+            answered = [tracker.calls[linkedid].id for linkedid in tracker.answered]
+            self.browse([i for i in answered if i])._auto_record()
         self._notify_calls(tracker, calls)
 
     def _notify_calls(self, tracker, calls):

@@ -22,6 +22,42 @@ class AsteriskServer(models.Model):
         default=30,
         help="Click-to-dial: seconds the user's phone rings before the attempt is given up.",
     )
+    recording_source = fields.Selection(
+        [
+            ("none", "Not fetched"),
+            ("folder", "A folder shared with the PBX"),
+            ("http", "An HTTP(S) URL served by the PBX host"),
+        ],
+        default="none",
+        required=True,
+        help="Where Odoo reads the recordings Asterisk writes: its monitor folder mounted on "
+        "the Odoo host (NFS, SMB), or a web server on the PBX host.",
+    )
+    recording_pbx_path = fields.Char(
+        string="PBX Recordings Folder",
+        default="/var/spool/asterisk/monitor",
+        help="Where Asterisk writes recordings (its monitor folder).",
+    )
+    recording_folder = fields.Char(
+        string="Mounted As",
+        help="That folder as the Odoo host sees it, e.g. /mnt/pbx-monitor.",
+    )
+    recording_url = fields.Char(
+        string="Recording URL",
+        help="URL of a recording; {path} is its path under the PBX's recordings folder, "
+        "{filename} its name, e.g. https://pbx.example.com/recordings/{path}",
+    )
+    recording_http_user = fields.Char(
+        string="HTTP User", groups="asterisk_common.group_asterisk_admin"
+    )
+    recording_http_password = fields.Char(
+        string="HTTP Password", groups="asterisk_common.group_asterisk_admin"
+    )
+    recording_tls_verify = fields.Boolean(string="Verify the Certificate", default=True)
+    record_queues = fields.Char(
+        string="Record Queues",
+        help="Comma-separated queues whose calls are all recorded, e.g. support,sales.",
+    )
     originate_callerid = fields.Char(
         string="Click-to-Dial Caller ID",
         default="Call to {name}",

@@ -11,6 +11,7 @@ CALL_SETTINGS = {
     "log_calls": (bool, False),
     "call_retention_days": (int, 0),
     "call_retention_action": (str, "archive"),
+    "recording_retention_days": (int, 0),
 }
 
 

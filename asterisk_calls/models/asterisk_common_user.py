@@ -1,4 +1,4 @@
-from odoo import _, models
+from odoo import _, fields, models
 from odoo.exceptions import AccessError
 
 from ..tools.numbers import to_e164
@@ -6,6 +6,10 @@ from ..tools.numbers import to_e164
 
 class AsteriskUser(models.Model):
     _inherit = "asterisk_common.user"
+
+    record_calls = fields.Boolean(
+        help="Every call this user answers or makes is recorded (MixMonitor).",
+    )
 
     def action_test_popup(self, caller_name=None, caller_number="+33612345678"):
         """Send this user a popup as if a call rang: checks, end to end, that

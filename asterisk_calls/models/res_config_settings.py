@@ -43,3 +43,9 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="asterisk_calls.call_retention_action",
         default="archive",
     )
+    asterisk_recording_retention_days = fields.Integer(
+        string="Keep Recordings (days)",
+        config_parameter="asterisk_calls.recording_retention_days",
+        help="Recordings older than this are deleted every night, unless marked Keep "
+        "(0: keep them all).",
+    )

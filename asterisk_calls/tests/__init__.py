@@ -6,5 +6,6 @@ from . import (
     test_followup,
     test_lookup,
     test_popup,
+    test_recording,
     test_ui,
 )

@@ -2,6 +2,8 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.asterisk_calls.models import res_partner
 
+from .test_recording import wav_bytes
+
 
 @tagged("post_install", "-at_install")
 class TestCallsUi(HttpCase):
@@ -37,3 +39,20 @@ class TestCallsUi(HttpCase):
         self.assertEqual(call.action_id.payload["Exten"], "00612345678")
         self.assertEqual(call.action_id.payload["Channel"], pbx_user.channel_ids[0].name)
         self.assertEqual(call.caller_user_id, admin)
+
+    def test_recording_plays(self):
+        server = self.env["asterisk_common.server"].create({"name": "Rec PBX", "host": "x"})
+        call = self.env["asterisk_calls.call"].create(
+            {"linkedid": "rec.1", "server_id": server.id, "status": "answered"}
+        )
+        recording = self.env["asterisk_calls.recording"].create(
+            {"call_id": call.id, "filename": "r.wav", "state": "fetched"}
+        )
+        recording.attachment_id = self.env["ir.attachment"].create(
+            {"name": "r.wav", "raw": wav_bytes(2.0), "res_model": recording._name,
+             "res_id": recording.id, "mimetype": "audio/wav"}
+        )  # fmt: skip
+        action = self.env.ref("asterisk_calls.recording_action")
+        self.start_tour(
+            f"/odoo/action-{action.id}/{recording.id}", "asterisk_calls_recording", login="admin"
+        )

@@ -174,6 +174,7 @@ class Tracker:
         self.removed = []  # calls left with no channel (all moved away)
         self.rings = []  # (linkedid, user_id): a user's phone started ringing
         self.stops = {}  # linkedid -> users whose popup closes (answered, ended, rang out)
+        self.answered = []  # linkedids answered by this batch
 
     # -- entry point ----------------------------------------------------------------
 
@@ -582,6 +583,7 @@ class Tracker:
         if not call["answered_at"]:
             call.set("answered_at", t)
             self._stop(call)
+            self.answered.append(call["linkedid"])
         call.set("status", "in_progress")
         user_id = chan["user_id"]
         if user_id and user_id != call["caller_user_id"]:
@@ -880,6 +882,7 @@ class Tracker:
         if not call["answered_at"]:
             call.set("answered_at", t)
             self._stop(call)
+            self.answered.append(call["linkedid"])
         call.set("status", "in_progress")
         name = event.get("MemberName") or event.get("Interface") or ""
         if user_id:

@@ -65,3 +65,27 @@ registry.category("web_tour.tours").add("asterisk_calls_click_to_dial", {
         },
     ],
 });
+
+// A call's recording plays in the browser.
+registry.category("web_tour.tours").add("asterisk_calls_recording", {
+    steps: () => [
+        {
+            trigger: "audio.o_asterisk_recording",
+            async run() {
+                const audio = this.anchor;
+                audio.muted = true; // headless: no sound card, no user gesture
+                await audio.play();
+                const start = Date.now();
+                while (!(audio.currentTime > 0)) {
+                    if (Date.now() - start > 5000) {
+                        throw new Error(`the recording did not play (${audio.error?.message})`);
+                    }
+                    await new Promise((resolve) => setTimeout(resolve, 100));
+                }
+                audio.pause();
+                document.body.classList.add("o_asterisk_recording_played");
+            },
+        },
+        { trigger: "body.o_asterisk_recording_played" },
+    ],
+});
