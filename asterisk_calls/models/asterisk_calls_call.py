@@ -544,6 +544,7 @@ class AsteriskCall(models.Model):
         Channel = self.env["asterisk_calls.channel"]
         self._find_partners(tracker.calls.values())
         new_calls = [c for c in tracker.calls.values() if c.id is None]
+        tracker.created = list(new_calls)
         if new_calls:
             created = Call.create([self._call_vals(c, c.values) for c in new_calls])
             for call, record in zip(new_calls, created, strict=True):
@@ -637,7 +638,11 @@ class AsteriskCall(models.Model):
     def _notify_calls(self, tracker, calls):
         """The calls of a batch changed: popups open for the users whose phone
         started ringing, and close for everyone once the call is answered or
-        over. Glue modules extend it (live lists)."""
+        over; the lists of calls in progress refresh."""
+        changed = {c.id for c in tracker.created + tracker.ended if c.id}
+        changed |= {tracker.calls[linkedid].id for linkedid in tracker.answered}
+        if changed:
+            self.browse(sorted(i for i in changed if i))._notify_live()
         if tracker.rings:
             self._send_popups(tracker)
         for linkedid, user_ids in tracker.stops.items():
@@ -651,6 +656,37 @@ class AsteriskCall(models.Model):
         ]
         if outcomes:
             self.browse(outcomes).sudo()._notify_dial_outcome()
+
+    def _notify_live(self):
+        """Calls started, were answered or ended: the users in them and the
+        supervisors (who see every call) refresh their lists of live calls.
+        One message per batch and user, whatever the number of calls."""
+        calls = self.sudo()
+        for user in calls.user_ids:
+            mine = calls.filtered(lambda c, u=user: u in c.user_ids)
+            user._bus_send("asterisk_calls.live", {"call_ids": mine.ids})
+        supervisors = self.env.ref("asterisk_calls.group_asterisk_supervisor")
+        self.env["bus.bus"]._sendone(supervisors, "asterisk_calls.live", {"call_ids": calls.ids})
+
+    @api.model
+    def pbx_my_live_calls(self):
+        """The current user's calls in progress, for the systray."""
+        calls = self.search(
+            [("user_ids", "in", [self.env.uid]), ("status", "in", LIVE)], order="started_at"
+        )
+        return [
+            {
+                "id": call.id,
+                "name": call.display_name,
+                "status": call.status,
+                "direction": call.direction,
+                "started_at": fields.Datetime.to_string(call.started_at),
+                "answered_at": fields.Datetime.to_string(call.answered_at)
+                if call.answered_at
+                else False,
+            }
+            for call in calls
+        ]
 
     def _notify_dial_outcome(self):
         """Tell who clicked to dial why the other side was not reached (their

@@ -119,6 +119,7 @@ class AsteriskCallDial(models.Model):
                 }
             )
         )
+        call._notify_live()
         return {"call_id": call.id, "dial": dial, "device": action["Channel"], "name": name}
 
     def _dial_partner(self, number, res_model, res_id, server):

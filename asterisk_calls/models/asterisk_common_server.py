@@ -82,7 +82,7 @@ class AsteriskServer(models.Model):
 
     def action_view_live_calls(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("asterisk_calls.call_action")
+        action = self.env["ir.actions.act_window"]._for_xml_id("asterisk_calls.call_action_live")
         action.update(
             domain=[("server_id", "=", self.id), ("is_live", "=", True)],
             name=_("Calls in progress on %s", self.name),

@@ -112,3 +112,27 @@ class TestPopups(WebsocketCase, CallsCase):
         self.trigger_notification_dispatching(self.bob.partner_id)
         (payload,) = self._received(ws, "asterisk_calls.ring")
         self.assertEqual(payload["caller_name"], hostile)  # unchanged: the client shows text
+
+    def test_live_lists_refresh_for_participants_and_supervisors(self):
+        supervisor = self.env["res.users"].create(
+            {
+                "name": "Sup",
+                "login": "sup",
+                "password": "sup",
+                "groups_id": [(6, 0, self.env.ref("asterisk_calls.group_asterisk_supervisor").ids)],
+            }
+        )
+        sockets = {u: self._listen(u) for u in (self.alice, self.bob, self.carol, supervisor)}
+        self.replay_capture("sip_noanswer")  # alice -> bob
+        call = self.calls()  # before the dispatch: the websockets then use the test cursor
+        self.trigger_notification_dispatching(
+            [*(self.alice | self.bob | self.carol | supervisor).partner_id,
+             self.env.ref("asterisk_calls.group_asterisk_supervisor")]
+        )  # fmt: skip
+        for user, ws in sockets.items():
+            live = self._received(ws, "asterisk_calls.live")
+            if user == self.carol:
+                self.assertEqual(live, [], "carol is not in the call")
+            else:
+                self.assertTrue(live, user.name)
+                self.assertIn(call.id, live[-1]["call_ids"])

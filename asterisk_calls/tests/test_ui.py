@@ -56,3 +56,15 @@ class TestCallsUi(HttpCase):
         self.start_tour(
             f"/odoo/action-{action.id}/{recording.id}", "asterisk_calls_recording", login="admin"
         )
+
+    def test_live_calls_follow_the_bus(self):
+        admin = self.env.ref("base.user_admin")
+        pbx_user = self.env["asterisk_common.user"].search([("user_id", "=", admin.id)], limit=1)
+        pbx_user.server_id.state = "connected"
+        if not pbx_user.channel_ids:
+            pbx_user.channel_ids = [(0, 0, {"name": "SIP/101"})]
+        self.env["asterisk_calls.call"].search(
+            [("status", "in", ("ringing", "in_progress"))]
+        ).write({"status": "failed"})
+        action = self.env.ref("asterisk_calls.call_action_live")
+        self.start_tour(f"/odoo/action-{action.id}", "asterisk_calls_live", login="admin")

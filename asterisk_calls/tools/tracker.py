@@ -175,6 +175,7 @@ class Tracker:
         self.rings = []  # (linkedid, user_id): a user's phone started ringing
         self.stops = {}  # linkedid -> users whose popup closes (answered, ended, rang out)
         self.answered = []  # linkedids answered by this batch
+        self.created = []  # calls new in this batch (set when saved)
 
     # -- entry point ----------------------------------------------------------------
 

@@ -89,3 +89,21 @@ registry.category("web_tour.tours").add("asterisk_calls_recording", {
         { trigger: "body.o_asterisk_recording_played" },
     ],
 });
+
+// The list of calls in progress follows the PBX without a reload: a call
+// placed meanwhile appears in it, and in the systray.
+registry.category("web_tour.tours").add("asterisk_calls_live", {
+    steps: () => [
+        { trigger: ".o_list_view .o_view_nocontent" },
+        {
+            trigger: ".o_list_view",
+            async run() {
+                const { orm, bus_service } = services();
+                await orm.call("asterisk_calls.call", "pbx_dial", ["06 12 34 56 78"]);
+                await bus_service.addChannel("asterisk_calls_tour_live");
+            },
+        },
+        { trigger: ".o_list_view .o_data_row .o_field_widget[name=status]:contains(Ringing)" },
+        { trigger: ".o_asterisk_current_call .badge:contains(1)" },
+    ],
+});
