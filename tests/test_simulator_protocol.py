@@ -274,6 +274,147 @@ def test_originate_outcomes_and_reasons():
     with_sim(go)
 
 
+async def originate(c: Raw, aid: str, **headers):
+    """Send an async Originate; return (OriginateResponse, every message until it)."""
+    headers.setdefault("Async", "true")
+    await c.action(Action="Originate", ActionID=aid, **headers)
+    return await c.read_until(
+        lambda m: m.get("Event") == "OriginateResponse" and m.get("ActionID") == aid
+    )
+
+
+def test_originate_phone_channel_ids_and_behaviours():
+    """Originate of a phone (tests/captures originate_*): ChannelId is the
+    Uniqueid, failures carry it (or <unknown>), phone_behaviour decides."""
+
+    async def go(sim):
+        c = await Raw.open(sim.port)
+        await c.login()
+        click = {"Context": "demo", "Exten": "100", "Priority": "1", "CallerID": '"R" <0612>'}
+        # answered: the phone's channel has the ChannelId, the Variable is a VarSet
+        ev, seen = await originate(
+            c, "a", Channel="SIP/bob", ChannelId="id-a", Variable="SIPADDHEADER01=X: y", **click
+        )
+        assert (ev.get("Response"), ev.get("Reason"), ev.get("Uniqueid")) == (
+            "Success",
+            "4",
+            "id-a",
+        )
+        assert ev.get("Channel").startswith("SIP/bob-")
+        new = next(m for m in seen if m.get("Event") == "Newchannel")
+        assert (new.get("Uniqueid"), new.get("Linkedid")) == ("id-a", "id-a")
+        assert any(m.get("Variable") == "SIPADDHEADER01" and m.get("Value") == "X: y" for m in seen)
+        assert any(a.get("ChannelId") == "id-a" for a in sim.actions_received)
+        # a ChannelId still in use: no channel, Reason 0 (as the real one answers)
+        ev, seen = await originate(c, "dup", Channel="SIP/carol", ChannelId="id-a", **click)
+        assert (ev.get("Response"), ev.get("Reason"), ev.get("Channel")) == (
+            "Failure",
+            "0",
+            "SIP/carol",
+        )
+        assert "Newchannel" not in names(seen)
+        # busy: no channel in the response, the ChannelId (or <unknown>) as Uniqueid
+        sim.set_phone("bob", "busy")
+        ev, _ = await originate(c, "b1", Channel="SIP/bob", ChannelId="id-b", **click)
+        assert (ev.get("Reason"), ev.get("Channel"), ev.get("Uniqueid")) == ("5", "SIP/bob", "id-b")
+        ev, _ = await originate(c, "b2", Channel="SIP/bob", **click)
+        assert (ev.get("Reason"), ev.get("Uniqueid")) == ("5", "<unknown>")
+        # never answers: Reason 3 at the Originate Timeout
+        sim.set_phone("bob", "ring")
+        ev, _ = await originate(c, "n", Channel="SIP/bob", Timeout="2000", **click)
+        assert (ev.get("Response"), ev.get("Reason")) == ("Failure", "3")
+        sim.set_phone("bob", None)
+        # unreachable: said so, an unregistered dynamic peer, an unknown peer
+        sim.set_phone("carol", "unreachable")
+        sim.sip_registrations.pop("alice", None)
+        for aid, chan in (("u1", "SIP/carol"), ("u2", "SIP/alice"), ("u3", "SIP/nobody")):
+            ev, seen = await originate(c, aid, Channel=chan, **click)
+            assert (ev.get("Reason"), ev.get("Uniqueid"), ev.get("Channel")) == (
+                "0",
+                "<unknown>",
+                chan,
+            )
+            assert "Newchannel" not in names(seen)
+        # too long a ChannelId
+        await c.action(Action="Originate", ActionID="long", Channel="SIP/bob", ChannelId="x" * 150)
+        m, _ = await c.read_until(lambda m: m.get("ActionID") == "long")
+        assert m.get("Message") == "Uniqueid length exceeds maximum of 149"
+        # PJSIP: the same flow (not recorded)
+        ev, _ = await originate(c, "pj", Channel="PJSIP/bob", ChannelId="id-pj", **click)
+        assert ev.get("Channel").startswith("PJSIP/bob-") and ev.get("Uniqueid") == "id-pj"
+        # synchronous: the response waits for the outcome
+        sim.set_phone("bob", "busy")
+        await c.action(Action="Originate", ActionID="sync", Channel="SIP/bob", **click)
+        m, _ = await c.read_until(lambda m: m.get("ActionID") == "sync" and "Response" in m)
+        assert (m.get("Response"), m.get("Message")) == ("Error", "Originate failed")
+        await sim.wait_calls_done(timeout=20)
+        assert sim.table.channels == {}
+
+    with_sim(go)
+
+
+def test_originate_local_ids_and_phones_hanging_up():
+    """Local: ;2 gets OtherChannelId or "<ChannelId>;2"; the flows not recorded
+    (a phone hanging up first, timeouts) end every channel they created."""
+
+    async def go(sim):
+        c = await Raw.open(sim.port)
+        await c.login()
+        ev, seen = await originate(
+            c, "l1", Channel="Local/110@demo", Application="Wait", Data="1", ChannelId="id-l"
+        )
+        ids = {m.get("Channel"): m.get("Uniqueid") for m in seen if m.get("Event") == "Newchannel"}
+        assert sorted(ids.values()) == ["id-l", "id-l;2"]
+        assert ev.get("Uniqueid") == "id-l"
+        click = {"Context": "demo", "Priority": "1", "CallerID": '"R" <0612>'}
+        # the originated phone hangs up itself while the dialled one talks
+        sim.set_phone("bob", ("answer", 0.5, 2.0))
+        sim.set_phone("carol", ("answer", 0.5))
+        await originate(c, "d1", Channel="SIP/bob", Exten="carol", ChannelId="id-d1", **click)
+        # the dialled phone hangs up first
+        sim.set_phone("bob", ("answer", 0.5))
+        sim.set_phone("carol", ("answer", 0.5, 1.0))
+        await originate(c, "d2", Channel="SIP/bob", Exten="carol", ChannelId="id-d2", **click)
+        # the phone hangs up during its own dialplan (110: Wait(60))
+        sim.set_phone("bob", ("answer", 0.5, 1.0))
+        await originate(c, "p1", Channel="SIP/bob", Exten="110", **click)
+        # two devices: the answering one hangs up while ;1 runs 110
+        sim.set_phone("carol", "ring")
+        ev, _ = await originate(
+            c, "t1", Channel="Local/bobcarol@demo", Exten="110", ChannelId="id-t1", **click
+        )
+        assert (ev.get("Reason"), ev.get("Uniqueid")) == ("4", "id-t1")
+        # two devices, nobody answers before the Originate Timeout: Reason 3
+        sim.set_phone("bob", "ring")
+        ev, _ = await originate(
+            c, "t2", Channel="Local/bobcarol@demo", Exten="100", Timeout="2000", **click
+        )
+        assert (ev.get("Response"), ev.get("Reason")) == ("Failure", "3")
+        await sim.wait_calls_done(timeout=20)
+        rest = await c.drain_events(0.2)
+        assert sim.table.channels == {} and sim.calls == {}
+        created = [m.get("Channel") for m in seen + rest if m.get("Event") == "Newchannel"]
+        assert created  # every flow above published its channels and ended them
+
+    with_sim(go)
+
+
+def test_originate_then_ami_hangup_ends_the_call():
+    async def go(sim):
+        c = await Raw.open(sim.port)
+        await c.login()
+        click = {"Context": "demo", "Exten": "110", "Priority": "1"}
+        for aid, chan in (("h1", "SIP/bob"), ("h2", "Local/bobcarol@demo")):
+            sim.set_phone("carol", "ring")
+            ev, _ = await originate(c, aid, Channel=chan, ChannelId=f"id-{aid}", **click)
+            await c.action(Action="Hangup", ActionID=f"x{aid}", Channel=ev.get("Channel"))
+            await c.read_until(lambda m, aid=aid: m.get("ActionID") == f"x{aid}")
+            await sim.wait_calls_done(timeout=5)
+            assert sim.table.channels == {}, aid
+
+    with_sim(go)
+
+
 def test_live_channels_hangup_redirect_and_lists():
     async def go(sim):
         c = await Raw.open(sim.port)
@@ -544,6 +685,15 @@ def test_simulator_thread_control_api():
         assert any(a.get("ActionID") == "silent" for a in sim.actions_received)
         s.close()
         s2.close()
+        # how the phones react when rung
+        assert sim.phone_behaviour == {}
+        sim.set_phone("bob", ("answer", 2.0))
+        sim.set_phone("carol", "busy")
+        assert sim.phone_behaviour == {"bob": ("answer", 2.0), "carol": "busy"}
+        sim.set_phone("carol", None)
+        assert sim.phone_behaviour == {"bob": ("answer", 2.0)}
+        with pytest.raises(ValueError):
+            sim.set_phone("bob", "explode")
 
 
 def test_silent_peer_keeps_connection_but_answers_nothing():

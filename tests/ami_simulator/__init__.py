@@ -2,7 +2,8 @@
 
 Reference behaviour: the recordings of a real Asterisk 20 in
 ``/work/shared/ami-captures`` and ``tests/captures`` (queues, SIP busy / no
-answer / cancel, a trunk's ring group, an attended transfer), and
+answer / cancel, a trunk's ring group, an attended transfer, click-to-dial
+originates of a phone and of a Local channel's devices), and
 ``main/manager.c``.
 
 Control API::
@@ -18,11 +19,17 @@ Control API::
     sim.silent = True; await sim.drop_connections()
     sim.sessions, sim.actions_received, sim.config_store
     sim.start_load(calls_per_second, duration=None, mix=None); sim.stop_load()
+    # how a phone reacts when an Originate or a Dial rings it (default: answers
+    # after 1 s); the Originate action itself drives the call (ChannelId,
+    # OtherChannelId, Variable, CallerID, Timeout: tests/captures originate_*)
+    sim.set_phone("bob", "busy")   # "answer" | ("answer", ring[, talk]) | "busy"
+    sim.phone_behaviour            #   | "ring" | "unreachable"; None: default
 
     with SimulatorThread(port=0, time_scale=0.05) as sim:   # same kwargs
         sim.port; sim.emit(...); sim.start_call(...); sim.set_silent(True)
         sim.drop_connections(); sim.stop(); sim.restart()
         sim.actions_received; sim.wait_for_sessions(1, timeout=5)
+        sim.set_phone("carol", ("answer", 1.0, 2.0)); sim.phone_behaviour
 
 CLI: ``python -m tests.ami_simulator --help``.
 """

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 
+from . import pbx
 from .scenarios import EVENT_SCENARIOS, SCENARIOS
 from .server import AmiSimulator
 
@@ -63,8 +64,31 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="with --replay: cut multi-byte characters across two TCP writes",
     )
+    p.add_argument(
+        "--phone",
+        action="append",
+        default=[],
+        metavar="PEER=BEHAVIOUR",
+        type=phone_arg,
+        help="how a phone reacts when rung (Originate, Dial): answer, answer:RING[:TALK] "
+        "(seconds), busy, ring (never answers), unreachable; default answer after 1 s",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
+
+
+def phone_arg(text: str) -> tuple[str, object]:
+    """``bob=busy``, ``carol=answer:1:2`` -> (peer, phone_behaviour value)."""
+    peer, sep, spec = text.partition("=")
+    if not sep or not peer:
+        raise argparse.ArgumentTypeError("expected PEER=BEHAVIOUR")
+    kind, *numbers = spec.split(":")
+    try:
+        value = (kind, *(float(n) for n in numbers)) if numbers else kind
+        pbx.phone_spec(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return peer, value
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -76,6 +100,8 @@ async def main(args: argparse.Namespace) -> None:
         failed_login_delay=args.failed_login_delay,
         time_scale=args.time_scale,
     )
+    for peer, behaviour in args.phone:
+        sim.set_phone(peer, behaviour)
     if args.replay:
         sim.replay_file = args.replay
         sim.replay_rate = args.replay_rate

@@ -196,9 +196,11 @@ class ChannelTable:
         context: str,
         exten: str,
         linkedid: str | None = None,
+        uniqueid: str | None = None,
         **kw,
     ) -> Channel:
-        uid = self.next_uniqueid()
+        """``uniqueid``: the id an Originate assigned (``ChannelId``/``OtherChannelId``)."""
+        uid = uniqueid or self.next_uniqueid()
         chan = Channel(
             name=name,
             uniqueid=uid,
@@ -222,6 +224,9 @@ class ChannelTable:
     def remove(self, chan: Channel) -> None:
         chan.alive = False
         self.channels.pop(chan.name, None)
+
+    def by_uniqueid(self, uniqueid: str) -> Channel | None:
+        return next((c for c in self.channels.values() if c.uniqueid == uniqueid), None)
 
     def get(self, name: str) -> Channel | None:
         chan = self.channels.get(name)
@@ -365,6 +370,14 @@ def bridge_leave(b: Bridge, c: Channel) -> Event:
         b.channels.remove(c)
     c.bridge = None
     return ev("BridgeLeave", CALL, b.snapshot(), c.snapshot())
+
+
+def cdr_clid(num: str, name: str) -> str:
+    """A CDR's CallerID: ``"name" <num>``, ``"" <num>`` without a name (checked on
+    the real Asterisk), the name alone without a number."""
+    if num:
+        return f'"{name}" <{num}>'
+    return f'"{name}"' if name else ""
 
 
 def fmt_cdr_time(ts: float | None) -> str:

@@ -508,6 +508,8 @@ exten => 111,1,NoOp(ext 111 transfer target)
 same => n,Answer()
 same => n,Wait(6)
 same => n,Hangup()
+exten => bobcarol,1,Dial(SIP/bob&SIP/carol,20)
+same => n,Hangup()
 
 [from-trunk]
 exten => 0155512345,1,NoOp(DID 0155512345 ring group)

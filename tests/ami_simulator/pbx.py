@@ -55,6 +55,42 @@ RTCP_INTERVAL = 5.0  # rtp.conf rtcpinterval default
 DTMF_GAP = 0.08  # one emulated DTMF digit (AST_MIN_DTMF_DURATION + gap)
 
 
+# --- how a phone reacts to being rung -------------------------------------------
+
+DEFAULT_RING = 1.0  # seconds a phone rings before it answers, unless told otherwise
+PHONE_KINDS = ("answer", "busy", "ring", "unreachable")
+
+
+def phone_spec(value, default_ring: float = DEFAULT_RING) -> tuple[str, float, float | None]:
+    """Normalise a phone behaviour (``AmiSimulator.phone_behaviour`` values).
+
+    ``"answer"`` (after ``default_ring`` seconds of ringing), ``("answer", ring)``,
+    ``("answer", ring, talk)`` (the phone itself hangs up -- BYE -- ``talk``
+    seconds after answering), ``"busy"`` (486), ``"ring"`` (180, never
+    answers), ``"unreachable"`` (no channel: an unregistered peer).  Returns
+    ``(kind, seconds of ringing, seconds of talk or None)``; None means the default.
+    """
+    if value is None:
+        return "answer", default_ring, None
+    if isinstance(value, str):
+        kind, ring, talk = value, (default_ring if value == "answer" else 0.0), None
+    else:
+        items = tuple(value)
+        if not items:
+            raise ValueError("empty phone behaviour")
+        kind = items[0]
+        ring = float(items[1]) if len(items) > 1 and items[1] is not None else default_ring
+        talk = float(items[2]) if len(items) > 2 and items[2] is not None else None
+    if kind not in PHONE_KINDS:
+        raise ValueError(f"unknown phone behaviour {value!r}; known: {PHONE_KINDS}")
+    return kind, ring, talk
+
+
+def sim_phone(sim, peer: str) -> tuple[str, float, float | None]:
+    """How ``peer``'s phone reacts, from ``sim.phone_behaviour`` (default: answers after 1 s)."""
+    return phone_spec(getattr(sim, "phone_behaviour", {}).get(peer))
+
+
 # --- small builders -------------------------------------------------------------
 
 
@@ -218,11 +254,23 @@ def sip_leg(call: Call, caller: Channel, peer: str) -> Channel:
     call.emit(ch.newchannel(leg), ch.varset(leg, "SIPCALLID", sip_call_id()))
     leg.exten = ""
     call.emit(ch.varset(leg, "DIALEDPEERNUMBER", peer))
+    inherit_variables(call, caller, leg)
     leg.exten = caller.exten
     leg.conn_num, leg.conn_name = caller.cid_num, caller.cid_name
     call.newexten(leg, 1, "AppDial", "(Outgoing Line)", extension=caller.exten)
     call.emit(ch.newconnectedline(leg))
     return leg
+
+
+def inherit_variables(call: Call, parent: Channel, child: Channel) -> None:
+    """``ast_channel_inherit_variables``: ``__VAR`` passes on as it is, ``_VAR``
+    as ``VAR`` (one level), each published as a VarSet of the child (capture
+    originate_local_inherited_header: ``__SIPADDHEADER01`` reaches the phones)."""
+    for name, value in list(parent.variables.items()):
+        if name.startswith("__"):
+            call.emit(ch.varset(child, name, value))
+        elif name.startswith("_"):
+            call.emit(ch.varset(child, name[1:], value))
 
 
 class CallerGone(Exception):
@@ -249,6 +297,17 @@ class SipDial:
         for var in sc.DIAL_VARS:
             call.emit(ch.varset(caller, var, ""))
         self.start = call.now()
+        # Requesting the channels takes time: what another thread had to say
+        # (an Originate's response) comes out here (capture originate_dial_out).
+        call.flush_deferred()
+        # An unreachable phone (unregistered peer) gets no channel at all.
+        self.peers = [p for p in self.peers if call.phone(p)[0] != "unreachable"]
+        if not self.peers:  # pragma: no cover - not captured (source: app_dial.c)
+            call.emit(ch.varset(caller, "DIALSTATUS", "CHANUNAVAIL"))
+            caller.cdr_disposition = "FAILED"
+            caller.cdr_start = call.now()
+            caller.cdr_dstchannel = ""
+            return "CHANUNAVAIL"
         self.legs = [sip_leg(call, caller, peer) for peer in self.peers]
         behaviour = {
             leg.name: call.phone(peer) for leg, peer in zip(self.legs, self.peers, strict=True)
@@ -430,6 +489,27 @@ class SipDial:
         call.emit(ch.bridge_destroy(bridge))
         call.table.bridges.pop(bridge.uniqueid, None)
         call.bridge = None
+
+    def callee_bye(self) -> None:
+        """The dialled phone hangs up (BYE) the bridged call; without the ``g``
+        option the caller is hung up too (capture originate_dial_out)."""
+        call, caller, leg, bridge = self.call, self.caller, self.answered, call_bridge(self.call)
+        bye_qos(call, leg, caller)
+        call.emit(ch.hangup_request(leg, 16))
+        clear_bridge_vars(call, leg)
+        clear_bridge_vars(call, caller)
+        call.emit(ch.bridge_leave(bridge, leg))
+        call.finish_channel(leg, 16, cdr=False)
+        call.emit(ch.bridge_leave(bridge, caller), ch.bridge_destroy(bridge))
+        call.table.bridges.pop(bridge.uniqueid, None)
+        call.bridge = None
+        # ANSWEREDTIME / DIALEDTIME: the caller channel's up time and age (app_dial.c)
+        for k, v in dial_times(call, caller, caller.created, caller.answered):
+            call.emit(ch.varset(caller, k, v))
+        call.emit(ch.varset(caller, "DIALSTATUS", "ANSWER"), ch.soft_hangup_request(caller, 16))
+        call.emit(ch.varset(caller, *sc.rtcp_vars(random.getrandbits(31), 50)[0]))
+        call.finish_channel(caller, 16, cdr=False)
+        close_records(call, caller)
 
 
 def call_bridge(call: Call) -> ch.Bridge:

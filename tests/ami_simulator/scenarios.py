@@ -9,6 +9,9 @@ show them:
 
 * ``Local/X@demo`` originates (captures a, b, c, g, j): the ``;1``/``;2``
   pair, ``AppDial2``, ``LocalBridge``, answer propagation, Reason 4/5/3;
+  ``ChannelId``/``OtherChannelId``; a ``;2`` that Dials SIP phones is
+  :class:`.originate.LocalPhonesDial`, an Originate of a SIP/PJSIP phone
+  :class:`.originate.PhoneOriginateCall` (``tests/captures`` ``originate_*``);
 * a SIP phone calling an extension (d), two SIP users bridged through
   ``Dial(SIP/bob)`` (i1, i2) with Redirect and BlindTransfer;
 * the applications recorded in ``tests/captures`` (module :mod:`.pbx`):
@@ -223,14 +226,27 @@ class Call:
         self.bridge: ch.Bridge | None = None
         self.done = asyncio.Event()
         self.dialplan = Dialplan(sim.config_store)
+        # published when the call first blocks (see defer_until_block)
+        self._deferred: list = []
 
     # -- plumbing ---------------------------------------------------------
     def emit(self, *events) -> None:
         for event in events:
             self.sim.publish(event)
 
+    def defer_until_block(self, fn) -> None:
+        """Run ``fn()`` when the call next blocks (a wait, Dial requesting its
+        channels) or ends: what another Asterisk thread publishes while this
+        channel's dialplan runs on (an async Originate's OriginateResponse)."""
+        self._deferred.append(fn)
+
+    def flush_deferred(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)()
+
     async def wait(self, seconds: float) -> None:
         """Advance virtual time; real sleep is ``seconds * time_scale``."""
+        self.flush_deferred()
         self.vt += seconds
         loop = asyncio.get_running_loop()
         target = self._t0 + self.vt * self.sim.clock.time_scale
@@ -545,9 +561,15 @@ class LocalOriginateCall(Call):
         account: str = "",
         result: asyncio.Future | None = None,
         emit_response: bool = True,
+        channel_id: str = "",
+        other_channel_id: str = "",
     ):
         super().__init__(sim)
         self.exten, self.context = exten, context
+        # Originate ChannelId / OtherChannelId: the Uniqueids of ;1 / ;2
+        # (core_unreal.c: ;2 defaults to "<ChannelId>;2"; alone, OtherChannelId is ignored)
+        self.channel_id = channel_id
+        self.other_channel_id = (other_channel_id or f"{channel_id};2") if channel_id else ""
         self.app, self.appdata = app, appdata
         self.cid_num, self.cid_name = cid
         self.timeout = timeout
@@ -568,6 +590,7 @@ class LocalOriginateCall(Call):
         self.pending_dialstate = False
         self.playing: Channel | None = None
         self.inner: LocalDialLeg | None = None
+        self.phones = None  # originate.LocalPhonesDial: ;2 dials SIP phones
 
     @property
     def requested(self) -> str:
@@ -577,7 +600,13 @@ class LocalOriginateCall(Call):
         suffix = self.table.next_suffix("Local")
         base = f"Local/{self.exten}@{self.context}-{suffix}"
         self.one = self.new_channel(
-            base + ";1", "Local", self.requested, self.context, self.exten, accountcode=self.account
+            base + ";1",
+            "Local",
+            self.requested,
+            self.context,
+            self.exten,
+            accountcode=self.account,
+            uniqueid=self.channel_id or None,
         )
         self.two = self.new_channel(
             base + ";2",
@@ -587,24 +616,31 @@ class LocalOriginateCall(Call):
             self.exten,
             state=STATE_RING,
             accountcode=self.account,
+            uniqueid=self.other_channel_id or None,
         )
         one, two = self.one, self.two
         self.emit(ch.newchannel(one), ch.newchannel(two))
-        for k, v in self.variables:
-            self.emit(ch.varset(one, k, v))
         self.newexten(one, 1, "AppDial2", "(Outgoing Line)")
-        clid = f'"{self.cid_name}" <{self.cid_num}>' if self.cid_name else self.cid_num
+        clid = ch.cdr_clid(self.cid_num, self.cid_name)
+        # the Originate's Variables on ;1, copied to ;2 by chan_local (capture
+        # originate_local_two_devices); the caller id: ;1, then ;2
         for c in (one, two):
+            for k, v in self.variables:
+                self.emit(ch.varset(c, k, v))
             if self.cid_num or self.cid_name:
                 c.cid_num, c.cid_name = self.cid_num or UNKNOWN, self.cid_name or UNKNOWN
-                c.conn_num, c.conn_name = c.cid_num, c.cid_name
+                if c is two:
+                    c.conn_num, c.conn_name = c.cid_num, c.cid_name
             c.cdr_src, c.cdr_dst, c.cdr_dcontext, c.cdr_clid = (
                 self.cid_num,
                 self.exten,
                 self.context,
                 clid,
             )
-            self.emit(ch.newcallerid(c), ch.newconnectedline(c))
+            self.emit(ch.newcallerid(c))
+            if c is one and (self.cid_num or self.cid_name):
+                c.conn_num, c.conn_name = c.cid_num, c.cid_name
+            self.emit(ch.newconnectedline(c))
         self.emit(ch.local_bridge(one, two, self.context, self.exten, self.optimize))
         # Dial publishes DialBegin right away unless ;2 answers at once, in which
         # case ;2's first steps win the race (capture a vs. b, c, g).
@@ -691,6 +727,10 @@ class LocalOriginateCall(Call):
         raise HangupNow("busy")
 
     def deadline(self, chan):
+        if self.phones is not None:
+            # ;1 runs its dialplan while the answering phone talks to ;2
+            bye = self.phones.bye_vt
+            return (bye, "phone_bye") if chan is self.one and bye is not None else None
         if chan is not self.two:
             return None
         if not self.answered:
@@ -716,7 +756,8 @@ class LocalOriginateCall(Call):
             pairs += [("Context", self.dial_context), ("Exten", self.dial_exten)]
         pairs += [
             ("Reason", str(reason)),
-            ("Uniqueid", uniqueid or UNKNOWN),
+            # no channel (a failure): the ChannelId asked for, else <unknown> (manager.c)
+            ("Uniqueid", uniqueid or getattr(self, "channel_id", "") or UNKNOWN),
             ("CallerIDNum", self.cid_num or UNKNOWN),
             ("CallerIDName", self.cid_name or UNKNOWN),
         ]
@@ -779,6 +820,12 @@ class LocalOriginateCall(Call):
             self.emit(ch.cdr(c, self.now()))
 
     def ami_hangup(self, chan: Channel, cause: int) -> None:
+        if self.phones is not None:  # pragma: no cover - not recorded
+            self.flush_deferred()
+            if self.phones.bridge is not None:
+                self.bridge = self.phones.bridge
+                self.phones.bridge = None
+            return super().ami_hangup(chan, cause)
         if self.inner is not None and chan is self.one:
             self.interrupt()
             return self.inner.teardown_from_originator(cause)
@@ -788,14 +835,30 @@ class LocalOriginateCall(Call):
         return super().ami_hangup(chan, cause)
 
     # Dial(Local/110@demo/n,30) from ;2 (capture g)
+    # Dial(SIP/bob&SIP/carol,20) from ;2 (capture originate_local_two_devices)
     async def app_dial(self, chan, data):
         target = data.split(",")[0]
+        if chan is self.two and self.phones is None and _sip_targets(target):
+            from .originate import LocalPhonesDial  # originate imports this module
+
+            self.dial_begin()
+            self.phones = LocalPhonesDial(self, data)
+            status = await self.phones.run()
+            if status != "ANSWER":
+                return None  # DIALSTATUS is set; ;2's dialplan goes on
+            await self.phones.connected()
+            raise HangupNow("phones_done")
         if chan is self.two and target.startswith("Local/"):
             self.dial_begin()
             self.inner = LocalDialLeg(self, chan, data)
             await self.inner.run()
             raise HangupNow("bridged_done")
         return await super().app_dial(chan, data)
+
+
+def _sip_targets(target: str) -> bool:
+    parts = [t.strip() for t in target.split("&") if t.strip()]
+    return bool(parts) and all(t[:4].upper() == "SIP/" for t in parts)
 
 
 def app_duration(app: str, data: str) -> float:
@@ -1008,9 +1071,24 @@ class SipInboundCall(Call):
         self.playing = None
 
     def phone(self, peer: str) -> tuple[str, float]:
-        """How ``peer``'s phone answers a call: (kind, seconds of ringing first)."""
-        spec = self.phones.get(peer, "answer")
-        return (spec, 0.0) if isinstance(spec, str) else (spec[0], float(spec[1]))
+        """How ``peer``'s phone answers a call: (kind, seconds of ringing first).
+
+        ``phones`` first, then the simulator's ``phone_behaviour``, else it
+        answers at once."""
+        kind, ring, _ = self._phone(peer)
+        return kind, ring
+
+    def phone_talk(self, peer: str) -> float | None:
+        """Seconds after answering at which ``peer``'s phone hangs up itself, or None."""
+        return self._phone(peer)[2]
+
+    def _phone(self, peer: str) -> tuple[str, float, float | None]:
+        spec = self.phones.get(peer)
+        if spec is None:
+            spec = getattr(self.sim, "phone_behaviour", {}).get(peer)
+            if spec is not None:
+                return pbx.phone_spec(spec)
+        return pbx.phone_spec(spec or "answer", default_ring=0.0)
 
     def caller_hangup_vt(self) -> float | None:
         """Virtual time at which the caller hangs up its answered call (``hangup_after``)."""
@@ -1159,7 +1237,14 @@ class SipInboundCall(Call):
                 self.sim.clock.real_delay(delay),
                 lambda: chan.alive and self.bridge and self.atxfer(chan, context, exten),
             )
-        await self.wait(self.talk_time if self.talk_time is not None else 86400.0)
+        caller_end = self.talk_time if self.talk_time is not None else 86400.0
+        peer = dial.peers[dial.legs.index(self.callee)]
+        callee_end = self.phone_talk(peer)
+        if callee_end is not None and callee_end < caller_end:
+            await self.wait(callee_end)  # the dialled phone hangs up first
+            dial.callee_bye()
+            raise EndOfDialplan()
+        await self.wait(caller_end)
         dial.caller_bye()
         raise EndOfDialplan()
 
@@ -1310,93 +1395,6 @@ class SipInboundCall(Call):
     # Queue(support,,,,30) on an answered caller
     async def app_queue(self, chan: Channel, data: str):
         await pbx.QueueApp(self, chan, data).run()
-
-
-class PhoneOriginateCall(Call):
-    """``Originate Channel: SIP/<peer>``: the phone rings, answers, then runs the
-    Application or the Context/Exten/Priority (click-to-call)."""
-
-    kind = "originate_phone"
-
-    def __init__(
-        self,
-        sim,
-        tech: str,
-        peer: str,
-        app: str = "",
-        appdata: str = "",
-        cid: tuple[str, str] = ("", ""),
-        timeout: float = 30.0,
-        action_id: str = "",
-        context: str = "",
-        exten: str = "",
-        priority: int = 1,
-        variables: list | None = None,
-        result: asyncio.Future | None = None,
-        emit_response: bool = True,
-        ring_time: float = 1.0,
-    ):
-        super().__init__(sim)
-        self.tech, self.peer = tech, peer.split("/")[0]
-        self.app, self.appdata = app, appdata
-        self.cid_num, self.cid_name = cid
-        self.timeout = timeout
-        self.action_id = action_id
-        self.dial_context, self.dial_exten, self.dial_priority = context, exten, priority
-        self.variables = variables or []
-        self.result = result
-        self.emit_response = emit_response
-        self.ring_time = ring_time
-        self.playing = None
-
-    send_response = LocalOriginateCall.send_response
-
-    @property
-    def requested(self) -> str:
-        return f"{self.tech}/{self.peer}"
-
-    def setup(self) -> None:
-        name = f"{self.tech}/{self.peer}-{self.table.next_suffix(self.tech)}"
-        ctx = self.dial_context or "demo"
-        c = self.new_channel(name, self.tech, self.requested, ctx, self.dial_exten or "s")
-        self.chan = c
-        if self.cid_num or self.cid_name:
-            c.cid_num, c.cid_name = self.cid_num or UNKNOWN, self.cid_name or UNKNOWN
-        c.cdr_src, c.cdr_dst, c.cdr_dcontext = self.cid_num, self.dial_exten or "s", ctx
-        c.cdr_clid = f'"{self.cid_name}" <{self.cid_num}>' if self.cid_name else self.cid_num
-        self.emit(ch.newchannel(c))
-        for k, v in self.variables:
-            self.emit(ch.varset(c, k, v))
-        self.emit(ch.varset(c, "SIPCALLID", f"{random.getrandbits(128):032x}@127.0.0.1:5060"))
-
-    async def run(self) -> None:
-        c = self.chan
-        self.set_state(c, STATE_RINGING)
-        self.emit(ch.device_state(self.requested, "RINGING"))
-        if self.ring_time >= self.timeout:
-            await self.wait(self.timeout)
-            self.send_response("Failure", REASON_NO_ANSWER)
-            self.finish_channel(c, 19)
-            self.emit(ch.device_state(self.requested, "NOT_INUSE"))
-            return
-        await self.wait(self.ring_time)
-        self.set_state(c, STATE_UP)
-        self.emit(ch.device_state(self.requested, "INUSE"))
-        self.send_response("Success", REASON_ANSWERED, c.name, c.uniqueid)
-        try:
-            if self.app:
-                self.newexten(c, 1, self.app, self.appdata)
-                await self.dp_wait(c, app_duration(self.app, self.appdata))
-            else:
-                await self.run_dialplan(c, self.dial_context, self.dial_exten, self.dial_priority)
-        except (EndOfDialplan, HangupNow):
-            pass
-        if c.alive:
-            self.emit(ch.soft_hangup_request(c, 16))
-            for k, v in rtcp_vars(random.getrandbits(31), 50):
-                self.emit(ch.varset(c, k, v))
-            self.finish_channel(c, 16)
-            self.emit(ch.device_state(self.requested, "NOT_INUSE"))
 
 
 def ev_plain(name: str, chan: Channel, extra: list | None = None):

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 
 from . import channels as ch
+from . import originate as orig
+from . import pbx
 from . import scenarios as sc
 from .channels import ChannelTable, Clock, format_duration
 from .configstore import ConfigStore, UpdateError
@@ -42,6 +44,7 @@ from .protocol import (
 log = logging.getLogger("ami_simulator")
 
 ASTERISK_VERSION = "20.10.0"
+MAX_PUBLIC_UNIQUEID = 149  # channel.h AST_MAX_PUBLIC_UNIQUEID
 TRUE_VALUES = {"yes", "true", "y", "t", "1", "on"}
 
 
@@ -235,6 +238,10 @@ class AmiSimulator:
         self.sessions: list[Session] = []
         self.actions_received: list[dict] = []
         self.calls: dict[str, sc.Call] = {}
+        # How each SIP peer's phone reacts when it is rung (by an Originate or a
+        # Dial): peer -> "answer" | ("answer", ring_seconds[, talk_seconds]) |
+        # "busy" | "ring" | "unreachable"; default: answers after 1 s of ringing.
+        self.phone_behaviour: dict[str, object] = {}
         self.silent = False
         self.log = log
         self.sip_registrations: dict[str, int] = {"alice": 5061}
@@ -636,7 +643,20 @@ class AmiSimulator:
         return True
 
     # -- calls -----------------------------------------------------------------
+    def set_phone(self, peer: str, behaviour=None) -> None:
+        """How ``peer``'s phone reacts to being rung (see ``phone_behaviour``);
+        None: back to the default (answers after 1 s)."""
+        if behaviour is None:
+            self.phone_behaviour.pop(peer, None)
+            return
+        pbx.phone_spec(behaviour)  # ValueError for an unknown behaviour
+        self.phone_behaviour[peer] = behaviour
+
     async def act_originate(self, s: Session, m: Message):
+        channel_id, other_id = m.get("ChannelId"), m.get("OtherChannelId")
+        if len(channel_id) > MAX_PUBLIC_UNIQUEID or len(other_id) > MAX_PUBLIC_UNIQUEID:
+            s.error(m, f"Uniqueid length exceeds maximum of {MAX_PUBLIC_UNIQUEID}")
+            return True
         channel = self._header(s, m, "Channel", "Channel not specified")
         if channel is None:
             return True
@@ -683,25 +703,43 @@ class AmiSimulator:
         if tech.lower() == "local":
             target = data.split("/")[0]
             dexten, _, dcontext = target.partition("@")
-            call = sc.LocalOriginateCall(
-                self,
-                dexten,
-                dcontext or "default",
-                dial_context=context,
-                dial_exten=exten,
-                dial_priority=int(priority or 1),
-                optimize="/n" not in data,
-                account=m.get("Account"),
-                **common,
-            )
+            in_use = [i for i in (channel_id, channel_id and other_id) if i]
+            if any(self.table.by_uniqueid(i) for i in in_use):
+                # "Channel Unique ID already in use": no channel, Reason 0
+                call = orig.PhoneOriginateCall(
+                    self,
+                    "Local",
+                    data,
+                    context=context,
+                    exten=exten,
+                    channel_id=channel_id,
+                    **common,
+                )
+                call.spec = ("unreachable", 0.0, None)
+            else:
+                call = sc.LocalOriginateCall(
+                    self,
+                    dexten,
+                    dcontext or "default",
+                    dial_context=context,
+                    dial_exten=exten,
+                    dial_priority=int(priority or 1),
+                    optimize="/n" not in data,
+                    account=m.get("Account"),
+                    channel_id=channel_id,
+                    other_channel_id=other_id,
+                    **common,
+                )
         elif tech.upper() in ("SIP", "PJSIP"):
-            call = sc.PhoneOriginateCall(
+            call = orig.PhoneOriginateCall(
                 self,
                 tech.upper(),
                 data,
                 context=context,
                 exten=exten,
                 priority=int(priority or 1),
+                channel_id=channel_id,
+                account=m.get("Account"),
                 **common,
             )
         else:

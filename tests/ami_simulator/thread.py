@@ -103,6 +103,18 @@ class SimulatorThread:
     def emit(self, event) -> None:
         self.call(self.sim.emit, event)
 
+    @property
+    def phone_behaviour(self) -> dict:
+        """A copy of ``AmiSimulator.phone_behaviour`` (change it with :meth:`set_phone`)."""
+        return dict(self.sim.phone_behaviour)
+
+    def set_phone(self, peer: str, behaviour=None) -> None:
+        """How ``peer``'s phone reacts to being rung: ``"answer"`` (after 1 s of
+        ringing, the default), ``("answer", ring_seconds)``, ``("answer",
+        ring_seconds, talk_seconds)`` (then it hangs up itself), ``"busy"``,
+        ``"ring"`` (never answers), ``"unreachable"``; None: the default again."""
+        self.call(self.sim.set_phone, peer, behaviour)
+
     def start_call(self, scenario: str, **kw) -> str:
         return self.call(self.sim.start_call, scenario, **kw)
 

@@ -8,9 +8,11 @@ Usage (from the repository root, Asterisk running with the config described in
 
 For each scenario it logs in to the AMI (``Events: on``), starts the SIP
 phones (sipp, scenarios in ``tests/captures/sipp/``) and the AMI actions the
-scenario needs, reads until every channel of the call has hung up and no event
-came for ``--quiet`` seconds (so the last ``Cdr`` events are in), then sends
-``Logoff`` and reads until Asterisk closes the connection.  It writes, next to
+scenario needs (the ``originate_*`` ones: the Originate of Odoo's
+click-to-dial), reads until every channel of the call has hung up and no event
+came for ``--quiet`` seconds (so the last ``Cdr`` events are in; an Originate
+that creates no channel: its ``OriginateResponse``), then sends ``Logoff`` and
+reads until Asterisk closes the connection.  It writes, next to
 this file (or in ``--out``):
 
 * ``NAME.raw``          the exact bytes received (banner ... ``Goodbye``);
@@ -79,6 +81,7 @@ class Recorder:
         self.live: set[str] = set()
         self.seen_channels: list[str] = []
         self.last_event_at = 0.0
+        self.originate_responses = 0  # a failed Originate may create no channel at all
         self.arrivals: list[float] = []  # loop time each message arrived
         self._n = 0
 
@@ -118,6 +121,8 @@ class Recorder:
             self.seen_channels.append(msg.get("Channel"))
         elif msg.is_event("Hangup"):
             self.live.discard(msg.get("Channel"))
+        elif msg.is_event("OriginateResponse"):
+            self.originate_responses += 1
 
     async def send(self, data: bytes) -> None:
         self.sent += data
@@ -161,7 +166,8 @@ class Recorder:
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             idle = loop.time() - self.last_event_at
-            if self.seen_channels and not self.live and idle >= quiet:
+            started = self.seen_channels or self.originate_responses
+            if started and not self.live and idle >= quiet:
                 return
             await asyncio.sleep(0.1)
         raise TimeoutError(f"call not over; live channels: {sorted(self.live)}")
@@ -268,7 +274,8 @@ def uac_alice(service: str, mode: str, ms: int = 0) -> list[str]:
 
 def uas(port: int, mode: str, ms: int = 0, media: int = 17000) -> list[str]:
     """A phone Asterisk calls (bob 5070, carol 5090); ``mode``: busy (486), ring
-    (180, never answers), answer (180, 200 OK ``ms`` later, waits for BYE)."""
+    (180, never answers), answer (180, 200 OK ``ms`` later, waits for BYE),
+    answer_bye (the same, then sends the BYE itself 2 s after the answer)."""
     return [
         "-sf",
         str(SIPP_DIR / f"uas_{mode}.xml"),
@@ -363,6 +370,115 @@ async def sc_attended_transfer(rec, out):
     return phones
 
 
+# --- Originate (click-to-dial) -----------------------------------------------------
+# What Odoo sends: the user's own phone rings first (Channel), shows CallerID,
+# then the dialled number runs in the user's context (Context/Exten/Priority).
+
+ORIGINATE_CALLERID = '"Call to Robert" <0612345678>'
+AUTO_ANSWER = "SIPADDHEADER01=Call-Info: <sip:127.0.0.1>;answer-after=0"
+
+
+async def start_uas(rec: Recorder, out: Path, uas_args: dict) -> list:
+    phones = [await Sipp(rec, out, role, args).start() for role, args in uas_args.items()]
+    if phones:
+        await asyncio.sleep(0.5)  # the UAS sockets are bound
+    return phones
+
+
+async def click_to_dial(
+    rec: Recorder,
+    channel: str,
+    exten: str,
+    channel_id: str,
+    timeout: int = 30000,
+    other_channel_id: str | None = None,
+    variable: str = AUTO_ANSWER,
+) -> None:
+    """The Originate action of Odoo's click-to-dial (async, ChannelId, auto-answer)."""
+    headers = {
+        "Channel": channel,
+        "Context": "demo",
+        "Exten": exten,
+        "Priority": "1",
+        "CallerID": ORIGINATE_CALLERID,
+        "Timeout": str(timeout),
+        "Async": "true",
+        "ChannelId": channel_id,
+    }
+    if other_channel_id:
+        headers["OtherChannelId"] = other_channel_id
+    headers["Variable"] = variable
+    await rec.action("Originate", **headers)
+
+
+async def sc_originate_answered(rec, out):
+    phones = await start_uas(rec, out, {"bob": uas(5070, "answer", 1000)})
+    await click_to_dial(rec, "SIP/bob", "100", "odoo-3f2a9c1e7b4d")
+    return phones
+
+
+async def sc_originate_dial_out(rec, out):
+    phones = await start_uas(
+        rec,
+        out,
+        {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "answer_bye", 1000, media=17100)},
+    )
+    await click_to_dial(rec, "SIP/bob", "carol", "odoo-5e6f7a8b9c0d")
+    return phones
+
+
+async def sc_originate_phone_busy(rec, out):
+    phones = await start_uas(rec, out, {"bob": uas(5070, "busy")})
+    await click_to_dial(rec, "SIP/bob", "100", "odoo-1c2d3e4f5a6b")
+    return phones
+
+
+async def sc_originate_phone_noanswer(rec, out):
+    phones = await start_uas(rec, out, {"bob": uas(5070, "ring")})
+    await click_to_dial(rec, "SIP/bob", "100", "odoo-7d8e9f0a1b2c", timeout=5000)
+    return phones
+
+
+async def sc_originate_unreachable(rec, out):
+    await click_to_dial(rec, "SIP/alice", "100", "odoo-9a8b7c6d5e4f")
+    return []
+
+
+async def sc_originate_local_two_devices(rec, out):
+    phones = await start_uas(
+        rec, out, {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "ring", media=17100)}
+    )
+    await click_to_dial(
+        rec,
+        "Local/bobcarol@demo",
+        "100",
+        "odoo-2b3c4d5e6f7a",
+        other_channel_id="odoo-2b3c4d5e6f7a-2",
+    )
+    return phones
+
+
+async def sc_originate_local_inherited_header(rec, out):
+    phones = await start_uas(
+        rec, out, {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "ring", media=17100)}
+    )
+    # "__": the variable is inherited by the channels ;2 dials, so the phones get the header
+    await click_to_dial(
+        rec, "Local/bobcarol@demo", "100", "odoo-6a7b8c9d0e1f", variable="__" + AUTO_ANSWER
+    )
+    return phones
+
+
+async def sc_originate_hangup_ringing(rec, out):
+    phones = await start_uas(rec, out, {"bob": uas(5070, "ring")})
+    start = len(rec.messages)
+    await click_to_dial(rec, "SIP/bob", "100", "odoo-0f1e2d3c4b5a")
+    ringing = await rec.wait_for(lambda m: m.is_event("DialState"), start=start)
+    await asyncio.sleep(1.0)  # the user gives up while the phone rings
+    await rec.action("Hangup", Channel=ringing.get("DestChannel"))
+    return phones
+
+
 SCENARIOS = {
     "queue_answered": (
         "sipp UAC alice -> 600 (Answer, Queue support: ringall Local/agent1@demo/n + "
@@ -401,6 +517,55 @@ SCENARIOS = {
         "the transfer (bob <-> Local/111@demo;1); 111 hangs up, then bob",
         sc_attended_transfer,
     ),
+    "originate_answered": (
+        "AMI Originate (async) Channel=SIP/bob Context=demo Exten=100 Priority=1, CallerID "
+        '"Call to Robert" <0612345678>, Timeout 30000, ChannelId odoo-3f2a9c1e7b4d, Variable '
+        "SIPADDHEADER01 (Call-Info answer-after=0); sipp UAS bob answers after 1 s of ringing; "
+        "100 answers, waits 2 s, plays hello-world, hangs up",
+        sc_originate_answered,
+    ),
+    "originate_dial_out": (
+        "AMI Originate (async) Channel=SIP/bob Context=demo Exten=carol (Dial(SIP/carol,20,tT)), "
+        "ChannelId odoo-5e6f7a8b9c0d, Variable SIPADDHEADER01; bob answers after 1 s, then carol "
+        "rings 1 s, answers, talks 2 s and hangs up (BYE)",
+        sc_originate_dial_out,
+    ),
+    "originate_phone_busy": (
+        "AMI Originate (async) Channel=SIP/bob Context=demo Exten=100, ChannelId "
+        "odoo-1c2d3e4f5a6b, Variable SIPADDHEADER01; sipp UAS bob answers 486 Busy Here",
+        sc_originate_phone_busy,
+    ),
+    "originate_phone_noanswer": (
+        "AMI Originate (async) Channel=SIP/bob Context=demo Exten=100 Timeout=5000, ChannelId "
+        "odoo-7d8e9f0a1b2c, Variable SIPADDHEADER01; bob rings (180) and never answers; "
+        "Asterisk CANCELs bob after 5 s",
+        sc_originate_phone_noanswer,
+    ),
+    "originate_unreachable": (
+        "AMI Originate (async) Channel=SIP/alice (dynamic peer, not registered) Context=demo "
+        "Exten=100, ChannelId odoo-9a8b7c6d5e4f, Variable SIPADDHEADER01; no phone",
+        sc_originate_unreachable,
+    ),
+    "originate_local_two_devices": (
+        "AMI Originate (async) Channel=Local/bobcarol@demo (Dial(SIP/bob&SIP/carol,20)) "
+        "Context=demo Exten=100, ChannelId odoo-2b3c4d5e6f7a, OtherChannelId "
+        "odoo-2b3c4d5e6f7a-2, Variable SIPADDHEADER01; bob answers after 1 s, carol rings and "
+        "is cancelled; 100 answers, waits 2 s, plays hello-world, hangs up",
+        sc_originate_local_two_devices,
+    ),
+    "originate_local_inherited_header": (
+        "AMI Originate (async) Channel=Local/bobcarol@demo Context=demo Exten=100, ChannelId "
+        "odoo-6a7b8c9d0e1f (no OtherChannelId), Variable __SIPADDHEADER01 (inherited); bob "
+        "answers after 1 s, carol rings and is cancelled; 100 answers, waits 2 s, plays "
+        "hello-world, hangs up",
+        sc_originate_local_inherited_header,
+    ),
+    "originate_hangup_ringing": (
+        "AMI Originate (async) Channel=SIP/bob Context=demo Exten=100, ChannelId "
+        "odoo-0f1e2d3c4b5a, Variable SIPADDHEADER01; bob rings (180) and never answers; 1 s "
+        "after its DialState RINGING, AMI Hangup Channel=SIP/bob-... (Asterisk CANCELs bob)",
+        sc_originate_hangup_ringing,
+    ),
 }
 
 
@@ -413,14 +578,18 @@ async def record(name: str, args) -> None:
     await asyncio.sleep(0.5)
     phones = await scenario(rec, out)
     rcs = [await p.wait() for p in phones]
-    if not rec.seen_channels:
+    with contextlib.suppress(TimeoutError):  # a call without phones (Originate to nowhere)
+        await rec.wait_for(
+            lambda m: m.is_event("Newchannel") or m.is_event("OriginateResponse"), timeout=40
+        )
+    if not rec.seen_channels and not rec.originate_responses:
         await rec.logoff()
         raise RuntimeError(f"{name}: no channel was created (sipp rc={rcs})")
     await rec.wait_call_over(args.quiet)
     await rec.logoff()
     with contextlib.suppress(Exception):
         rec.writer.close()
-    rec.save(out, note + f"; sipp rc={','.join(map(str, rcs))}")
+    rec.save(out, note + (f"; sipp rc={','.join(map(str, rcs))}" if rcs else "; no sipp"))
     print(f"{name}: {len(rec.messages)} messages, {len(rec.raw)} bytes, sipp rc={rcs}")
 
 
