@@ -1,13 +1,15 @@
 import logging
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytz
 from markupsafe import Markup, escape
+from psycopg2.extras import Json, execute_batch, execute_values
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
-from odoo.fields import Command
+from odoo.tools import create_index
 
 from odoo.addons.asterisk_common.tools import ami_handler
 
@@ -27,6 +29,18 @@ STATUSES = [
     ("abandoned", "Abandoned"),
 ]
 UNANSWERED = ("no_answer", "busy", "failed", "abandoned")
+FOLLOWUP_EVERY = 5  # seconds between two triggers of the follow-up job, per process
+_followup_triggered = {}  # dbname -> time.monotonic() of the last trigger
+# How the tracker's values are written (see _tracker_save).
+M2M_TABLES = {
+    "user_ids": "asterisk_calls_call_user_rel",
+    "missed_user_ids": "asterisk_calls_call_missed_rel",
+}
+JSON_COLUMNS = {"timeline", "tracking", "cdr"}
+MANY2ONE_COLUMNS = {
+    "partner_id", "caller_user_id", "answered_by_id", "action_id", "server_id", "call_id",
+    "pbx_user_id", "user_id",
+}  # fmt: skip
 # Tracker values that are datetimes (epoch floats in the tracker).
 CALL_DATETIMES = ("started_at", "answered_at", "ended_at", "last_event_at")
 CHANNEL_DATETIMES = ("started_at", "answered_at", "ended_at")
@@ -124,10 +138,10 @@ class AsteriskCall(models.Model):
         string="Linkedid", required=True, index=True, readonly=True, help="Asterisk's call id."
     )
     server_id = fields.Many2one(
-        "asterisk_common.server", required=True, index=True, readonly=True, ondelete="cascade"
+        "asterisk_common.server", required=True, readonly=True, ondelete="cascade"
     )
     direction = fields.Selection(DIRECTIONS, required=True, default="inbound", readonly=True)
-    status = fields.Selection(STATUSES, required=True, default="ringing", readonly=True, index=True)
+    status = fields.Selection(STATUSES, required=True, default="ringing", readonly=True)
     caller_number = fields.Char(readonly=True)
     caller_name = fields.Char(readonly=True)
     called_number = fields.Char(readonly=True)
@@ -155,7 +169,7 @@ class AsteriskCall(models.Model):
         readonly=True,
         help="Every user whose device rang or talked in this call.",
     )
-    answered_by_id = fields.Many2one("res.users", string="Answered By", readonly=True, index=True)
+    answered_by_id = fields.Many2one("res.users", string="Answered By", readonly=True)
     missed_user_ids = fields.Many2many(
         "res.users",
         "asterisk_calls_call_missed_rel",
@@ -165,7 +179,7 @@ class AsteriskCall(models.Model):
         readonly=True,
         help="Users whose device rang for this call, which nobody answered.",
     )
-    queue = fields.Char(readonly=True, index=True)
+    queue = fields.Char(readonly=True)
     started_at = fields.Datetime(readonly=True, index=True)
     answered_at = fields.Datetime(readonly=True)
     ended_at = fields.Datetime(readonly=True)
@@ -211,7 +225,7 @@ class AsteriskCall(models.Model):
     timeline_html = fields.Html(string="Timeline", compute="_compute_timeline_html", sanitize=False)
     tracking = fields.Json(readonly=True, copy=False, groups="base.group_no_one")
     followup = fields.Boolean(
-        index=True, readonly=True, copy=False, help="Ended; the follow-up job has not run yet."
+        readonly=True, copy=False, help="Ended; the follow-up job has not run yet."
     )
     note = fields.Text()
     is_live = fields.Boolean(compute="_compute_is_live", search="_search_is_live")
@@ -221,6 +235,21 @@ class AsteriskCall(models.Model):
         ("linkedid_uniq", "unique(server_id, linkedid)", "One call per Linkedid and server."),
     ]
 
+    def init(self):
+        super().init()
+        # Every batch of events updates the calls in progress: few indexes on
+        # what changes (partial ones where the lookups are), room for HOT updates.
+        cr = self.env.cr
+        create_index(
+            cr,
+            "asterisk_calls_call_live_idx",
+            self._table,
+            ["server_id", "status"],
+            where="status IN ('ringing', 'in_progress')",
+        )
+        create_index(cr, "asterisk_calls_call_followup_idx", self._table, ["id"], where="followup")
+        cr.execute(f'ALTER TABLE "{self._table}" SET (fillfactor = 70)')
+
     # -- computes -----------------------------------------------------------------------
 
     @api.depends("ring_seconds", "talk_seconds")
@@ -228,7 +257,7 @@ class AsteriskCall(models.Model):
         for call in self:
             call.duration_seconds = (call.ring_seconds or 0) + (call.talk_seconds or 0)
 
-    @api.depends("started_at", "server_id.tz")
+    @api.depends("started_at")
     def _compute_start_parts(self):
         for call in self:
             if not call.started_at:
@@ -478,6 +507,7 @@ class AsteriskCall(models.Model):
             internal_max_digits=settings.get("internal_max_digits"),
             normalize=lambda number: to_e164(number, region),
             no_popup=no_popup,
+            tz=server.sudo().tz or "UTC",
         )
 
     @api.model
@@ -538,80 +568,154 @@ class AsteriskCall(models.Model):
         return result
 
     def _tracker_save(self, server, tracker):
-        """Write what the tracker changed: new calls and channels in one
-        create each, then the changed ones field by field."""
-        Call = self.with_context(tracking_disable=True)
-        Channel = self.env["asterisk_calls.channel"]
+        """Write what the tracker changed, in a few statements: new calls and
+        channels in one INSERT each, changed ones in batched UPDATEs of just
+        the changed columns. Raw SQL on purpose: this runs for every batch of
+        call events, and these rows belong to the tracker (their computed
+        columns are filled here; the ORM cache is invalidated after)."""
         self._find_partners(tracker.calls.values())
-        new_calls = [c for c in tracker.calls.values() if c.id is None]
+        self._resolve_actions(tracker.calls.values())
+        tz = pytz.timezone(tracker.directory.tz or "UTC")
+        calls = list(tracker.calls.values())
+        new_calls = [c for c in calls if c.id is None]
         tracker.created = list(new_calls)
+        for call in calls:
+            self._call_derived(call, tz)
+        now = fields.Datetime.now()
         if new_calls:
-            created = Call.create([self._call_vals(c, c.values) for c in new_calls])
-            for call, record in zip(new_calls, created, strict=True):
-                call.id = record.id
-                call.changed.clear()
-            # The ORM skips writing a value equal to its cache, and the cache
-            # holds 0 for a column the INSERT left NULL: forget it.
-            created.invalidate_recordset()
-        for call in tracker.calls.values():
-            if call.changed:
-                Call.browse(call.id).write(self._call_vals(call, call.changed))
-                call.changed.clear()
+            rows = [self._sql_row(c.values, CALL_DATETIMES) for c in new_calls]
+            for row in rows:
+                row.update(active=True, followup=row.get("followup") or False)
+                row.update(create_uid=self.env.uid, write_uid=self.env.uid)
+                row.update(create_date=now, write_date=now)
+            ids = self._sql_insert("asterisk_calls_call", rows)
+            for call, record_id in zip(new_calls, ids, strict=True):
+                call.id = record_id
+        self._sql_m2m(calls)
+        self._sql_update(
+            "asterisk_calls_call",
+            [c for c in calls if c not in new_calls],
+            CALL_DATETIMES,
+            {"write_date": now, "write_uid": self.env.uid},
+        )
         call_ids = {linkedid: call.id for linkedid, call in tracker.calls.items()}
-        new_channels = [c for c in tracker.channels.values() if c.id is None]
+        channels = list(tracker.channels.values())
+        for chan in channels:
+            if "linkedid" in chan.changed:
+                chan.values["call_id"] = call_ids.get(chan["linkedid"])
+                chan.changed.add("call_id")
+        new_channels = [c for c in channels if c.id is None]
         if new_channels:
-            channels = Channel.create(
-                [self._channel_vals(c, c.values, call_ids) for c in new_channels]
-            )
-            channels.invalidate_recordset()
-        for chan in tracker.channels.values():
-            if chan.id is not None and chan.changed:
-                Channel.browse(chan.id).write(self._channel_vals(chan, chan.changed, call_ids))
+            rows = [self._sql_row(c.values, CHANNEL_DATETIMES) for c in new_channels]
+            for chan, record_id in zip(
+                new_channels, self._sql_insert("asterisk_calls_channel", rows), strict=True
+            ):
+                chan.id = record_id
+        self._sql_update(
+            "asterisk_calls_channel",
+            [c for c in channels if c not in new_channels],
+            CHANNEL_DATETIMES,
+        )
+        for record in calls + channels:
+            record.changed.clear()
+        self.browse([c.id for c in calls]).invalidate_recordset()
+        self.env["asterisk_calls.channel"].browse([c.id for c in channels]).invalidate_recordset()
         removed = [c.id for c in tracker.removed if c.id]
         if removed:
-            Call.browse(removed).unlink()
+            self.browse(removed).unlink()
         self._after_tracking(server, tracker)
 
-    def _call_vals(self, call, keys):
-        vals = {}
-        for key in keys:
-            value = call.values.get(key)
-            if key in CALL_DATETIMES:
-                vals[key] = to_datetime(value)
-            elif key in ("user_ids", "missed_user_ids"):
-                vals[key] = [Command.set(list(value or ()))]
-            elif key == "tracking":
-                vals[key] = dict(value)
-            elif key == "timeline":
-                vals[key] = list(value)
-            elif key in ("caller_user_id", "answered_by_id", "partner_id"):
-                vals[key] = value or False
-            elif key == "action_uid":
-                vals[key] = value
-                action = (
-                    self.env["asterisk_common.action"]
-                    .sudo()
-                    .search([("action_uid", "=", value)], limit=1)
-                )
-                vals["action_id"] = action.id
-            else:
-                vals[key] = value
-        return vals
+    @staticmethod
+    def _call_derived(call, tz):
+        """The stored computed columns the ORM would have filled."""
+        if "started_at" in call.changed and call["started_at"]:
+            local = datetime.fromtimestamp(call["started_at"], tz)
+            call.set("hour_of_day", local.hour)
+            call.set("weekday", str(local.weekday()))
+        if {"ring_seconds", "talk_seconds"} & call.changed:
+            call.set("duration_seconds", (call["ring_seconds"] or 0) + (call["talk_seconds"] or 0))
 
-    def _channel_vals(self, chan, keys, call_ids):
-        vals = {}
-        for key in keys:
-            value = chan.values.get(key)
-            if key in CHANNEL_DATETIMES:
-                vals[key] = to_datetime(value)
-            elif key in ("pbx_user_id", "user_id"):
-                vals[key] = value or False
-            elif key == "linkedid":
-                vals[key] = value
-                vals["call_id"] = call_ids.get(value)
-            else:
-                vals[key] = value
-        return vals
+    def _resolve_actions(self, calls):
+        """``action_id`` of the calls an Originate answered (by its ActionID)."""
+        todo = [c for c in calls if "action_uid" in c.changed and c["action_uid"]]
+        if not todo:
+            return
+        self.env["asterisk_common.action"].flush_model(["action_uid"])
+        self.env.cr.execute(
+            "SELECT action_uid, id FROM asterisk_common_action WHERE action_uid = ANY(%s)",
+            [[c["action_uid"] for c in todo]],
+        )
+        found = dict(self.env.cr.fetchall())
+        for call in todo:
+            call.set("action_id", found.get(call["action_uid"]))
+
+    @staticmethod
+    def _sql_row(values, datetimes, keys=None):
+        """Column values of a tracker record, as psycopg2 takes them."""
+        row = {}
+        for key in keys if keys is not None else values:
+            if key in M2M_TABLES:
+                continue
+            value = values.get(key)
+            if key in datetimes:
+                value = to_datetime(value) or None
+            elif key in JSON_COLUMNS:
+                value = Json(value) if value is not None else None
+            elif key in MANY2ONE_COLUMNS:
+                value = value or None
+            row[key] = value
+        return row
+
+    # Table and column names below are the models' own, never data.
+    def _sql_insert(self, table, rows):
+        columns = sorted({key for row in rows for key in row})
+        names = ", ".join(f'"{c}"' for c in columns)
+        result = execute_values(
+            self.env.cr._obj,
+            f'INSERT INTO "{table}" ({names}) VALUES %s RETURNING id',  # noqa: S608
+            [tuple(row.get(c) for c in columns) for row in rows],
+            fetch=True,
+        )
+        return [row[0] for row in result]
+
+    def _sql_update(self, table, records, datetimes, extra=None):
+        """One UPDATE per set of changed columns, sent in pages."""
+        groups = defaultdict(list)
+        for record in records:
+            keys = tuple(sorted(k for k in record.changed if k not in M2M_TABLES))
+            if keys:
+                groups[keys].append(record)
+        for keys, group in groups.items():
+            columns = list(keys) + list(extra or ())
+            assignments = ", ".join(f'"{c}" = %s' for c in columns)
+            params = []
+            for record in group:
+                row = self._sql_row(record.values, datetimes, keys)
+                params.append([row[k] for k in keys] + list((extra or {}).values()) + [record.id])
+            execute_batch(
+                self.env.cr._obj,
+                f'UPDATE "{table}" SET {assignments} WHERE id = %s',  # noqa: S608
+                params,
+                page_size=200,
+            )
+
+    def _sql_m2m(self, calls):
+        for field, table in M2M_TABLES.items():
+            changed = [c for c in calls if field in c.changed]
+            if not changed:
+                continue
+            self.env.cr.execute(
+                f'DELETE FROM "{table}" WHERE call_id = ANY(%s)',  # noqa: S608
+                [[c.id for c in changed]],
+            )
+            pairs = [(c.id, user_id) for c in changed for user_id in c[field] or ()]
+            if pairs:
+                execute_values(
+                    self.env.cr._obj,
+                    f'INSERT INTO "{table}" (call_id, user_id) VALUES %s '  # noqa: S608
+                    "ON CONFLICT DO NOTHING",
+                    pairs,
+                )
 
     def _find_partners(self, calls):
         """The contact of each call whose outside number is new: written with
@@ -626,7 +730,7 @@ class AsteriskCall(models.Model):
         """Once the batch is written: the follow-up of the calls that ended."""
         calls = [c for c in tracker.calls.values() if c.id and c not in tracker.removed]
         if tracker.ended:
-            self.env.ref("asterisk_calls.cron_call_followup")._trigger()
+            self._trigger_followup()
             self.env["asterisk_calls.recording"]._calls_ended(
                 self.browse([c.id for c in tracker.ended if c.id])
             )
@@ -634,6 +738,19 @@ class AsteriskCall(models.Model):
             answered = [tracker.calls[linkedid].id for linkedid in tracker.answered]
             self.browse([i for i in answered if i])._auto_record()
         self._notify_calls(tracker, calls)
+
+    def _trigger_followup(self):
+        """Run the follow-up job soon. At most once per few seconds and process:
+        each trigger costs a row and a NOTIFY on a new connection, and one run
+        follows up every call ended meanwhile."""
+        now = time.monotonic()
+        dbname = self.env.cr.dbname
+        if now - _followup_triggered.get(dbname, -FOLLOWUP_EVERY) < FOLLOWUP_EVERY:
+            return
+        _followup_triggered[dbname] = now
+        self.env.ref("asterisk_calls.cron_call_followup")._trigger(
+            fields.Datetime.now() + timedelta(seconds=FOLLOWUP_EVERY)
+        )
 
     def _notify_calls(self, tracker, calls):
         """The calls of a batch changed: popups open for the users whose phone

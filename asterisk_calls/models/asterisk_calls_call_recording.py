@@ -76,6 +76,15 @@ class AsteriskCallRecording(models.Model):
         """Calls answered by a user who records their calls, or through a
         recorded queue, are recorded at once."""
         recorded = set()
+        server_ids = self.sudo().server_id.ids
+        queues = self.sudo().server_id.filtered("record_queues")
+        users = (
+            self.env["asterisk_common.user"]
+            .sudo()
+            .search_count([("server_id", "in", server_ids), ("record_calls", "=", True)], limit=1)
+        )
+        if not queues and not users:
+            return recorded
         for call in self.sudo():
             if call.recording_ids:
                 continue

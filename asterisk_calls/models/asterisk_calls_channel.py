@@ -12,7 +12,7 @@ class AsteriskChannel(models.Model):
 
     call_id = fields.Many2one("asterisk_calls.call", index=True, ondelete="cascade", readonly=True)
     server_id = fields.Many2one(
-        "asterisk_common.server", required=True, index=True, ondelete="cascade", readonly=True
+        "asterisk_common.server", required=True, ondelete="cascade", readonly=True
     )
     uniqueid = fields.Char(string="Uniqueid", required=True, index=True, readonly=True)
     linkedid = fields.Char(string="Linkedid", index=True, readonly=True)
@@ -51,6 +51,10 @@ class AsteriskChannel(models.Model):
     _sql_constraints = [
         ("uniqueid_uniq", "unique(server_id, uniqueid)", "One channel per Uniqueid and server."),
     ]
+
+    def init(self):
+        super().init()
+        self.env.cr.execute(f'ALTER TABLE "{self._table}" SET (fillfactor = 70)')
 
     def _compute_cdr_text(self):
         for chan in self:

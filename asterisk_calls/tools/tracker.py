@@ -118,15 +118,23 @@ class Directory:
     :param internal_max_digits: numbers up to this many digits (and names
         such as "alice") are internal extensions, not outside numbers;
     :param normalize: ``number -> E.164 or None`` for outside numbers;
-    :param no_popup: users who turned incoming-call popups off.
+    :param no_popup: users who turned incoming-call popups off;
+    :param tz: the PBX's time zone.
     """
 
     def __init__(
-        self, devices=None, users=None, internal_max_digits=6, normalize=None, no_popup=()
+        self,
+        devices=None,
+        users=None,
+        internal_max_digits=6,
+        normalize=None,
+        no_popup=(),
+        tz="UTC",
     ):
         self.devices = {d.lower(): v for d, v in (devices or {}).items()}
         self.users = users or {}
         self.no_popup = set(no_popup)
+        self.tz = tz
         self.extensions = {ext: uid for uid, (_name, ext) in self.users.items() if ext}
         self.internal_max_digits = internal_max_digits
         self.normalize = normalize or (lambda number: None)
