@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import random
 import socket
 import ssl
 import threading
@@ -39,7 +40,7 @@ from odoo.addons.asterisk_common.models.asterisk_common_server import (
 from odoo.addons.asterisk_common.tools import compile_condition, eval_condition
 
 from .ami_client import AmiClient, AmiError
-from .dispatch import WORKER_CONTEXT, Dispatcher, Job, is_db_down
+from .dispatch import RETRYABLE, WORKER_CONTEXT, Dispatcher, Job, is_db_down
 from .router import ROUTING_EVENTS, CallRouter
 
 _logger = logging.getLogger(__name__)
@@ -688,6 +689,10 @@ class DatabaseService:
             try:
                 await self.orm(store)
                 return
+            except RETRYABLE:
+                # A handler updated the same row meanwhile (the OriginateResponse
+                # of this very action): try again on a fresh snapshot.
+                await asyncio.sleep(random.uniform(0.01, 0.1))
             except Exception as e:
                 if not is_db_down(e) or attempt == 29:
                     _logger.exception(
@@ -695,6 +700,7 @@ class DatabaseService:
                     )
                     return
                 await asyncio.sleep(1)
+        _logger.error("%s: action %s's result not stored: kept colliding", self.dbname, row["id"])
 
     # -- health -----------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """The call tracker behind the real worker: real Odoo servers, the default
 events map, the AMI simulator over TCP replaying the real captures."""
 
+import json
 import os
 import socket
 import time
+import xmlrpc.client
 
 import pytest
 
@@ -262,3 +264,93 @@ def test_simulator_scenarios(calls_db, sim, odoo):
     settled(calls_db, server_id)
     assert query(calls_db, "SELECT count(*) FROM asterisk_common_dispatch_error")[0][0] == 0
     assert node.errors() == []
+
+
+# -- click-to-dial end to end ---------------------------------------------------------
+
+
+def notifications(db, login, kind="simple_notification"):
+    """Bus messages of ``kind`` sent to a user (their partner's channel)."""
+    (partner_id,) = query(db, "SELECT partner_id FROM res_users WHERE login = %s", [login])[0]
+    rows = query(db, "SELECT channel, message FROM bus_bus ORDER BY id")
+    found = []
+    for channel, message in rows:
+        channel, message = json.loads(channel), json.loads(message)
+        if channel[1:] == ["res.partner", partner_id] and message["type"] == kind:
+            found.append(message["payload"])
+    return found
+
+
+def click_to_dial(node, login, number):
+    return node.rpc("asterisk_calls.call", "pbx_dial", number, login=login)
+
+
+def call_of(db, call_id, done=True):
+    where = "c.id = %s" + (" AND c.ended_at IS NOT NULL" if done else "")
+    return wait_until(lambda: (c := calls(db, where, [call_id])) and c[0], 20, 0.2, "the call")
+
+
+def test_click_to_dial_rings_my_phone_then_the_number(calls_db, sim, odoo):
+    node, _ = start(odoo, calls_db, sim)
+    sim.set_phone("carol", ("answer", 1, 2))  # rings 1 s, hangs up after 2 s of talk
+    started = time.monotonic()
+    result = click_to_dial(node, "bob", "203")  # carol's extension
+    originate = wait_until(
+        lambda: next((a for a in sim.actions_received if a.get("Action") == "Originate"), None),
+        5,
+        0.01,
+        "the Originate at the PBX",
+    )
+    assert time.monotonic() - started < 5
+    assert originate["Channel"] == "SIP/bob"
+    assert (originate["Context"], originate["Exten"], originate["Priority"]) == ("demo", "203", "1")
+    assert originate["CallerID"] == '"Call to 203" <203>'
+    assert originate["Async"] == "true"
+    call = call_of(calls_db, result["call_id"])
+    assert originate["ChannelId"] == call["linkedid"]
+    assert (call["status"], call["direction"], call["answered_by"]) == (
+        "answered",
+        "internal",
+        "carol",
+    )
+    assert call["users"] == ["bob", "carol"]
+    assert node.errors() == []
+
+
+@pytest.mark.parametrize(
+    "behaviour,status,reason",
+    [("busy", "busy", "is busy"), ("ring", "no_answer", "did not answer"),
+     ("unreachable", "failed", "could not be reached")],
+)  # fmt: skip
+def test_click_to_dial_my_phone_fails_and_i_am_told_why(
+    calls_db, sim, odoo, behaviour, status, reason
+):
+    node, _ = start(odoo, calls_db, sim)
+    sim.set_phone("bob", behaviour)
+    query(calls_db, "UPDATE asterisk_common_server SET originate_timeout = 5")
+    result = click_to_dial(node, "bob", "203")
+    call = call_of(calls_db, result["call_id"])
+    assert call["status"] == status, call["timeline"]
+    told = wait_until(lambda: notifications(calls_db, "bob"), 20, 0.2, "bob told")
+    assert any(reason in n["message"] and "SIP/bob" in n["message"] for n in told), told
+    assert node.errors() == []
+
+
+def test_click_to_dial_the_other_side_is_busy(calls_db, sim, odoo):
+    node, _ = start(odoo, calls_db, sim)
+    sim.set_phone("carol", "busy")
+    result = click_to_dial(node, "bob", "203")
+    call = call_of(calls_db, result["call_id"])
+    assert call["status"] == "busy"
+    told = wait_until(lambda: notifications(calls_db, "bob"), 20, 0.2, "bob told")
+    assert any("busy" in n["message"] for n in told), told
+
+
+def test_click_to_dial_pbx_down_is_refused_at_once(calls_db, sim, odoo):
+    node, server_id = start(odoo, calls_db, sim)
+    sim.stop()
+    wait_until(
+        lambda: server_health(calls_db, server_id)["state"] != "connected", 20, message="down"
+    )
+    with pytest.raises(xmlrpc.client.Fault, match="is not connected"):
+        click_to_dial(node, "bob", "203")

@@ -476,6 +476,10 @@ class AsteriskCall(models.Model):
                 linkedids.add(call["linkedid"])
         calls, channels = self._tracker_load(server.id, linkedids, uniqueids)
         tracker = Tracker(server.id, self._directory(server), calls, channels)
+        for call in calls.values():  # placed by click-to-dial, now at the PBX
+            if call["tracking"].pop("announce", False):
+                call.touch("tracking")
+                tracker.announced.append(call)
         for event in events:
             tracker.apply(event)
         self._tracker_save(server, tracker)
@@ -580,18 +584,12 @@ class AsteriskCall(models.Model):
         new_calls = [c for c in calls if c.id is None]
         tracker.created = list(new_calls)
         for call in calls:
-            self._call_derived(call, tz)
+            if call.id is not None:
+                self._call_derived(call, tz)
         now = fields.Datetime.now()
         if new_calls:
-            rows = [self._sql_row(c.values, CALL_DATETIMES) for c in new_calls]
-            for row in rows:
-                row.update(active=True, followup=row.get("followup") or False)
-                row.update(create_uid=self.env.uid, write_uid=self.env.uid)
-                row.update(create_date=now, write_date=now)
-            ids = self._sql_insert("asterisk_calls_call", rows)
-            for call, record_id in zip(new_calls, ids, strict=True):
-                call.id = record_id
-        self._sql_m2m(calls)
+            self._sql_create_calls(new_calls, tz)
+        self._sql_m2m([c for c in calls if c not in new_calls])
         self._sql_update(
             "asterisk_calls_call",
             [c for c in calls if c not in new_calls],
@@ -624,6 +622,20 @@ class AsteriskCall(models.Model):
         if removed:
             self.browse(removed).unlink()
         self._after_tracking(server, tracker)
+
+    def _sql_create_calls(self, records, tz):
+        """INSERT tracker call records (their ``id`` is set), with their users."""
+        now = fields.Datetime.now()
+        for call in records:
+            self._call_derived(call, tz)
+        rows = [self._sql_row(c.values, CALL_DATETIMES) for c in records]
+        for row in rows:
+            row.update(active=True, followup=row.get("followup") or False)
+            row.update(create_uid=self.env.uid, write_uid=self.env.uid)
+            row.update(create_date=now, write_date=now)
+        for call, record_id in zip(records, self._sql_insert(self._table, rows), strict=True):
+            call.id = record_id
+        self._sql_m2m(records)
 
     @staticmethod
     def _call_derived(call, tz):
@@ -756,7 +768,7 @@ class AsteriskCall(models.Model):
         """The calls of a batch changed: popups open for the users whose phone
         started ringing, and close for everyone once the call is answered or
         over; the lists of calls in progress refresh."""
-        changed = {c.id for c in tracker.created + tracker.ended if c.id}
+        changed = {c.id for c in tracker.created + tracker.announced + tracker.ended if c.id}
         changed |= {tracker.calls[linkedid].id for linkedid in tracker.answered}
         if changed:
             self.browse(sorted(i for i in changed if i))._notify_live()

@@ -90,13 +90,13 @@ class AsteriskServer(models.Model):
         )
         return action
 
-    def _dial_string(self, number):
+    def _dial_string(self, number, region=None):
         """What this PBX dials for ``number`` (see :func:`..tools.dial.dial_string`)."""
         self.ensure_one()
         server = self.sudo()
         return dial_string(
             number,
-            server._region(),
+            region or server._region(),
             outside_prefix=server.outside_prefix or "",
             e164=server.dial_e164,
             internal_max_digits=self.env["asterisk_common.settings"].get("internal_max_digits"),

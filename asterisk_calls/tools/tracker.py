@@ -184,6 +184,7 @@ class Tracker:
         self.stops = {}  # linkedid -> users whose popup closes (answered, ended, rang out)
         self.answered = []  # linkedids answered by this batch
         self.created = []  # calls new in this batch (set when saved)
+        self.announced = []  # calls placed by Odoo that the PBX started now
 
     # -- entry point ----------------------------------------------------------------
 

@@ -125,6 +125,28 @@ class AsteriskAction(models.Model):
         server_ids = list(connected_ids) + list(disconnected_ids)
         if not server_ids:
             return []
+        now = fields.Datetime.now()
+        # The usual case in one statement (a click waits on it): what is due
+        # for a connected server is marked sent and returned.
+        self.env.cr.execute(
+            """
+            UPDATE asterisk_common_action
+               SET state = 'sent', sent_date = %(now)s, write_date = %(now)s
+             WHERE id IN (SELECT id FROM asterisk_common_action
+                           WHERE state = 'queued' AND server_id = ANY(%(connected)s)
+                             AND (expire_date IS NULL OR expire_date >= %(now)s)
+                           ORDER BY id
+                             FOR UPDATE SKIP LOCKED
+                           LIMIT 100)
+         RETURNING id, server_id, payload, action_uid, timeout
+            """,
+            {"now": now, "connected": list(connected_ids)},
+        )
+        sent = [
+            dict(zip(("id", "server_id", "payload", "action_uid", "timeout"), row, strict=True))
+            for row in sorted(self.env.cr.fetchall())
+        ]
+        self.browse([row["id"] for row in sent]).invalidate_recordset()
         self.env.cr.execute(
             """
             SELECT id FROM asterisk_common_action
@@ -136,7 +158,6 @@ class AsteriskAction(models.Model):
             [server_ids],
         )
         actions = self.browse([r[0] for r in self.env.cr.fetchall()])
-        now = fields.Datetime.now()
         expired = actions.filtered(lambda a: a.expire_date and a.expire_date < now)
         expired._worker_done("expired", None, _("Expired in the queue."))
         waiting = actions - expired
@@ -153,7 +174,7 @@ class AsteriskAction(models.Model):
             )
         to_send = waiting - offline
         to_send.write({"state": "sent", "sent_date": now})
-        return [
+        return sent + [
             {
                 "id": a.id,
                 "server_id": a.server_id.id,

@@ -27,6 +27,8 @@ CONNECTION_FIELDS = {
 }
 # PostgreSQL channel the worker LISTENs on (in each served database).
 NOTIFY_CHANNEL = "asterisk_common"
+REGION_TTL = 60.0
+_regions = {}  # (dbname, server id, company id) -> (ISO code, time.monotonic())
 
 
 def notify_worker(cr, kind, payload=""):
@@ -168,6 +170,8 @@ class AsteriskServer(models.Model):
         return servers
 
     def write(self, vals):
+        if "country_id" in vals:
+            _regions.clear()
         res = super().write(vals)
         if CONNECTION_FIELDS.intersection(vals):
             notify_worker(self.env.cr, "server", ",".join(map(str, self.ids)))
@@ -257,9 +261,19 @@ class AsteriskServer(models.Model):
             pause = min(pause * 2, 0.25)
 
     def _region(self):
-        """ISO code of the country numbers are read in (server, else company)."""
+        """ISO code of the country numbers are read in (server, else company).
+
+        Asked for on every click-to-dial and batch of call events: kept a
+        minute per process (a new country on the server or the company takes
+        that long to apply)."""
         self.ensure_one()
-        country = self.sudo().country_id or self.env.company.country_id
+        key = (self.env.cr.dbname, self.id, self.env.company.id)
+        cached = _regions.get(key)
+        if cached is not None and time.monotonic() - cached[1] < REGION_TTL:
+            return cached[0]
+        # The company's partner: res.company.country_id is computed from it.
+        country = self.sudo().country_id or self.env.company.partner_id.country_id
+        _regions[key] = (country.code or None, time.monotonic())
         return country.code or None
 
     def _ami_resync(self, channels, snapshot_time=None):

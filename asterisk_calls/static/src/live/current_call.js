@@ -24,7 +24,11 @@ export class CurrentCall extends Component {
             }
         });
         bus.subscribe("asterisk_calls.live", refresh);
-        onWillUnmount(() => bus.unsubscribe("asterisk_calls.live", refresh));
+        this.env.bus.addEventListener("ASTERISK_CALLS:LIVE", refresh);
+        onWillUnmount(() => {
+            bus.unsubscribe("asterisk_calls.live", refresh);
+            this.env.bus.removeEventListener("ASTERISK_CALLS:LIVE", refresh);
+        });
     }
 
     async load() {

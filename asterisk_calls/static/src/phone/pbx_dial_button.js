@@ -35,6 +35,8 @@ export class PbxDialButton extends Component {
                 }),
                 { title: _t("Calling %s", result.name), type: "info" }
             );
+            // The systray shows the call at once (the bus tells the others).
+            this.env.bus.trigger("ASTERISK_CALLS:LIVE");
         } catch (error) {
             const message = error.data?.message || error.message;
             this.notification.add(message, { title: _t("The call was not placed"), type: "danger" });
