@@ -57,7 +57,12 @@ class AsteriskCallDial(models.Model):
         if not dial:
             raise UserError(_("There is no number to dial in %r.", number))
         partner = self._dial_partner(number, res_model, res_id, region)
-        name = partner.display_name if partner else number
+        colleague = (
+            self.env["asterisk_common.user"]
+            .sudo()
+            .search([("server_id", "=", server.id), ("extension", "=", dial)], limit=1)
+        )
+        name = partner.display_name if partner else colleague.user_id.name or number
         label = callerid_name(
             (server.originate_callerid or "{name}")
             .replace("{name}", name)

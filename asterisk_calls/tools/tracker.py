@@ -734,7 +734,13 @@ class Tracker:
         chan.set("hangup_cause_txt", event.get("Cause-txt") or "")
         if call is None:
             return
-        if self.is_party(chan) and (chan["answered_at"] or not chan["dialed_by"]):
+        # The second half of a user's Local device is the same party: once.
+        second_half = chan["is_local"] and chan["name"].endswith(";2")
+        if (
+            self.is_party(chan)
+            and not second_half
+            and (chan["answered_at"] or not chan["dialed_by"])
+        ):
             self._log(
                 call,
                 t,

@@ -23,10 +23,15 @@ export class CurrentCall extends Component {
                 await this.load();
             }
         });
-        bus.subscribe("asterisk_calls.live", refresh);
+        const messages = ["asterisk_calls.live", "asterisk_calls.ring", "asterisk_calls.ring_end"];
+        for (const message of messages) {
+            bus.subscribe(message, refresh);
+        }
         this.env.bus.addEventListener("ASTERISK_CALLS:LIVE", refresh);
         onWillUnmount(() => {
-            bus.unsubscribe("asterisk_calls.live", refresh);
+            for (const message of messages) {
+                bus.unsubscribe(message, refresh);
+            }
             this.env.bus.removeEventListener("ASTERISK_CALLS:LIVE", refresh);
         });
     }

@@ -5,7 +5,9 @@ import { ListController } from "@web/views/list/list_controller";
 import { listView } from "@web/views/list/list_view";
 
 /** The list of calls in progress: reloaded when the server says calls
- * started, were answered or ended (bus), never by polling. */
+ * started, were answered or ended, or a phone of the user rings (bus); when
+ * the user clicks to dial (local bus); never by polling. */
+const LIVE_MESSAGES = ["asterisk_calls.live", "asterisk_calls.ring", "asterisk_calls.ring_end"];
 export class LiveCallsListController extends ListController {
     setup() {
         super.setup();
@@ -15,10 +17,16 @@ export class LiveCallsListController extends ListController {
             clearTimeout(timer);
             timer = setTimeout(() => this.model.load(), 300);
         };
-        bus.subscribe("asterisk_calls.live", refresh);
+        for (const message of LIVE_MESSAGES) {
+            bus.subscribe(message, refresh);
+        }
+        this.env.bus.addEventListener("ASTERISK_CALLS:LIVE", refresh);
         onWillUnmount(() => {
             clearTimeout(timer);
-            bus.unsubscribe("asterisk_calls.live", refresh);
+            for (const message of LIVE_MESSAGES) {
+                bus.unsubscribe(message, refresh);
+            }
+            this.env.bus.removeEventListener("ASTERISK_CALLS:LIVE", refresh);
         });
     }
 }

@@ -91,7 +91,8 @@ registry.category("web_tour.tours").add("asterisk_calls_recording", {
 });
 
 // The list of calls in progress follows the PBX without a reload: a call
-// placed meanwhile appears in it, and in the systray.
+// placed meanwhile appears when a message comes on the bus (here a ringing
+// popup), and in the systray.
 registry.category("web_tour.tours").add("asterisk_calls_live", {
     steps: () => [
         { trigger: ".o_list_view .o_view_nocontent" },
@@ -100,6 +101,10 @@ registry.category("web_tour.tours").add("asterisk_calls_live", {
             async run() {
                 const { orm, bus_service } = services();
                 await orm.call("asterisk_calls.call", "pbx_dial", ["06 12 34 56 78"]);
+                const [pbxUser] = await orm.search("asterisk_common.user", [
+                    ["user_id", "=", user.userId],
+                ]);
+                await orm.call("asterisk_common.user", "action_test_popup", [[pbxUser]]);
                 await bus_service.addChannel("asterisk_calls_tour_live");
             },
         },
