@@ -9,7 +9,8 @@ Reports per rate: calls started and recorded, calls completed per second
 while the load ran (sustained when it keeps up with the rate), events read and
 handled per second, the p50/p99 latency from an event's arrival on the AMI
 socket to the commit of its handler, the worker's memory, and the database
-size per 1,000 calls (calls, channels, their indexes).
+size per 1,000 calls (calls, channels, their indexes), as left by the load
+(with the updates' dead rows) and after VACUUM FULL.
 """
 
 import argparse
@@ -88,6 +89,9 @@ def run(template, rate, duration, threads):
                 [server_id],
             )[0]
             total = query(db, "SELECT count(*) FROM asterisk_calls_call")[0][0]
+            kb_live = size_per_1000(db, total)
+            for table in TABLES:  # the size once the updates' dead rows are gone
+                query(db, f'VACUUM FULL "{table}"')
             errors = query(db, "SELECT count(*) FROM asterisk_common_dispatch_error")[0][0]
             return {
                 "rate": rate,
@@ -104,7 +108,8 @@ def run(template, rate, duration, threads):
                 "p99_ms": p99,
                 "rss_before_mb": rss_before,
                 "rss_after_mb": rss_mb(node.proc.pid),
-                "kb_per_1000": size_per_1000(db, total),
+                "kb_per_1000": kb_live,
+                "kb_per_1000_vacuumed": size_per_1000(db, total),
             }
     finally:
         if node:
@@ -124,7 +129,7 @@ def main():
         print(
             f"{'calls/s':>7} {'started':>7} {'recorded':>8} {'ended':>6} {'ended/s':>7} "
             f"{'recv/s':>7} {'handled/s':>9} {'errors':>6} {'dropped':>7} {'drain s':>7} "
-            f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>11} {'KB/1000 calls':>13}"
+            f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>11} {'KB/1000 calls':>13} {'vacuumed':>8}"
         )
         for rate in args.calls_per_second:
             r = run(template, rate, args.duration, args.threads)
@@ -133,7 +138,7 @@ def main():
                 f"{r['sustained']:>7.1f} {r['received_per_s']:>7.0f} {r['handled_per_s']:>9.0f} "
                 f"{r['errors']:>6} {r['dropped']:>7} {r['drain_s']:>7.1f} {r['p50_ms']:>7.1f} "
                 f"{r['p99_ms']:>7.1f} {r['rss_before_mb']:>5.0f}->{r['rss_after_mb']:<5.0f}"
-                f"{r['kb_per_1000']:>13.0f}",
+                f"{r['kb_per_1000']:>13.0f} {r['kb_per_1000_vacuumed']:>8.0f}",
                 flush=True,
             )
     finally:

@@ -304,7 +304,7 @@ def test_click_to_dial_rings_my_phone_then_the_number(calls_db, sim, odoo):
     assert time.monotonic() - started < 5
     assert originate["Channel"] == "SIP/bob"
     assert (originate["Context"], originate["Exten"], originate["Priority"]) == ("demo", "203", "1")
-    assert originate["CallerID"] == '"Call to 203" <203>'
+    assert originate["CallerID"] == '"Call to Carol" <203>'  # the colleague's name
     assert originate["Async"] == "true"
     call = call_of(calls_db, result["call_id"])
     assert originate["ChannelId"] == call["linkedid"]

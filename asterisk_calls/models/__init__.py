@@ -4,6 +4,7 @@ from . import (
     asterisk_calls_call_dial,
     asterisk_calls_call_recording,
     asterisk_calls_channel,
+    asterisk_calls_linked_mixin,
     asterisk_calls_recording,
     asterisk_calls_user_report,
     asterisk_common_action,

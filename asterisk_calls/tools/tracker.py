@@ -589,12 +589,17 @@ class Tracker:
                 status=status,
             )
 
-    def _answered(self, call, chan, t, by_party):
+    def _first_answer(self, call, t):
+        """Someone answered: the call is in progress; the first time, its
+        popups close and its answer time is kept."""
         if not call["answered_at"]:
             call.set("answered_at", t)
             self._stop(call)
             self.answered.append(call["linkedid"])
         call.set("status", "in_progress")
+
+    def _answered(self, call, chan, t, by_party):
+        self._first_answer(call, t)
         user_id = chan["user_id"]
         if user_id and user_id != call["caller_user_id"]:
             if not call["answered_by_id"]:
@@ -855,16 +860,13 @@ class Tracker:
         if user_id and user_id != call["caller_user_id"]:
             self._ring(call, user_id)
             self._add_user(call, "user_ids", user_id)
-        self._log(
+        self._agent_log(
             call,
             t,
             "agent_called",
-            f"acalled:{event.get('DestUniqueid') or event.get('Interface')}",
-            queue=event.get("Queue") or "",
-            member=event.get("MemberName") or event.get("Interface") or "",
+            event,
+            user_id,
             device=device_of(event.get("Interface") or event.get("DestChannel") or ""),
-            user_id=user_id,
-            user=self.directory.user_name(user_id) if user_id else "",
             popup=self._popup(user_id),
         )
         self._direction(call)
@@ -875,17 +877,8 @@ class Tracker:
             return
         _member, user_id = self._member(event, t)
         self._stop(call, [user_id])
-        self._log(
-            call,
-            t,
-            "agent_noanswer",
-            f"anoanswer:{event.get('DestUniqueid') or event.get('Interface')}",
-            queue=event.get("Queue") or "",
-            member=event.get("MemberName") or event.get("Interface") or "",
-            user_id=user_id,
-            user=self.directory.user_name(user_id) if user_id else "",
-            ringtime=event.get("RingTime") or "",
-        )
+        ringtime = event.get("RingTime") or ""
+        self._agent_log(call, t, "agent_noanswer", event, user_id, ringtime=ringtime)
 
     def on_AgentConnect(self, event, t):
         chan, call = self._chan_and_call(event, t)
@@ -895,11 +888,7 @@ class Tracker:
         tracking = call["tracking"]
         tracking["queue_outcome"] = "connected"
         call.touch("tracking")
-        if not call["answered_at"]:
-            call.set("answered_at", t)
-            self._stop(call)
-            self.answered.append(call["linkedid"])
-        call.set("status", "in_progress")
+        self._first_answer(call, t)
         name = event.get("MemberName") or event.get("Interface") or ""
         if user_id:
             if not call["answered_by_id"]:
@@ -909,16 +898,21 @@ class Tracker:
             name = self.directory.user_name(user_id)
         if not call["called_name"] or call["called_name"] == call["queue"]:
             call.set("called_name", name)
+        holdtime = event.get("HoldTime") or ""
+        self._agent_log(call, t, "agent_connect", event, user_id, holdtime=holdtime)
+
+    def _agent_log(self, call, t, kind, event, user_id, **extra):
+        """A queue member's timeline entry, keyed by the member's channel."""
         self._log(
             call,
             t,
-            "agent_connect",
-            f"aconnect:{event.get('DestUniqueid') or event.get('Interface')}",
+            kind,
+            f"{kind}:{event.get('DestUniqueid') or event.get('Interface')}",
             queue=event.get("Queue") or "",
             member=event.get("MemberName") or event.get("Interface") or "",
             user_id=user_id,
             user=self.directory.user_name(user_id) if user_id else "",
-            holdtime=event.get("HoldTime") or "",
+            **extra,
         )
 
     # -- the end of a call ----------------------------------------------------------
