@@ -291,6 +291,10 @@ def call_of(db, call_id, done=True):
 
 
 def test_click_to_dial_rings_my_phone_then_the_number(calls_db, sim, odoo):
+    query(
+        calls_db,
+        "UPDATE asterisk_common_user_channel SET auto_answer = true WHERE name = 'SIP/bob'",
+    )
     node, _ = start(odoo, calls_db, sim)
     sim.set_phone("carol", ("answer", 1, 2))  # rings 1 s, hangs up after 2 s of talk
     started = time.monotonic()
@@ -306,6 +310,7 @@ def test_click_to_dial_rings_my_phone_then_the_number(calls_db, sim, odoo):
     assert (originate["Context"], originate["Exten"], originate["Priority"]) == ("demo", "203", "1")
     assert originate["CallerID"] == '"Call to Carol" <203>'  # the colleague's name
     assert originate["Async"] == "true"
+    assert originate["Variable"] == "SIPADDHEADER01=Call-Info: <sip:127.0.0.1>;answer-after=0"
     call = call_of(calls_db, result["call_id"])
     assert originate["ChannelId"] == call["linkedid"]
     assert (call["status"], call["direction"], call["answered_by"]) == (

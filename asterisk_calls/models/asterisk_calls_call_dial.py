@@ -132,6 +132,19 @@ class AsteriskCallDial(models.Model):
         self.sudo()._sql_create_calls([call], pytz.timezone(server.tz or "UTC"))
         return {"call_id": call.id, "dial": dial, "device": action["Channel"], "name": name}
 
+    @api.model
+    def pbx_dial_preview(self, number):
+        """What clicking the PBX button next to ``number`` would dial (its
+        tooltip), or False when the user cannot dial."""
+        pbx_user = (
+            self.env["asterisk_common.user"]
+            .sudo()
+            .search([("user_id", "=", self.env.uid)], limit=1)
+        )
+        if not pbx_user or not self.env.user.has_group("asterisk_common.group_asterisk_user"):
+            return False
+        return pbx_user.server_id._dial_string(number) or False
+
     def _dial_partner(self, number, res_model, res_id, region):
         """The contact being called: the record's own, else the number's."""
         partner = self.env["res.partner"]

@@ -60,6 +60,13 @@ class TestClickToDial(CallsCase):
         )
         self.assertEqual(call.called_number, "+33612345678")
 
+    def test_preview_of_what_is_dialled(self):
+        self.assertEqual(
+            self.Call.with_user(self.alice).pbx_dial_preview("+33 6 12 34 56 78"), "00612345678"
+        )
+        outsider = new_test_user(self.env, "nopbx", groups="base.group_user")
+        self.assertFalse(self.Call.with_user(outsider).pbx_dial_preview("0612345678"))
+
     def test_several_devices_ring_through_the_extension(self):
         self.pbx_carol.channel_ids.write({"originate": True, "auto_answer": True})
         result = self.Call.with_user(self.carol).pbx_dial("201")

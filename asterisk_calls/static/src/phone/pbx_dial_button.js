@@ -21,6 +21,20 @@ export class PbxDialButton extends Component {
         return this.props.record.data[this.props.name] || "";
     }
 
+    /** The tooltip tells what will be dialled (the server's dial rules). */
+    async onMouseEnter(ev) {
+        const number = this.number;
+        if (this.previewed === number) {
+            return;
+        }
+        this.previewed = number;
+        const target = ev.currentTarget;
+        const dial = await this.orm.call("asterisk_calls.call", "pbx_dial_preview", [number]);
+        if (dial) {
+            target.title = _t("Call via the PBX: your phone rings first, then %s is dialled", dial);
+        }
+    }
+
     async onClick() {
         const record = this.props.record;
         try {
