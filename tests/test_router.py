@@ -6,7 +6,7 @@ import os
 import pytest
 
 from odoo.addons.asterisk_agent_worker.router import CallRouter, device_of
-from odoo.addons.asterisk_calls.tests.common import parse_capture
+from odoo.addons.asterisk_common.tests.captures import parse_capture
 
 from .conftest import CAPTURES
 
