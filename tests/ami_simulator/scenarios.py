@@ -1425,7 +1425,13 @@ def security_event(
 # --- SIP registration scenarios (captures f and l) ---------------------------
 
 
-def _sip_challenge(sim, peer: str, port: int) -> tuple[list, str]:
+def _sip_address(address: str, port: int) -> str:
+    """``RemoteAddress`` as security_events.c writes it (IPv6 without brackets)."""
+    family = "IPV6" if ":" in address else "IPV4"
+    return f"{family}/UDP/{address}/{port}"
+
+
+def _sip_challenge(sim, peer: str, port: int, address: str = "127.0.0.1") -> tuple[list, str]:
     """What every REGISTER starts with: the security-event fields of its SIP
     session and the ChallengeSent event.  Returns (those fields, the challenge)."""
     sid = fake_pointer()
@@ -1434,7 +1440,7 @@ def _sip_challenge(sim, peer: str, port: int) -> tuple[list, str]:
         ("AccountID", peer),
         ("SessionID", sid),
         ("LocalAddress", "IPV4/UDP/127.0.0.1/5060"),
-        ("RemoteAddress", f"IPV4/UDP/127.0.0.1/{port}"),
+        ("RemoteAddress", _sip_address(address, port)),
     ]
     sim.publish(
         security_event(
@@ -1483,9 +1489,12 @@ def sip_unregister(sim, peer: str = "alice", port: int = 5061) -> None:
     sim.sip_registrations.pop(peer, None)
 
 
-def sip_register_failed(sim, peer: str = "alice", port: int = 5064) -> None:
-    """REGISTER with a wrong password (or an unknown user: same events, capture f)."""
-    common, challenge = _sip_challenge(sim, peer, port)
+def sip_register_failed(
+    sim, peer: str = "alice", port: int = 5064, address: str = "127.0.0.1"
+) -> None:
+    """REGISTER with a wrong password (or an unknown user: same events, capture f),
+    from ``address`` (an attacker's, say)."""
+    common, challenge = _sip_challenge(sim, peer, port, address)
     sim.publish(
         security_event(
             sim,
@@ -1501,6 +1510,15 @@ def sip_register_failed(sim, peer: str = "alice", port: int = 5064) -> None:
             "SIP",
         )
     )
+
+
+def sip_scan(sim, addresses, attempts: int = 5, accounts=("100", "101", "admin")) -> None:
+    """A SIP scanner (SIPVicious-like) from each of ``addresses``: ``attempts``
+    failed REGISTERs each, as fast as the PBX can tell (a flood of security
+    events), cycling through ``accounts``."""
+    for index in range(attempts):
+        for address in addresses:
+            sip_register_failed(sim, accounts[index % len(accounts)], 5060 + index % 1000, address)
 
 
 # --- registry used by start_call() / --scenario ------------------------------
@@ -1571,4 +1589,5 @@ EVENT_SCENARIOS = {
     "sip_register": sip_register,
     "sip_unregister": sip_unregister,
     "sip_register_failed": sip_register_failed,
+    "sip_scan": sip_scan,
 }

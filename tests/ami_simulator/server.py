@@ -1326,6 +1326,7 @@ class AmiSimulator:
     def act_reload(self, s: Session, m: Message):
         module = m.get("Module")
         known = {
+            "acl",  # a reload class of the core (loader.c), as "cdr" or "http"
             "pbx_config",
             "chan_sip",
             "app_queue",
