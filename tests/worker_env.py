@@ -257,7 +257,9 @@ def event(name, linkedid, seq, **extra):
 
 # -- the call tracker's tests: asterisk_calls and PBX users ------------------------
 
-CALLS_MODULES = "asterisk_common,asterisk_calls,asterisk_agent_worker,asterisk_worker_test"
+CALLS_MODULES = (
+    "asterisk_common,asterisk_base,asterisk_calls,asterisk_agent_worker,asterisk_worker_test"
+)
 # PBX users of the captures' sip.conf: Alice (SIP/alice), Bob (SIP/bob), Carol
 # (SIP/carol and the queue member Local/agent1@demo).
 CALLS_SETUP = """

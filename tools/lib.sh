@@ -25,10 +25,11 @@ find_odoo() {
 
 addons_path() { echo "$ODOO_HOME/addons,$ODOO_HOME/odoo/addons,$REPO"; }
 
-# Debian packages: PostgreSQL, python-ldap's headers, chromium for browser tests.
+# Debian packages: PostgreSQL, python-ldap's headers, chromium for browser tests, curl for
+# the firewall script's test.
 ensure_system_packages() {
     local missing=() p
-    for p in postgresql libldap2-dev libsasl2-dev libpq-dev chromium; do
+    for p in postgresql libldap2-dev libsasl2-dev libpq-dev chromium curl; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

@@ -1,0 +1,27 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    asterisk_notify_bans = fields.Boolean(
+        string="Tell Admins About Bans",
+        config_parameter="asterisk_base.notify_bans",
+        help="PBX administrators get a notice (inbox or email, as each chose) when the ban "
+        "policy bans addresses and when an account is attacked from many addresses.",
+    )
+    asterisk_distributed_addresses = fields.Integer(
+        string="Account Attacked From (addresses)",
+        config_parameter="asterisk_base.distributed_addresses",
+        help="An account that fails from this many different addresses within the period "
+        "below is flagged to the admins: distributed guessing. 0 turns it off.",
+    )
+    asterisk_distributed_minutes = fields.Integer(
+        string="Within (minutes)",
+        config_parameter="asterisk_base.distributed_minutes",
+    )
+    asterisk_security_event_retention_days = fields.Integer(
+        string="Keep Security Events (days)",
+        config_parameter="asterisk_base.security_event_retention_days",
+        help="Counted security events older than this are deleted every night (0: keep them).",
+    )

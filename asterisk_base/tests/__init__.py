@@ -1,0 +1,8 @@
+from . import (
+    test_access,
+    test_acl,
+    test_addresses,
+    test_feed,
+    test_policy,
+    test_security_events,
+)
