@@ -1,6 +1,6 @@
 {
     "name": "Asterisk PBX Management",
-    "summary": "Manage Asterisk from Odoo: protection against brute force (bans), more to come",
+    "summary": "Manage Asterisk from Odoo: protection against brute force (bans), web CLI console",
     "version": "18.0.1.1.0",
     "category": "Productivity/PBX",
     "website": "https://github.com/odoopbx/asterisk-odoo",
@@ -16,7 +16,12 @@
         "views/asterisk_base_security_event_views.xml",
         "views/asterisk_base_ban_views.xml",
         "views/asterisk_common_server_views.xml",
+        "views/asterisk_base_console_views.xml",
         "views/res_config_settings_views.xml",
         "views/asterisk_base_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": ["asterisk_base/static/src/**/*"],
+        "web.assets_tests": ["asterisk_base/static/tests/tours/*.js"],
+    },
 }

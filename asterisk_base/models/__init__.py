@@ -2,6 +2,7 @@ from . import (
     asterisk_base_acl_push,
     asterisk_base_ban,
     asterisk_base_ban_policy,
+    asterisk_base_console_command,
     asterisk_base_security_event,
     asterisk_base_targeted_account,
     asterisk_base_whitelist,

@@ -301,3 +301,22 @@ class AsteriskServer(models.Model):
         action["domain"] = [("server_id", "=", self.id)]
         action["context"] = {"default_server_id": self.id, "search_default_filter_active": 1}
         return action
+
+    # -- web console ---------------------------------------------------------------------
+
+    def console_run(self, command, confirmed=False):
+        """Run an Asterisk CLI command (AMI ``Command``) for the web console."""
+        return self.env["asterisk_base.console_command"]._run(self, command, confirmed)
+
+    def console_complete(self, line):
+        """Completions of the CLI ``line``'s last word, from the PBX."""
+        return self.env["asterisk_base.console_command"]._complete(self, line)
+
+    def action_open_console(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.client",
+            "tag": "asterisk_base.console",
+            "name": _("Console: %s", self.name),
+            "params": {"server_id": self.id},
+        }

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class ResConfigSettings(models.TransientModel):
@@ -25,3 +25,18 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="asterisk_base.security_event_retention_days",
         help="Counted security events older than this are deleted every night (0: keep them).",
     )
+    asterisk_console_dangerous_commands = fields.Char(
+        string="Commands to Confirm",
+        config_parameter="asterisk_base.console_dangerous_commands",
+        help="Web console: commands starting with one of these (comma-separated, whole words) "
+        "run only once the administrator confirms. Emptied, the default list applies.",
+    )
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        # Shown as it applies: the default list when none is set.
+        res["asterisk_console_dangerous_commands"] = self.env["asterisk_common.settings"].get(
+            "console_dangerous_commands"
+        )
+        return res

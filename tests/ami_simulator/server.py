@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import random
 import re
 import time
@@ -1445,10 +1446,48 @@ class AmiSimulator:
                 f"{len(peers)} online, 0 offline]"
             )
             return True, lines
-        first = words[0] if words else ""
+        if low.startswith("_command matchesarray"):
+            return True, [self._cli_matches(cmd)]
+        # As Asterisk 20 answers "core show vers" or "nosuch thing" (cli.c, find_best()).
         return False, [
-            f"No such command '{cmd}' (type 'core show help {first}' for other possible commands)"
+            f"No such command '{cmd}' (type 'core show help {cmd}' for other possible commands)"
         ]
+
+    # The commands _cli() knows, for the console's completion.
+    CLI_COMMANDS = (
+        "core show channels concise",
+        "core show channels verbose",
+        "core show uptime",
+        "core show version",
+        "dialplan reload",
+        "dialplan show",
+        "module reload",
+        "reload",
+        "sip show peers",
+    )
+
+    def _cli_matches(self, cmd: str) -> str:
+        """cli.c's hidden ``_command matchesarray "<line>" "<word>"`` (what the
+        remote console's Tab sends): the common prefix of the candidates for
+        the line's last word, the candidates, then ``_EOF_``, space-separated."""
+        quoted = re.findall(r'"([^"]*)"', cmd)
+        line = quoted[0] if quoted else ""
+        typed = line.lower().split()
+        word = ""
+        if typed and not line.endswith(" "):
+            word = typed.pop()
+        found = sorted(
+            {
+                known[len(typed)]
+                for known in (c.split() for c in self.CLI_COMMANDS)
+                if known[: len(typed)] == typed
+                and len(known) > len(typed)
+                and known[len(typed)].startswith(word)
+            }
+        )
+        if not found:
+            return "_EOF_"
+        return " ".join([os.path.commonprefix(found), *found, "_EOF_"])
 
     def _cli_channels(self, concise: bool) -> list[str]:
         chans = self.table.ordered()
