@@ -7,7 +7,7 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..tools import covered_by, is_never_banned, network_of, normalize_network
+from ..tools import checked_network, covered_by, is_never_banned, network_of, normalize_network
 from .asterisk_base_security_event import OTHER_ACCOUNTS, WINDOW
 
 _logger = logging.getLogger(__name__)
@@ -76,12 +76,7 @@ class Ban(models.Model):
     @api.model
     def _normalize_vals(self, vals):
         if vals.get("address"):
-            try:
-                vals["address"] = normalize_network(vals["address"])
-            except ValueError as e:
-                raise ValidationError(
-                    _("%s is not an IP address or network.", vals["address"])
-                ) from e
+            vals["address"] = checked_network(vals["address"])
         if vals.get("permanent"):
             vals["expires_at"] = False
         return vals

@@ -8,7 +8,7 @@ from psycopg2.extras import execute_values
 from odoo import api, fields, models
 from odoo.tools import create_index
 
-from odoo.addons.asterisk_common.tools import ami_handler
+from odoo.addons.asterisk_common.tools import ami_handler, events_by_server
 
 from ..tools import parse_ami_address
 
@@ -110,14 +110,8 @@ class SecurityEvent(models.Model):
     def ami_security_events(self, events):
         """Security events (failed and successful logins, refused requests):
         counted, then the ban policy looks at the addresses that failed."""
-        by_server = collections.defaultdict(list)
-        for event in events:
-            server_id = event.get("_server_id")
-            if not server_id:
-                raise ValueError("event without _server_id: not from the AMI worker")
-            by_server[server_id].append(event)
-        for server_id, server_events in by_server.items():
-            self._count(self.env["asterisk_common.server"].browse(server_id), server_events)
+        for server, server_events in events_by_server(self.env, events):
+            self._count(server, server_events)
 
     def _count(self, server, events):
         rows = {}  # key -> [count, first, last]

@@ -1,7 +1,6 @@
-from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo import api, fields, models
 
-from ..tools import covered_by, network_of, normalize_network
+from ..tools import checked_network, covered_by, network_of
 
 
 class Whitelist(models.Model):
@@ -29,12 +28,7 @@ class Whitelist(models.Model):
     @api.model
     def _normalize(self, vals):
         if vals.get("network"):
-            try:
-                vals["network"] = normalize_network(vals["network"])
-            except ValueError as e:
-                raise ValidationError(
-                    _("%s is not an IP address or network.", vals["network"])
-                ) from e
+            vals["network"] = checked_network(vals["network"])
         return vals
 
     @api.model_create_multi
@@ -61,20 +55,18 @@ class Whitelist(models.Model):
             bans.action_lift()
 
     @api.model
+    def _of_server(self, server):
+        """The entries that apply on ``server``: its own and those of every server."""
+        return self.sudo().search(["|", ("server_id", "=", False), ("server_id", "=", server.id)])
+
+    @api.model
     def _networks(self, server):
-        return [
-            network_of(rec.network)
-            for rec in self.sudo().search(
-                ["|", ("server_id", "=", False), ("server_id", "=", server.id)]
-            )
-        ]
+        return [network_of(rec.network) for rec in self._of_server(server)]
 
     @api.model
     def _covering(self, server, address):
         """The first entry that covers ``address`` on ``server``, if any."""
-        for rec in self.sudo().search(
-            ["|", ("server_id", "=", False), ("server_id", "=", server.id)]
-        ):
+        for rec in self._of_server(server):
             if covered_by(address, [network_of(rec.network)]):
                 return rec
         return self.browse()

@@ -15,24 +15,34 @@ _logger = logging.getLogger(__name__)
 ACL_FILE = "acl.conf"
 LEARNED_MAX = 10  # addresses remembered per kind (PBX, Odoo)
 RESOLVE_TTL = 300.0
+# The ban policy asks for these on every batch of security events: DNS and the
+# route probe are kept RESOLVE_TTL seconds per process.
 _resolved = {}  # host -> (addresses, time.monotonic())
+_probed = {}  # PBX host -> (Odoo's addresses, time.monotonic())
+
+
+def _cached(store, key, compute):
+    hit = store.get(key)
+    if hit and time.monotonic() - hit[1] < RESOLVE_TTL:
+        return hit[0]
+    value = compute(key)
+    store[key] = (value, time.monotonic())
+    return value
+
+
+def _lookup(host):
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return set()
 
 
 def _resolve(host):
     """Addresses of ``host``, cached: the ban policy must not wait on DNS."""
-    cached = _resolved.get(host)
-    if cached and time.monotonic() - cached[1] < RESOLVE_TTL:
-        return cached[0]
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (OSError, UnicodeError):
-        addresses = set()
-    _resolved[host] = (addresses, time.monotonic())
-    return addresses
+    return _cached(_resolved, host, _lookup)
 
 
-def _odoo_addresses(pbx_host):
-    """This Odoo host's addresses: its name's, and those it reaches the PBX from."""
+def _probe(pbx_host):
     found = set(_resolve(socket.gethostname()))
     for target in _resolve(pbx_host):
         family = socket.AF_INET6 if ":" in target else socket.AF_INET
@@ -43,6 +53,11 @@ def _odoo_addresses(pbx_host):
                 continue
             found.add(probe.getsockname()[0])
     return found
+
+
+def _odoo_addresses(pbx_host):
+    """This Odoo host's addresses: its name's, and those it reaches the PBX from."""
+    return _cached(_probed, pbx_host, _probe)
 
 
 class AsteriskServer(models.Model):
@@ -185,18 +200,21 @@ class AsteriskServer(models.Model):
         if self:
             self.env.ref("asterisk_base.cron_enforce_bans").sudo()._trigger(at)
 
-    def _ban_acl_edits(self, exists):
-        """acl.conf edits that make the server's ACL the list of active bans."""
+    def _ban_acl_bans(self):
+        """The bans the ACL holds: the ``ban_acl_max`` most recent."""
+        return self.env["asterisk_base.ban"]._active_bans(self, limit=self.ban_acl_max)
+
+    def _ban_acl_edits(self, bans, exists):
+        """acl.conf edits that make the server's ACL the list of ``bans``."""
         self.ensure_one()
-        networks = self.env["asterisk_base.ban"]._active_bans(self, limit=self.ban_acl_max)
         name = self.ban_acl_name
         edits = [("DelCat", name)] if exists else []
         edits.append(("NewCat", name))
         # Last matching rule wins, allow by default: permit all, then the denies.
         # The permits also keep the ACL from being empty (an unknown ACL denies all).
         edits += [("Append", name, "permit", "0.0.0.0/0.0.0.0"), ("Append", name, "permit", "::/0")]
-        edits += [("Append", name, "deny", acl_rule(ban["address"])) for ban in networks]
-        return edits, len(networks)
+        edits += [("Append", name, "deny", acl_rule(ban["address"])) for ban in bans]
+        return edits
 
     def _protection_push_acl(self, force=False):
         """Bring the PBX's ACL up to date (called by the cron). Errors are shown
@@ -204,7 +222,7 @@ class AsteriskServer(models.Model):
         Push = self.env["asterisk_base.acl_push"].sudo()
         for server in self.sudo():
             push = Push._of(server)
-            bans = server.env["asterisk_base.ban"]._active_bans(server, limit=server.ban_acl_max)
+            bans = server._ban_acl_bans()
             digest = hashlib.sha256(
                 "\n".join([server.ban_acl_name] + [b["address"] for b in bans]).encode()
             ).hexdigest()
@@ -214,7 +232,7 @@ class AsteriskServer(models.Model):
                 push.write({"state": "pending", "error": _("The PBX is not connected.")})
                 continue
             try:
-                entries = server._protection_upload_acl()
+                server._protection_upload_acl(bans)
             except UserError as e:
                 _logger.warning("server %s: ACL not pushed: %s", server.name, e)
                 push.write({"state": "failed", "error": str(e)})
@@ -224,13 +242,15 @@ class AsteriskServer(models.Model):
                     "state": "done",
                     "error": False,
                     "digest": digest,
-                    "entries": entries,
+                    "entries": len(bans),
                     "pushed_at": fields.Datetime.now(),
                 }
             )
-            _logger.info("server %s: ACL %s pushed (%d)", server.name, server.ban_acl_name, entries)
+            _logger.info(
+                "server %s: ACL %s pushed (%d)", server.name, server.ban_acl_name, len(bans)
+            )
 
-    def _protection_upload_acl(self):
+    def _protection_upload_acl(self, bans):
         self.ensure_one()
 
         def send(action):
@@ -256,10 +276,9 @@ class AsteriskServer(models.Model):
         else:
             response = (result["reply"] or {}).get("response") or {}
             exists = any(key.startswith("Category-") for key in response)
-        edits, entries = self._ban_acl_edits(exists)
+        edits = self._ban_acl_edits(bans, exists)
         for action in update_config_actions(ACL_FILE, edits, reload="acl"):
             send(action)
-        return entries
 
     def _ami_resync(self, channels, snapshot_time=None):
         # A push that failed while the PBX was away goes now, or rather once the

@@ -8,8 +8,9 @@ class TestAcl(ProtectionCase):
         self.Ban.create(
             {"server_id": self.server.id, "address": "198.51.100.0/24", "permanent": True}
         )
-        edits, entries = self.server._ban_acl_edits(exists=True)
-        self.assertEqual(entries, 3)
+        bans = self.server._ban_acl_bans()
+        self.assertEqual(len(bans), 3)
+        edits = self.server._ban_acl_edits(bans, exists=True)
         self.assertEqual(
             edits,
             [
@@ -22,14 +23,15 @@ class TestAcl(ProtectionCase):
                 ("Append", "odoo_bans", "deny", "2001:db8::5/128"),
             ],
         )
-        self.assertEqual(self.server._ban_acl_edits(exists=False)[0][0], ("NewCat", "odoo_bans"))
+        self.assertEqual(self.server._ban_acl_edits(bans, exists=False)[0], ("NewCat", "odoo_bans"))
 
     def test_acl_size_limit_keeps_the_most_recent(self):
         self.server.ban_acl_max = 2
         for i in range(1, 4):
             self.attack(f"203.0.113.{i}", 10, start=self.now + i * 100)
-        edits, entries = self.server._ban_acl_edits(exists=False)
-        self.assertEqual(entries, 2)
+        bans = self.server._ban_acl_bans()
+        self.assertEqual(len(bans), 2)
+        edits = self.server._ban_acl_edits(bans, exists=False)
         self.assertEqual([e[3] for e in edits[3:]], ["203.0.113.2/32", "203.0.113.3/32"])
 
     def test_changes_trigger_the_push(self):

@@ -1,5 +1,6 @@
 from .addresses import (
     acl_rule,
+    checked_network,
     covered_by,
     is_never_banned,
     network_of,
@@ -11,6 +12,7 @@ from .config_update import MAX_HEADERS, update_config_actions
 __all__ = [
     "MAX_HEADERS",
     "acl_rule",
+    "checked_network",
     "covered_by",
     "is_never_banned",
     "network_of",

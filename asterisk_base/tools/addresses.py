@@ -3,6 +3,9 @@ write them (whitelist, manual bans)."""
 
 import ipaddress
 
+from odoo import _
+from odoo.exceptions import ValidationError
+
 
 def parse_ami_address(value):
     """The IP address of a security event's ``RemoteAddress``/``LocalAddress``.
@@ -34,6 +37,14 @@ def network_of(text):
         mapped = network.network_address.ipv4_mapped
         network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}", strict=False)
     return network
+
+
+def checked_network(value):
+    """:func:`normalize_network` for a value typed in a form: a clear error."""
+    try:
+        return normalize_network(value)
+    except ValueError as e:
+        raise ValidationError(_("%s is not an IP address or network.", value)) from e
 
 
 def normalize_network(text):

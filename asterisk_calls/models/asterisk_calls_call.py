@@ -11,7 +11,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import create_index
 
-from odoo.addons.asterisk_common.tools import ami_handler
+from odoo.addons.asterisk_common.tools import ami_handler, events_by_server
 
 from ..tools.numbers import to_e164
 from ..tools.tracker import LIVE, Directory, Record, Tracker
@@ -439,14 +439,8 @@ class AsteriskCall(models.Model):
     def ami_call_events(self, events):
         """Channels, dials, bridges, transfers, queues, hangups and CDRs of calls,
         in arrival order: they build the calls and their channels."""
-        by_server = defaultdict(list)
-        for event in events:
-            server_id = event.get("_server_id")
-            if not server_id:
-                raise ValueError("event without _server_id: not from the AMI worker")
-            by_server[server_id].append(event)
-        for server_id, server_events in by_server.items():
-            self._track(self.env["asterisk_common.server"].browse(server_id), server_events)
+        for server, server_events in events_by_server(self.env, events):
+            self._track(server, server_events)
 
     def _track(self, server, events):
         linkedids, uniqueids = set(), set()

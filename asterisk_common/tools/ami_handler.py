@@ -5,6 +5,7 @@ method of any model. A method is a valid target only when it (or the method it
 overrides) is decorated with :func:`ami_handler`.
 """
 
+import collections
 import functools
 
 from odoo import _
@@ -42,6 +43,19 @@ def ami_handler(func=None, *, batch=False):
     handler._ami_handler = True
     handler._ami_batch = batch
     return handler
+
+
+def events_by_server(env, events):
+    """``(server, its events)`` pairs of a batch handler's ``events``, each list
+    in arrival order; an event without ``_server_id`` did not come from the worker."""
+    by_server = collections.defaultdict(list)
+    for event in events:
+        server_id = event.get("_server_id")
+        if not server_id:
+            raise ValueError("event without _server_id: not from the AMI worker")
+        by_server[server_id].append(event)
+    Server = env["asterisk_common.server"]
+    return [(Server.browse(server_id), batch) for server_id, batch in by_server.items()]
 
 
 def _declaration(model, method_name):
