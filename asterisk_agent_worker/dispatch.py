@@ -282,7 +282,9 @@ class Dispatcher:
     def _record_failures(self, failures):
         registry = Registry(self.dbname)
         with registry.cursor() as cr:
-            self._store_failures(api.Environment(cr, SUPERUSER_ID, {}), failures)
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self._store_failures(env, failures)
+            env.flush_all()  # see Worker.orm()
         for job, _, _ in failures:
             self.stats[job.server_id].failed += 1
 

@@ -288,7 +288,11 @@ class DatabaseService:
             threading.current_thread().dbname = self.dbname
             registry = Registry(self.dbname).check_signaling()
             with registry.cursor() as cr:
-                result = func(api.Environment(cr, SUPERUSER_ID, WORKER_CONTEXT), *args)
+                # A named env, flushed here: the commit flushes only the envs still
+                # alive (a WeakSet), and a write nothing flushed would be lost.
+                env = api.Environment(cr, SUPERUSER_ID, WORKER_CONTEXT)
+                result = func(env, *args)
+                env.flush_all()
             registry.signal_changes()
             return result
 
