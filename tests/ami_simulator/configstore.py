@@ -20,6 +20,9 @@ class Variable:
     name: str
     value: str
     object: bool = False  # written "name => value" (e.g. exten => ...)
+    inherited: bool = False  # copied from a template: listed by GetConfig, never saved
+    precomments: list[str] = field(default_factory=list)
+    sameline: str = ""
 
 
 @dataclass
@@ -28,41 +31,73 @@ class Category:
     variables: list[Variable] = field(default_factory=list)
     template: bool = False
     templates: list[str] = field(default_factory=list)
+    precomments: list[str] = field(default_factory=list)
+    sameline: str = ""
 
 
 @dataclass
 class ConfigFile:
     categories: list[Category] = field(default_factory=list)
+    trailing: list[str] = field(default_factory=list)
 
     def find(self, name: str) -> list[Category]:
         return [c for c in self.categories if c.name == name]
 
     def render(self) -> str:
-        """The file as Asterisk's ``ast_config_text_file_save`` would write it."""
+        """The file as Asterisk's ``ast_config_text_file_save2`` writes it: the
+        comments read with the file kept in place, inherited lines left out,
+        semicolons of values escaped."""
         out = []
         for cat in self.categories:
+            out += cat.precomments
             head = f"[{cat.name}]"
             opts = (["!"] if cat.template else []) + cat.templates
             if opts:
                 head += "(" + ",".join(opts) + ")"
-            out.append(head)
+            out.append(head + (f" {cat.sameline}" if cat.sameline else ""))
             for v in cat.variables:
-                out.append(f"{v.name} {'=>' if v.object else '='} {v.value}")
+                if v.inherited:
+                    continue
+                out += v.precomments
+                value = v.value.replace(";", "\\;")
+                line = f"{v.name} {'=>' if v.object else '='} {value}"
+                out.append(line + (f"  {v.sameline}" if v.sameline else ""))
             out.append("")
+        out += self.trailing
         return "\n".join(out)
 
 
+def _split_comment(raw: str) -> tuple[str, str]:
+    """(content, comment) of a line; ``\\;`` is an escaped semicolon."""
+    i = 0
+    while i < len(raw):
+        if raw[i] == "\\" and raw[i + 1 : i + 2] == ";":
+            i += 2
+            continue
+        if raw[i] == ";":
+            return raw[:i], raw[i:]
+        i += 1
+    return raw, ""
+
+
 def parse_config(text: str) -> ConfigFile:
-    """Minimal .conf parser: categories, templates, ``=`` and ``=>``, ``;`` comments."""
+    """A .conf text as ``ast_config_load2`` with ``CONFIG_FLAG_WITHCOMMENTS``
+    reads it: categories, templates (their lines copied into the categories
+    inheriting them), ``=`` and ``=>``, comments attached to the next line."""
     cfg = ConfigFile()
     current: Category | None = None
+    comments: list[str] = []
     for raw in text.splitlines():
-        line = raw.split(";", 1)[0].strip()
+        content, comment = _split_comment(raw)
+        line = content.strip().replace("\\;", ";")
         if not line:
+            if comment:
+                comments.append(comment.rstrip())
             continue
         if line.startswith("["):
             name, _, rest = line[1:].partition("]")
-            current = Category(name.strip())
+            current = Category(name.strip(), precomments=comments, sameline=comment.rstrip())
+            comments = []
             rest = rest.strip()
             if rest.startswith("(") and rest.endswith(")"):
                 for opt in rest[1:-1].split(","):
@@ -71,14 +106,35 @@ def parse_config(text: str) -> ConfigFile:
                         current.template = True
                     elif opt:
                         current.templates.append(opt)
+                        base = next((c for c in cfg.categories if c.name == opt), None)
+                        if base is not None:
+                            current.variables += [
+                                Variable(v.name, v.value, v.object, inherited=True)
+                                for v in base.variables
+                            ]
             cfg.categories.append(current)
             continue
         if current is None:
             continue
         is_object = "=>" in line and line.index("=>") <= line.index("=")
         name, _, value = line.partition("=>" if is_object else "=")
-        current.variables.append(Variable(name.strip(), value.strip(), is_object))
+        current.variables.append(
+            Variable(
+                name.strip(),
+                value.strip(),
+                is_object,
+                precomments=comments,
+                sameline=comment.rstrip(),
+            )
+        )
+        comments = []
+    cfg.trailing = comments
     return cfg
+
+
+def _matches(v: Variable, name: str, match: str) -> bool:
+    """config.c compares names and values with strcasecmp."""
+    return v.name.lower() == name.lower() and (not match or v.value.lower() == match.lower())
 
 
 class UpdateError(Exception):
@@ -210,7 +266,9 @@ class ConfigStore:
                     if base is None:
                         raise UpdateError(ERR_FAILURE_TEMPLATE)
                     new.templates.append(tmpl)
-                    new.variables.extend(copy.deepcopy(base.variables))
+                    new.variables += [
+                        Variable(v.name, v.value, v.object, inherited=True) for v in base.variables
+                    ]
                 if match:
                     idx = next((i for i, c in enumerate(cfg.categories) if c.name == match), None)
                     if idx is None:
@@ -250,10 +308,14 @@ class ConfigStore:
                     raise UpdateError(ERR_UNSPECIFIED_ARGUMENT)
                 found = False
                 for c in cats:
-                    for v in c.variables:
-                        if v.name == var and (not match or v.value == match):
-                            v.value, v.object, found = value, is_object, True
-                            break
+                    # ast_variable_update: the LAST match; the new line takes the
+                    # old one's place and comments (ast_variable_move).
+                    hits = [v for v in c.variables if _matches(v, var, match)]
+                    if hits:
+                        v = hits[-1]
+                        v.name, v.value, v.inherited = var, value, False
+                        v.object = v.object or is_object
+                        found = True
                 if not found:
                     raise UpdateError(ERR_FAILURE_UPDATE)
             elif action == "delete":
@@ -263,11 +325,7 @@ class ConfigStore:
                 for c in cats:
                     keep = []
                     for i, v in enumerate(c.variables):
-                        hit = (
-                            (str(i) == line)
-                            if line
-                            else (v.name == var and (not match or v.value == match))
-                        )
+                        hit = (str(i) == line) if line else _matches(v, var, match)
                         found = found or hit
                         if not hit:
                             keep.append(v)
@@ -278,14 +336,18 @@ class ConfigStore:
                 if not var or (action == "insert" and not line):
                     raise UpdateError(ERR_UNSPECIFIED_ARGUMENT)
                 for c in cats:
-                    new_var = Variable(var, value, is_object or match.lower() == "object")
+                    # Insert strips a leading '>' but, unlike Append, sets no object flag.
+                    is_obj = action == "append" and (is_object or match.lower() == "object")
+                    new_var = Variable(var, value, is_obj)
                     if action == "append":
                         c.variables.append(new_var)
                     else:
                         c.variables.insert(
                             int(line) if line.isdigit() else len(c.variables), new_var
                         )
-        self.files[dst] = cfg
+        # Saved, then read again by the next action (as Asterisk loads the file
+        # for each one): inherited lines follow their template's new content.
+        self.files[dst] = parse_config(cfg.render())
         self.saves.append(dst)
 
     # -- "dialplan show" --------------------------------------------------

@@ -648,6 +648,7 @@ class QueueApp:
 
     def member_status(self, m: Member, status: int) -> None:
         sim = self.call.sim
+        sim.queue_member_states[m.interface] = status
         for queue in member_queues(sim, m.interface):
             self.call.emit(
                 (

@@ -234,6 +234,28 @@ def strings_to_mask(value: str) -> int:
     return mask
 
 
+def get_perm(value: str) -> int:
+    """manager.c ``get_perm``: a manager.conf ``read``/``write`` line's classes.
+
+    Items are compared whole, without trimming (``ast_instring``): ``"call, cdr"``
+    gives ``call`` only, as in Asterisk.
+    """
+    items = (value or "").split(",")
+    mask = 0
+    for label, bit in [*EVENT_FLAGS.items(), ("all", ALL_EVENTS)]:
+        if label in items:
+            mask |= bit
+    return mask
+
+
+def user_authority_to_str(authority: int) -> str:
+    """manager.c ``user_authority_to_str`` (``manager show user``'s perm lines)."""
+    labels = [name for name, bit in EVENT_FLAGS.items() if authority & bit == bit]
+    if authority & ALL_EVENTS == ALL_EVENTS:
+        labels.append("all")
+    return ",".join(labels) or "<none>"
+
+
 def category_of_privilege(priv: str) -> int:
     """Bits of a ``Privilege:`` header value (used for replayed/emitted events)."""
     mask = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
 import random
@@ -36,10 +37,12 @@ from .protocol import (
     MessageParser,
     category_of_privilege,
     encode,
+    get_perm,
     normalize_pairs,
     privilege_string,
     should_send,
     strings_to_mask,
+    user_authority_to_str,
 )
 
 log = logging.getLogger("ami_simulator")
@@ -69,6 +72,7 @@ class Session:
         self.authenticated = False
         self.username = ""
         self.readperm = ALL_EVENTS
+        self.writeperm = ALL_EVENTS
         self.send_events = 0
         self.includes: list[EventFilter] = []
         self.excludes: list[EventFilter] = []
@@ -246,6 +250,16 @@ class AmiSimulator:
         self.silent = False
         self.log = log
         self.sip_registrations: dict[str, int] = {"alice": 5061}
+        # the device state cache (devicestate.c): the last state published per
+        # device, what DeviceStateList lists
+        self.device_states: dict[str, str] = {}
+        # queue member interface -> its device state number (QueueMemberStatus)
+        self.queue_member_states: dict[str, int] = {}
+        # manager.conf options of the users added with add_user(); the others
+        # have read = all, write = all and no permit/deny lines.
+        self.user_options: dict[str, dict] = {}
+        # what "module show like" lists: file -> (description, support level)
+        self.modules: dict[str, tuple[str, str]] = dict(LOADED_MODULES)
         self.mixmonitors: dict[str, str] = {}
         self.started_at = time.time() - uptime
         self.reloaded_at = self.started_at
@@ -303,6 +317,9 @@ class AmiSimulator:
         body = pairs[1:]
         data = encode([("Event", name), ("Privilege", privilege_string(category))] + body)
         self.events_published += 1
+        if name == "DeviceStateChange":
+            fields = dict(body)
+            self.device_states[fields.get("Device", "")] = fields.get("State", "")
         text: list[str] = []
 
         def text_fn() -> str:
@@ -467,12 +484,66 @@ class AmiSimulator:
                 "Use Action: ListCommands to show available commands.",
             )
             return True
+        authority = ACTION_INFO.get(low, (0, ""))[0]
+        if authority and not s.writeperm & authority:
+            # process_message(): the user's write classes do not cover it.
+            self._security(
+                s,
+                "RequestNotAllowed",
+                1,
+                {
+                    "AccountID": s.username,
+                    "RequestType": f"Action: {action}",
+                    "SessionTV": self.event_tv(s.started),
+                },
+            )
+            s.error(m, "Permission denied")
+            return True
         result = handler(self, s, m)
         if asyncio.iscoroutine(result):
             result = await result
         return result is not False
 
     # -- authentication ------------------------------------------------------
+    def add_user(
+        self,
+        username: str,
+        secret: str,
+        *,
+        read: str = "all",
+        write: str = "all",
+        acl: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """A manager.conf user: ``read``/``write`` as written there (``"call,cdr"``),
+        ``acl`` its ``permit``/``deny`` lines in order (``("deny", "0.0.0.0/0")``)."""
+        for sense, network in acl:
+            if sense not in ("permit", "deny"):
+                raise ValueError(f"not an ACL line: {sense!r}")
+            ipaddress.ip_network(network, strict=False)
+        self.users[username] = secret
+        self.user_options[username] = {"read": read, "write": write, "acl": tuple(acl)}
+
+    def user_perms(self, username: str) -> tuple[int, int]:
+        """(readperm, writeperm) of a user: manager.c ``get_perm`` of its lines."""
+        opts = self.user_options.get(username)
+        if opts is None:
+            return ALL_EVENTS, ALL_EVENTS
+        return get_perm(opts["read"]), get_perm(opts["write"])
+
+    def acl_denies(self, username: str, address: str) -> bool:
+        """``ast_apply_acl``: allowed by default, the last matching line decides."""
+        acl = self.user_options.get(username, {}).get("acl", ())
+        try:
+            addr = ipaddress.ip_address(address)
+        except ValueError:
+            return bool(acl)
+        allowed = True
+        for sense, network in acl:
+            net = ipaddress.ip_network(network, strict=False)
+            if addr.version == net.version and addr in net:
+                allowed = sense == "permit"
+        return not allowed
+
     def _security(
         self, s: Session, name: str, version: int, fields, severity: str = "Error"
     ) -> None:
@@ -504,6 +575,14 @@ class AmiSimulator:
                 self._security(
                     s,
                     "InvalidAccountID",
+                    1,
+                    {"AccountID": username, "SessionTV": "1970-01-01T00:00:00.000+0000"},
+                )
+            elif self.acl_denies(username, s.remote[0]):
+                # authenticate(): checked before the secret, same answer.
+                self._security(
+                    s,
+                    "FailedACL",
                     1,
                     {"AccountID": username, "SessionTV": "1970-01-01T00:00:00.000+0000"},
                 )
@@ -545,6 +624,7 @@ class AmiSimulator:
             return False
         s.authenticated = True
         s.username = username
+        s.readperm, s.writeperm = self.user_perms(username)
         s.started = time.time()
         events = m.get("Events")
         mask = strings_to_mask(events) if events else -1
@@ -1061,11 +1141,7 @@ class AmiSimulator:
         count = 0
         for queue in self._queues(m.get("Queue")):
             members = self.queue_members(queue)
-            callers = [
-                c
-                for c in self.table.channels.values()
-                if c.appl == "Queue" and c.data.split(",")[0] == queue
-            ]
+            callers = self._queue_callers(queue)
             s.list_item(
                 m,
                 "QueueParams",
@@ -1101,7 +1177,7 @@ class AmiSimulator:
                         ("LastPause", "0"),
                         ("LoginTime", str(int(self.started_at))),
                         ("InCall", "0"),
-                        ("Status", "1"),
+                        ("Status", str(self.queue_member_states.get(mem["interface"], 1))),
                         ("Paused", "0"),
                         ("PausedReason", ""),
                         ("Wrapuptime", "0"),
@@ -1130,25 +1206,43 @@ class AmiSimulator:
         return True
 
     def act_queuesummary(self, s: Session, m: Message):
+        """app_queue.c manager_queues_summary: members neither unavailable nor
+        invalid are logged in, those not in use (or unknown) available; the
+        callers are those waiting (a caller connected to a member left)."""
         s.listack(m, "Queue summary will follow")
         queues = self._queues(m.get("Queue"))
+        now = self.clock.now()
         for queue in queues:
-            n = len(self.queue_members(queue))
+            states = [
+                self.queue_member_states.get(mem["interface"], 1)
+                for mem in self.queue_members(queue)
+            ]
+            callers = self._queue_callers(queue)
+            longest = max((int(now - c.created) for c in callers), default=0)
             s.list_item(
                 m,
                 "QueueSummary",
                 [
                     ("Queue", queue),
-                    ("LoggedIn", str(n)),
-                    ("Available", str(n)),
-                    ("Callers", "0"),
+                    ("LoggedIn", str(sum(1 for st in states if st not in (4, 5)))),
+                    ("Available", str(sum(1 for st in states if st in (0, 1)))),
+                    ("Callers", str(len(callers))),
                     ("HoldTime", "0"),
                     ("TalkTime", "0"),
-                    ("LongestHoldTime", "0"),
+                    ("LongestHoldTime", str(longest)),
                 ],
+                actionid_last=True,
             )
         s.list_complete(m, "QueueSummaryComplete", len(queues))
         return True
+
+    def _queue_callers(self, queue: str) -> list[ch.Channel]:
+        """The callers waiting in ``queue`` (its queue_ent list), in order."""
+        return [
+            c
+            for c in self.table.channels.values()
+            if c.appl == "Queue" and c.data.split(",")[0] == queue and c.bridge is None
+        ]
 
     def _queues(self, only: str) -> list[str]:
         cfg = self.config_store.files.get("queues.conf")
@@ -1247,6 +1341,16 @@ class AmiSimulator:
                 ],
             )
         s.list_complete(m, "ContactListComplete", len(contacts))
+        return True
+
+    def act_devicestatelist(self, s: Session, m: Message):
+        """res_manager_devicestate.c: the cache's aggregate states, as
+        DeviceStateChange events without Privilege."""
+        s.listack(m, "Device State Changes will follow")
+        states = list(self.device_states.items())
+        for device, state in states:
+            s.list_item(m, "DeviceStateChange", [("Device", device), ("State", state)])
+        s.list_complete(m, "DeviceStateListComplete", len(states))
         return True
 
     # -- config ----------------------------------------------------------------
@@ -1387,7 +1491,16 @@ class AmiSimulator:
         return True
 
     def act_listcommands(self, s: Session, m: Message):
-        s.ack(m, None, [(name, f"{name} (Priv: <none>)") for name in sorted(ACTION_NAMES)])
+        # Only the actions the user's write classes allow, as Asterisk lists
+        # them: sorted case-insensitively, the synopsis then its classes.
+        pairs = []
+        for name in sorted(ACTION_NAMES, key=str.lower):
+            authority, synopsis = ACTION_INFO.get(name.lower(), (0, name))
+            if authority and not s.writeperm & authority:
+                continue
+            priv = privilege_string(authority) if authority else "<none>"
+            pairs.append((name, f"{synopsis}  (Priv: {priv})"))
+        s.ack(m, None, pairs)
         return True
 
     def act_command(self, s: Session, m: Message):
@@ -1414,6 +1527,12 @@ class AmiSimulator:
             return True, self._cli_channels(concise=low.endswith("concise"))
         if low.startswith("dialplan show"):
             return True, self.config_store.dialplan_show(words[2] if len(words) > 2 else "")
+        if low.startswith("manager show user ") and len(words) == 4:
+            return True, self._cli_manager_user(words[3])
+        if low.startswith("module show like ") and len(words) == 4:
+            return True, self._cli_modules(words[3])
+        if low == "config list":
+            return True, self._cli_config_list()
         if low == "core show version":
             return True, [
                 f"Asterisk {ASTERISK_VERSION} built by simulator on a x86_64 running Linux"
@@ -1453,8 +1572,29 @@ class AmiSimulator:
             f"No such command '{cmd}' (type 'core show help {cmd}' for other possible commands)"
         ]
 
+    # Who loads which file, as "config list" of the Asterisk that recorded the captures says.
+    CONFIG_OWNERS = {
+        "asterisk.conf": "core",
+        "cdr.conf": "cdr_csv",
+        "extensions.conf": "pbx_config",
+        "features.conf": "core",
+        "manager.conf": "manager",
+        "queues.conf": "app_queue",
+        "sip.conf": "chan_sip",
+        "acl.conf": "core",
+        "pjsip.conf": "res_pjsip",
+    }
+
+    def _cli_config_list(self) -> list[str]:
+        """config.c handle_cli_config_list(): "%-20.20s %-50s" per file a module read."""
+        return [
+            f"{self.CONFIG_OWNERS.get(name, 'core'):<20.20} {'/etc/asterisk/' + name:<50}"
+            for name in self.config_store.files
+        ]
+
     # The commands _cli() knows, for the console's completion.
     CLI_COMMANDS = (
+        "config list",
         "core show channels concise",
         "core show channels verbose",
         "core show uptime",
@@ -1488,6 +1628,47 @@ class AmiSimulator:
         if not found:
             return "_EOF_"
         return " ".join([os.path.commonprefix(found), *found, "_EOF_"])
+
+    def _cli_manager_user(self, name: str) -> list[str]:
+        """manager.c ``handle_showmanager`` (checked against the real output)."""
+        user = next((u for u in self.users if u.lower() == name.lower()), None)
+        if user is None:
+            return [f"There is no manager called {name}"]
+        readperm, writeperm = self.user_perms(user)
+        acl = self.user_options.get(user, {}).get("acl", ())
+        lines = [
+            "",
+            f"          username: {user}",
+            f"            secret: {'<Set>' if self.users[user] else '(N/A)'}",
+            f"               ACL: {'yes' if acl else 'no'}",
+            f"         read perm: {user_authority_to_str(readperm)}",
+            f"        write perm: {user_authority_to_str(writeperm)}",
+            "   displayconnects: yes",
+            "allowmultiplelogin: yes",
+            "         Variables: ",
+        ]
+        if acl:
+            lines += ["ACL: (unnamed)", "-" * 45]
+            for i, (sense, network) in enumerate(acl):
+                net = ipaddress.ip_network(network, strict=False)
+                lines.append(
+                    f"{i:3d}: {'allow' if sense == 'permit' else ' deny'} - "
+                    f"{net.network_address}/{net.netmask}"
+                )
+        return lines
+
+    def _cli_modules(self, like: str) -> list[str]:
+        """cli.c ``handle_modlist`` for ``module show like <word>``."""
+        found = sorted(f for f in self.modules if like.lower() in f.lower())
+        lines = [
+            f"{'Module':<30} {'Description':<40.40} {'Use Count':<10} {'Status':<11} "
+            f"{'Support Level':>13}"
+        ]
+        for f in found:
+            description, support = self.modules[f]
+            lines.append(f"{f:<30} {description:<40.40} {0:<10d} {'Running':<11} {support:>13}")
+        lines.append(f"{len(found)} modules loaded")
+        return lines
 
     def _cli_channels(self, concise: bool) -> list[str]:
         chans = self.table.ordered()
@@ -1657,6 +1838,7 @@ ACTION_NAMES = {
     "sippeers": "SIPpeers",
     "sipshowpeer": "SIPshowpeer",
     "pjsipshowcontacts": "PJSIPShowContacts",
+    "devicestatelist": "DeviceStateList",
     "getconfig": "GetConfig",
     "getconfigjson": "GetConfigJSON",
     "listcategories": "ListCategories",
@@ -1673,3 +1855,62 @@ ACTION_NAMES = {
     "waitevent": "WaitEvent",
 }
 ACTION_NAMES = set(ACTION_NAMES.values())
+
+_F = EVENT_FLAGS
+# The write classes each action needs (any one of them) and its synopsis, as
+# Asterisk 20 registers them (manager.c, chan_sip.c, app_mixmonitor.c,
+# app_senddtmf.c, manager_bridges.c, app_queue.c, pjsip_options.c) and lists
+# them in ListCommands; 0: every logged-in user.
+ACTION_INFO: dict[str, tuple[int, str]] = {
+    "login": (0, "Login Manager."),
+    "challenge": (0, "Generate Challenge for MD5 Auth."),
+    "logoff": (0, "Logoff Manager."),
+    "ping": (0, "Keepalive command."),
+    "events": (0, "Control Event Flow."),
+    "filter": (_F["system"], "Dynamically add filters for the current manager session."),
+    "originate": (_F["originate"], "Originate a call."),
+    "hangup": (_F["system"] | _F["call"], "Hangup channel."),
+    "redirect": (_F["call"], "Redirect (transfer) a call."),
+    "blindtransfer": (_F["call"], "Blind transfer channel(s) to the given destination"),
+    "atxfer": (_F["call"], "Attended transfer."),
+    "playdtmf": (_F["call"], "Play DTMF signal on a specific channel."),
+    "mixmonitor": (
+        _F["system"],
+        "Record a call and mix the audio during the recording.  Use of StopMixMonitor is "
+        "required to guarantee the audio file is available for processing during dialplan "
+        "execution.",
+    ),
+    "stopmixmonitor": (
+        _F["system"] | _F["call"],
+        "Stop recording a call through MixMonitor, and free the recording's file handle.",
+    ),
+    "coreshowchannels": (_F["system"] | _F["reporting"], "List currently active channels."),
+    "status": (_F["system"] | _F["call"] | _F["reporting"], "List channel status."),
+    "bridgelist": (0, "Get a list of bridges in the system."),
+    "bridgeinfo": (0, "Get information about a bridge."),
+    "queuestatus": (0, "Show queue status."),
+    "queuesummary": (0, "Show queue summary."),
+    "sippeers": (_F["system"] | _F["reporting"], "List SIP peers (text format)."),
+    "sipshowpeer": (_F["system"] | _F["reporting"], "show SIP peer (text format)."),
+    "pjsipshowcontacts": (_F["system"], "Lists PJSIP Contacts."),
+    "devicestatelist": (_F["call"] | _F["reporting"], "List the current known device states."),
+    "getconfig": (_F["system"] | _F["config"], "Retrieve configuration."),
+    "getconfigjson": (_F["system"] | _F["config"], "Retrieve configuration (JSON format)."),
+    "listcategories": (_F["config"], "List categories in configuration file."),
+    "updateconfig": (_F["config"], "Update basic configuration."),
+    "createconfig": (_F["config"], "Creates an empty file in the configuration directory."),
+    "reload": (_F["system"] | _F["config"], "Send a reload event."),
+    "coresettings": (_F["system"] | _F["reporting"], "Show PBX core settings (version etc)."),
+    "corestatus": (_F["system"] | _F["reporting"], "Show PBX core status variables."),
+    "listcommands": (0, "List available manager commands."),
+    "command": (_F["command"], "Execute Asterisk CLI Command."),
+    "getvar": (_F["call"] | _F["reporting"], "Gets a channel variable or function value."),
+    "setvar": (_F["call"], "Sets a channel variable or function value."),
+    "userevent": (_F["user"], "Send an arbitrary event."),
+    "waitevent": (0, "Wait for an event to occur."),
+}
+# What "module show like" finds: the channel drivers behind the SIP actions above.
+LOADED_MODULES = {
+    "chan_sip.so": ("Session Initiation Protocol (SIP)", "deprecated"),
+    "res_pjsip.so": ("Basic SIP resource", "core"),
+}

@@ -115,6 +115,10 @@ class SimulatorThread:
         ``"ring"`` (never answers), ``"unreachable"``; None: the default again."""
         self.call(self.sim.set_phone, peer, behaviour)
 
+    def add_user(self, username: str, secret: str, **options) -> None:
+        """A manager.conf user (``read``, ``write``, ``acl``: see AmiSimulator.add_user)."""
+        self.call(self.sim.add_user, username, secret, **options)
+
     def start_call(self, scenario: str, **kw) -> str:
         return self.call(self.sim.start_call, scenario, **kw)
 
