@@ -113,6 +113,7 @@ class AsteriskServer(models.Model):
         help="Addresses Odoo logged in to the AMI from, as the PBX sees them: never banned.",
     )
     ban_count = fields.Integer(string="Active Bans", compute="_compute_ban_count")
+    conf_count = fields.Integer(string="Config Files", compute="_compute_conf_count")
 
     def _compute_ban_feed_url(self):
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
@@ -143,6 +144,15 @@ class AsteriskServer(models.Model):
         )
         for rec in self:
             rec.ban_count = counts.get(rec, 0)
+
+    def _compute_conf_count(self):
+        counts = dict(
+            self.env["asterisk_base.conf"]._read_group(
+                [("server_id", "in", self.ids)], ["server_id"], ["__count"]
+            )
+        )
+        for rec in self:
+            rec.conf_count = counts.get(rec, 0)
 
     def write(self, vals):
         res = super().write(vals)
@@ -339,3 +349,46 @@ class AsteriskServer(models.Model):
             "name": _("Console: %s", self.name),
             "params": {"server_id": self.id},
         }
+
+    # -- config files --------------------------------------------------------------------
+
+    def action_view_conf(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "asterisk_base.asterisk_base_conf_action"
+        )
+        action["domain"] = [("server_id", "=", self.id)]
+        action["context"] = {"default_server_id": self.id}
+        return action
+
+    def action_conf_download_all(self):
+        """Download every file the PBX's modules loaded, telling the admin as it goes."""
+        self.ensure_one()
+        self.env["asterisk_base.conf"].check_access("create")
+        if self.state != "connected":
+            raise UserError(_("%s is not connected: nothing can be read.", self.name))
+        partner = self.env.user.partner_id
+
+        def progress(done, total, name):
+            # Its own transaction: the bus delivers at commit, and this one is long.
+            with self.env.registry.cursor() as cr:
+                self.env(cr=cr)["bus.bus"]._sendone(
+                    partner,
+                    "asterisk_base.conf_progress",
+                    {"server": self.name, "done": done, "total": total, "file": name},
+                )
+
+        outcome = self.env["asterisk_base.conf"]._download_all(self, progress=progress)
+        action = self.action_view_conf()
+        if outcome["failed"]:
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "type": "warning",
+                    "sticky": True,
+                    "message": "\n".join(outcome["failed"]),
+                    "next": action,
+                },
+            }
+        return action

@@ -14,13 +14,14 @@ FIXED_HEADERS = 6
 
 # Edit -> the header names after Action-NNNNNN, in the order of the edit's values.
 EDITS = {
-    "NewCat": ("Cat",),
+    "NewCat": ("Cat", "Options", "Match"),
     "RenameCat": ("Cat", "Value"),
     "DelCat": ("Cat",),
     "EmptyCat": ("Cat",),
     "Update": ("Cat", "Var", "Value", "Match"),
-    "Delete": ("Cat", "Var", "Match"),
+    "Delete": ("Cat", "Var", "Match", "Line"),
     "Append": ("Cat", "Var", "Value"),
+    "Insert": ("Cat", "Var", "Value", "Line"),
 }
 
 
@@ -28,7 +29,8 @@ def update_config_actions(filename, edits, reload=None, max_headers=MAX_HEADERS)
     """``[{"Action": "UpdateConfig", ...}, ...]`` applying ``edits`` to ``filename``.
 
     :param edits: tuples ``(edit, cat, ...)`` with the values of ``EDITS[edit]``,
-        e.g. ``("Append", "odoo_bans", "deny", "203.0.113.5/32")``.
+        e.g. ``("Append", "odoo_bans", "deny", "203.0.113.5/32")``; a value None
+        sends no header (``("Delete", "cat", None, None, "3")`` deletes line 3).
     :param reload: the module to reload after the last message (``"acl"``), or None.
     """
     budget = max_headers - FIXED_HEADERS
@@ -50,12 +52,14 @@ def update_config_actions(filename, edits, reload=None, max_headers=MAX_HEADERS)
             raise ValueError(f"unknown UpdateConfig edit {name!r}")
         if len(values) > len(headers):
             raise ValueError(f"{name} takes {len(headers)} values, got {len(values)}")
+        values = dict(zip(headers, values, strict=False))
+        values = {header: value for header, value in values.items() if value is not None}
         cost = 1 + len(values)
         if used + cost > budget:
             flush()
         index = f"{sum(key.startswith('Action-') for key in current):06d}"
         current[f"Action-{index}"] = name
-        for header, value in zip(headers, values, strict=False):
+        for header, value in values.items():
             current[f"{header}-{index}"] = value
         used += cost
     flush()

@@ -216,49 +216,71 @@ class AsteriskServer(models.Model):
             notify=notify,
         )
 
-    def ami_action_sync(self, action, *, timeout=None, expire=None):
+    def ami_action_sync(self, action, *, timeout=None, expire=None, notify=True):
         """Queue ``action`` and wait for its outcome, for code that needs the reply.
 
         The action is queued and committed in a transaction of its own, so that
         the worker sees it at once, and the row is then read in short
         transactions: the caller's transaction stays short and unlocked.
 
+        :param bool notify: as for :meth:`ami_action`; False for an error the
+            caller expects and handles (a config file not there yet).
         :returns: the action's values ``{"state", "reply", "error"}``; ``state``
             is ``"timeout"`` if the worker did not finish within ``timeout``.
+        """
+        return self.ami_actions_sync([action], timeout=timeout, expire=expire, notify=notify)[0]
+
+    def ami_actions_sync(self, actions, *, timeout=None, expire=None, notify=True, forget=False):
+        """:meth:`ami_action_sync` for several actions queued at once (the worker
+        sends them together: one round trip); their outcomes in order.
+
+        :param bool forget: delete the rows once answered (status queries a page
+            repeats all day would fill the action log).
         """
         self.ensure_one()
         timeout = timeout or self.sudo().action_timeout
         env_kwargs = {"user": self.env.uid, "context": self.env.context, "su": self.env.su}
         with self.env.registry.cursor() as cr:
             server = self.with_env(self.env(cr=cr, **env_kwargs))
-            action_id = server.ami_action(
-                action, timeout=timeout, expire=expire if expire is not None else timeout
-            ).id
+            ids = [
+                server.ami_action(
+                    action,
+                    timeout=timeout,
+                    expire=expire if expire is not None else timeout,
+                    notify=notify,
+                ).id
+                for action in actions
+            ]
         deadline = time.monotonic() + timeout + 2  # the worker's own timeout first
         pause = 0.02
         while True:
             with self.env.registry.cursor() as cr:
                 cr.execute(
-                    "SELECT state, reply, error FROM asterisk_common_action WHERE id = %s",
-                    [action_id],
+                    "SELECT id, state, reply, error FROM asterisk_common_action WHERE id = ANY(%s)",
+                    [ids],
                 )
-                state, reply, error = cr.fetchone()
-            if state not in ("queued", "sent"):
-                return {
-                    "id": action_id,
-                    "state": state,
-                    "reply": reply or False,
-                    "error": error or False,
-                }
-            if time.monotonic() > deadline:
-                return {
-                    "id": action_id,
-                    "state": "timeout",
-                    "reply": False,
-                    "error": _("No answer from the worker in %s s.", timeout),
-                }
+                rows = {row[0]: row[1:] for row in cr.fetchall()}
+                waiting = [i for i in ids if rows[i][0] in ("queued", "sent")]
+                if not waiting or time.monotonic() > deadline:
+                    if forget:
+                        answered = [i for i in ids if i not in waiting]
+                        cr.execute(
+                            "DELETE FROM asterisk_common_action WHERE id = ANY(%s)", [answered]
+                        )
+                    break
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
+        results = []
+        for action_id in ids:
+            state, reply, error = rows[action_id]
+            if action_id in waiting:
+                # self.env: the frame's closed "cr" would be taken for the language.
+                state, reply = "timeout", None
+                error = self.env._("No answer from the worker in %s s.", timeout)
+            results.append(
+                {"id": action_id, "state": state, "reply": reply or False, "error": error or False}
+            )
+        return results
 
     def _region(self):
         """ISO code of the country numbers are read in (server, else company).

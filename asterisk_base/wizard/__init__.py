@@ -1,0 +1,1 @@
+from . import asterisk_base_server_wizard
