@@ -1,7 +1,7 @@
 {
     "name": "Asterisk PBX Management",
     "summary": "Manage Asterisk from Odoo: protection against brute force (bans), web CLI console",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Productivity/PBX",
     "website": "https://github.com/odoopbx/asterisk-odoo",
     "author": "OdooPBX contributors",
@@ -21,6 +21,7 @@
         "views/asterisk_base_console_views.xml",
         "views/asterisk_base_live_status_views.xml",
         "views/asterisk_base_conf_views.xml",
+        "views/asterisk_base_provisioning_views.xml",
         "views/res_config_settings_views.xml",
         "views/asterisk_base_menus.xml",
     ],

@@ -5,6 +5,7 @@ from . import (
     asterisk_base_conf,
     asterisk_base_console_command,
     asterisk_base_live_status,
+    asterisk_base_provisioning,
     asterisk_base_security_event,
     asterisk_base_targeted_account,
     asterisk_base_whitelist,

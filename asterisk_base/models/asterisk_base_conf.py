@@ -345,7 +345,8 @@ class AsteriskConf(models.Model):
         current = self._pbx_categories()
         base = parse(self.pbx_content) if self.pbx_content else []
         if not force and not same_content(current or [], base):
-            self.pbx_latest = render(current or [])
+            # Never empty: an empty text would not show the conflict.
+            self.pbx_latest = render(current or []) or _("; empty or missing on the PBX\n")
             return None
         if current is None:
             self._ami({"Action": "CreateConfig", "Filename": self.name})

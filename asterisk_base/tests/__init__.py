@@ -7,6 +7,7 @@ from . import (
     test_feed,
     test_live_status,
     test_policy,
+    test_provisioning,
     test_security_events,
     test_server_wizard,
 )
