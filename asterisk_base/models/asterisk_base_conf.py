@@ -30,6 +30,7 @@ from ..tools.conf_text import (
 _logger = logging.getLogger(__name__)
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*\.conf$")
+MODULE_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.so)?$")
 # What to reload after a file changed when "config list" does not say.
 RELOAD_MODULES = {
     "sip.conf": "chan_sip",
@@ -147,9 +148,18 @@ class AsteriskConf(models.Model):
     @api.constrains("name")
     def _check_name(self):
         for rec in self:
-            if not FILE_NAME.match(rec.name or ""):
+            if not FILE_NAME.fullmatch(rec.name or ""):
                 raise ValidationError(
                     _("%s is not a config file name (letters, digits, ._+- and .conf).", rec.name)
+                )
+
+    @api.constrains("reload_module")
+    def _check_reload_module(self):
+        # Checked when saved: a Reload refused after the edits were sent is too late.
+        for rec in self:
+            if rec.reload_module and not MODULE_NAME.fullmatch(rec.reload_module):
+                raise ValidationError(
+                    _("%s is not an Asterisk module name (e.g. chan_sip).", rec.reload_module)
                 )
 
     @api.depends("content", "pbx_content", "pbx_latest")
@@ -444,7 +454,7 @@ class AsteriskConf(models.Model):
             # "%-20.20s %-50s": the module that asked, the file's path.
             module, path = line[:20].strip(), line[21:].strip()
             name = os.path.basename(path)
-            if FILE_NAME.match(name) and name not in files:
+            if FILE_NAME.fullmatch(name) and name not in files:
                 files[name] = module if module and module != "core" else False
         return files
 

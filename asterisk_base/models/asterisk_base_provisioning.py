@@ -41,7 +41,7 @@ class AsteriskUserChannel(models.Model):
     def _check_provision(self):
         for rec in self.filtered("provision"):
             tech, _sep, resource = rec.name.partition("/")
-            if tech.upper() not in ("SIP", "PJSIP") or not DEVICE_NAME.match(resource):
+            if tech.upper() not in ("SIP", "PJSIP") or not DEVICE_NAME.fullmatch(resource):
                 raise ValidationError(
                     _(
                         "Odoo provisions SIP/name and PJSIP/name devices (name: letters, digits, "
@@ -104,7 +104,7 @@ class AsteriskServer(models.Model):
     def _check_provision_names(self):
         for rec in self:
             for value in (rec.provision_context, rec.provision_hint_context, rec.provision_codecs):
-                if value and not DEVICE_NAME.match(value.replace(",", "")):
+                if value and not DEVICE_NAME.fullmatch(value.replace(",", "")):
                     raise ValidationError(_("%s: letters, digits and ._+- only.", value))
 
     def _provision_files(self):

@@ -88,10 +88,24 @@ class AsteriskServer(models.Model):
         [("pending", "Pending"), ("done", "Up to Date"), ("failed", "Failed")],
         string="ACL Status",
         compute="_compute_ban_acl",
+        groups="asterisk_common.group_asterisk_admin",
     )
-    ban_acl_error = fields.Char(string="ACL Error", compute="_compute_ban_acl")
-    ban_acl_pushed_at = fields.Datetime(string="ACL Pushed At", compute="_compute_ban_acl")
-    ban_acl_entries = fields.Integer(string="ACL Entries", compute="_compute_ban_acl")
+    # Computed from admin-only models (with sudo for the ACL push): admins only.
+    ban_acl_error = fields.Char(
+        string="ACL Error",
+        compute="_compute_ban_acl",
+        groups="asterisk_common.group_asterisk_admin",
+    )
+    ban_acl_pushed_at = fields.Datetime(
+        string="ACL Pushed At",
+        compute="_compute_ban_acl",
+        groups="asterisk_common.group_asterisk_admin",
+    )
+    ban_acl_entries = fields.Integer(
+        string="ACL Entries",
+        compute="_compute_ban_acl",
+        groups="asterisk_common.group_asterisk_admin",
+    )
     ban_feed_token = fields.Char(
         string="Feed Token",
         readonly=True,
@@ -112,8 +126,17 @@ class AsteriskServer(models.Model):
         copy=False,
         help="Addresses Odoo logged in to the AMI from, as the PBX sees them: never banned.",
     )
-    ban_count = fields.Integer(string="Active Bans", compute="_compute_ban_count")
-    conf_count = fields.Integer(string="Config Files", compute="_compute_conf_count")
+    # Counts of admin-only models: a PBX user's read() of a server must not fail on them.
+    ban_count = fields.Integer(
+        string="Active Bans",
+        compute="_compute_ban_count",
+        groups="asterisk_common.group_asterisk_admin",
+    )
+    conf_count = fields.Integer(
+        string="Config Files",
+        compute="_compute_conf_count",
+        groups="asterisk_common.group_asterisk_admin",
+    )
 
     def _compute_ban_feed_url(self):
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")

@@ -100,7 +100,8 @@ class TestConf(ProtectionCase):
             conf.action_upload()
 
     def test_file_names(self):
-        for bad in ("../etc/passwd", "sip", "/etc/asterisk/sip.conf", ".hidden.conf", "a b.conf"):
+        bad_names = ("../etc/passwd", "sip", "/etc/asterisk/sip.conf", ".hidden.conf", "a b.conf")
+        for bad in (*bad_names, "sip.conf\n"):
             with self.assertRaises(ValidationError, msg=bad):
                 self.Conf.create({"server_id": self.server.id, "name": bad})
         self.assertEqual(reload_module_of("pjsip_wizard.conf"), "res_pjsip")

@@ -86,6 +86,6 @@ def hints(users, context):
     lines = []
     for user in users:
         channels = [c for c in user["channels"] if c.split("/", 1)[0].upper() in HINT_TECHS]
-        if channels and HINT_EXTENSION.match(user["extension"] or ""):
+        if channels and HINT_EXTENSION.fullmatch(user["extension"] or ""):
             lines.append(("exten", f"{user['extension']},hint,{'&'.join(channels)}"))
     return [Category(context, lines=lines)] if lines else []

@@ -7,5 +7,6 @@ from . import (
     test_lookup,
     test_popup,
     test_recording,
+    test_security_matrix,
     test_ui,
 )

@@ -22,11 +22,16 @@ not created again, timeline entries are keyed, and a finished call ignores
 everything but its ``Cdr`` and ``OriginateResponse``.
 """
 
+import re
 import time
 from datetime import datetime
 
 LIVE = ("ringing", "in_progress")
 UNKNOWN = ("", "<unknown>", "<Unknown>", None)
+# The caller chooses their CallerID: control characters (a NUL cannot even be
+# stored) become blanks, and a name or number longer than any phone shows is cut.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+CALLERID_MAX = 128
 # DialStatus -> call status, when no dialled party answered.
 DIAL_STATUS = {
     "CANCEL": "abandoned",
@@ -47,7 +52,7 @@ def clean(value):
     """A CallerID/ConnectedLine value as a person reads it ("" for unknown)."""
     if value in UNKNOWN or not isinstance(value, str):
         return ""
-    return value.strip()
+    return _CONTROL.sub(" ", value).strip()[:CALLERID_MAX].strip()
 
 
 def device_of(channel):

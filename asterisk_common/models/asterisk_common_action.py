@@ -30,9 +30,10 @@ def _check_ami_value(key, value):
         raise UserError(
             _("AMI header %(key)s has an unsupported value %(value)r.", key=key, value=value)
         )
-    # A CR or LF would end the header and let a value inject another action.
-    if any(c in str(value) for c in "\r\n"):
-        raise UserError(_("AMI header %s contains a line break.", key))
+    # A CR or LF would end the header and let a value inject another action;
+    # Asterisk reads a NUL as the end of the value (the rest silently dropped).
+    if any(c in str(value) for c in "\r\n\x00"):
+        raise UserError(_("AMI header %s contains a line break or a NUL character.", key))
 
 
 class AsteriskAction(models.Model):

@@ -137,7 +137,7 @@ class AsteriskUserChannel(models.Model):
     @api.constrains("name")
     def _check_name(self):
         for rec in self:
-            if not CHANNEL_RE.match(rec.name or ""):
+            if not CHANNEL_RE.fullmatch(rec.name or ""):
                 raise ValidationError(
                     _(
                         "Channel %s must be written TECH/resource, e.g. SIP/101 or PJSIP/alice.",
