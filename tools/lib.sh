@@ -10,17 +10,61 @@ export PGHOST="${PGHOST:-}" PGPORT="${PGPORT:-5432}"
 log() { printf '\033[1m[asterisk]\033[0m %s\n' "$*" >&2; }
 die() { printf '[asterisk] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# An Odoo 18.0 source tree: $ODOO_HOME, else the usual places.
+# An Odoo 18.0 source tree: $ODOO_HOME, else the usual places ($ODOO_SEARCH, which the
+# tests empty), else a shallow clone beside the repo (see fetch_odoo).
+ODOO_SEARCH="${ODOO_SEARCH-/opt/odoo18 /opt/odoo-18.0 /opt/odoo /usr/src/odoo}"
+ODOO_GIT_URL="${ODOO_GIT_URL:-https://github.com/odoo/odoo.git}"
+
+is_odoo18() {
+    [ -f "$1/odoo/release.py" ] && [ -f "$1/odoo-bin" ] &&
+        grep -q "^version_info = (18, 0" "$1/odoo/release.py"
+}
+
 find_odoo() {
     local c
-    for c in "${ODOO_HOME:-}" "$REPO/../odoo" "/opt/odoo18" "/opt/odoo-18.0" "/opt/odoo" "/usr/src/odoo"; do
-        [ -n "$c" ] && [ -f "$c/odoo/release.py" ] && [ -f "$c/odoo-bin" ] || continue
-        grep -q "^version_info = (18, 0" "$c/odoo/release.py" || continue
+    # shellcheck disable=SC2086  # ODOO_SEARCH is a list of folders
+    for c in "${ODOO_HOME:-}" "$REPO/../odoo" $ODOO_SEARCH; do
+        [ -n "$c" ] && is_odoo18 "$c" || continue
         ODOO_HOME="$(cd "$c" && pwd)"
         export ODOO_HOME
         return 0
     done
-    die "no Odoo 18.0 source tree found: set ODOO_HOME=/path/to/odoo (a checkout of github.com/odoo/odoo branch 18.0, holding odoo-bin)"
+    [ -z "${ODOO_HOME:-}" ] || die "ODOO_HOME=$ODOO_HOME is not an Odoo 18.0 source tree (no odoo-bin, or odoo/release.py is not 18.0)"
+    fetch_odoo
+}
+
+# No tree found: clone Odoo 18.0 into ../odoo, after asking on a terminal, without asking
+# with ODOO_FETCH=1 (or --yes); otherwise say how to point ODOO_HOME at an existing one.
+fetch_odoo() {
+    local dest how answer=""
+    dest="$(cd "$REPO/.." && pwd)/odoo"
+    how="set ODOO_HOME=/path/to/odoo (a checkout of $ODOO_GIT_URL branch 18.0, the folder holding odoo-bin)"
+    [ ! -e "$dest" ] || die "$dest exists but is not an Odoo 18.0 source tree; it is left untouched: $how, or move it away"
+    [ "${ODOO_FETCH:-}" = 1 ] || [ -t 0 ] ||
+        die "no Odoo 18.0 source tree found: $how, or rerun with ODOO_FETCH=1 (or --yes) to clone it into $dest"
+    command -v git >/dev/null || die "git is not installed: sudo apt-get install git, or $how"
+    if [ "${ODOO_FETCH:-}" != 1 ]; then
+        log "no Odoo 18.0 source tree found; to use an existing one instead, answer N and $how"
+        read -r -p "No Odoo 18.0 source tree found. Clone Odoo 18.0 (shallow, over 1 GB on disk) into $dest now? [y/N] " answer || true
+        [[ "$answer" == [yY]* ]] || die "no Odoo 18.0 source tree: $how, or rerun and answer y"
+    fi
+    log "cloning Odoo 18.0 from $ODOO_GIT_URL into $dest"
+    if ! GIT_TERMINAL_PROMPT=0 git clone --branch 18.0 --depth 1 "$ODOO_GIT_URL" "$dest"; then
+        rm -rf "$dest"
+        die "cloning $ODOO_GIT_URL failed (no network?): check the connection and rerun, or $how"
+    fi
+    is_odoo18 "$dest" || die "$dest, cloned from $ODOO_GIT_URL, is not an Odoo 18.0 source tree: $how"
+    ODOO_HOME="$dest"
+    export ODOO_HOME
+}
+
+# --yes among a script's arguments means ODOO_FETCH=1; the other arguments are left in ARGS.
+strip_yes() {
+    ARGS=()
+    local a
+    for a in "$@"; do
+        if [ "$a" = --yes ]; then export ODOO_FETCH=1; else ARGS+=("$a"); fi
+    done
 }
 
 addons_path() { echo "$ODOO_HOME/addons,$ODOO_HOME/odoo/addons,$REPO"; }
