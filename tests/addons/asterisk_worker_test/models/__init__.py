@@ -1,1 +1,1 @@
-from . import record
+from . import agent, record
