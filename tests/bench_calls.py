@@ -46,7 +46,9 @@ def size_per_1000(db, calls):
     return sizes / max(calls, 1) * 1000 / 1024
 
 
-def run(template, rate, duration, threads):
+def run(template, rate, duration, threads, meter=None):
+    """One run; ``meter(node)``, if given, returns a callable sampling CPU seconds
+    (``{"odoo": s, "postgres": s}``): its use over the run is in ``cpu``."""
     db = unique_db("bench_calls")
     copy_db(template, db)
     node = None
@@ -64,6 +66,8 @@ def run(template, rate, duration, threads):
                 assert time.monotonic() < deadline, "worker did not connect"
                 time.sleep(0.2)
             rss_before = rss_mb(node.proc.pid)
+            sample = meter(node) if meter else dict
+            cpu_before = sample()
             load = sim.start_load(rate, duration)
             started = time.monotonic()
             # Completed calls per second over the second half of the load.
@@ -82,6 +86,7 @@ def run(template, rate, duration, threads):
                 stable = stable + 1 if now == last_count and not health["events_buffered"] else 0
                 last_count = now
             drain = time.monotonic() - started - duration - 6.4
+            cpu_after = sample()
             health = server_health(db, server_id)
             p50, p99 = query(
                 db,
@@ -100,7 +105,10 @@ def run(template, rate, duration, threads):
                 "ended": ended(db),
                 "sustained": sustained,
                 "received_per_s": health["events_received"] / duration,
+                "handled": health["events_dispatched"],
                 "handled_per_s": health["events_dispatched"] / duration,
+                "buffered": health["events_buffered"],
+                "cpu": {k: cpu_after[k] - cpu_before[k] for k in cpu_after},
                 "errors": errors + health["events_failed"],
                 "dropped": health["events_dropped"],
                 "drain_s": drain,

@@ -33,11 +33,11 @@ import subprocess
 import threading
 import time
 
+from . import bench_calls
 from .ami_simulator import SimulatorThread
 from .bench_calls import ended
-from .bench_worker import rss_mb
 from .odoo_env import REPO, copy_db, drop_db, query, unique_db
-from .worker_env import OdooServer, create_calls_template, point_server, server_health
+from .worker_env import OdooServer, create_calls_template, point_server
 
 
 def _load_router():
@@ -54,6 +54,7 @@ def _load_router():
 
 
 ROUTER = _load_router()
+DRAIN_MAX = 90  # seconds a path may take to catch up once the load stopped
 
 
 # -- CPU accounting -------------------------------------------------------------------
@@ -220,69 +221,28 @@ def _sustained(db, started, duration):
 
 
 def run_worker(template, rate, duration, threads):
-    db = unique_db("bench_p1")
-    copy_db(template, db)
-    node = None
-    try:
-        with SimulatorThread(port=0, time_scale=1.0) as sim:
-            server_id = point_server(db, sim.port)
-            query(db, "UPDATE asterisk_common_server SET ping_interval = 10, ping_timeout = 10")
-            # The latencies of this run only, for p95 (the health report keeps p50/p99).
-            node = OdooServer(
-                db,
-                name="bench_p1",
-                options={"log_level": "warn", "asterisk_worker_threads": threads},
-            ).start()
-            deadline = time.monotonic() + 30
-            while server_health(db, server_id)["state"] != "connected":
-                assert time.monotonic() < deadline, "worker did not connect"
-                time.sleep(0.2)
-            cpu = CpuMeter(node)
-            before = cpu.sample()
-            rss_before = rss_mb(node.proc.pid)
-            load = sim.start_load(rate, duration)
-            started = time.monotonic()
-            sustained = _sustained(db, started, duration)
-            sim.wait_calls_done(120)
-            last, stable = None, 0
-            while stable < 2:
-                time.sleep(3.2)
-                health = server_health(db, server_id)
-                now = (health["events_dispatched"], health["events_buffered"], ended(db))
-                stable = stable + 1 if now == last and not health["events_buffered"] else 0
-                last = now
-            drain = time.monotonic() - started - duration - 6.4
-            after = cpu.sample()
-            health = server_health(db, server_id)
-            p50, p99 = query(
-                db,
-                "SELECT latency_p50, latency_p99 FROM asterisk_common_server WHERE id = %s",
-                [server_id],
-            )[0]
-            handled = health["events_dispatched"]
-            return {
-                "path": "worker",
-                "rate": rate,
-                "started": load.started,
-                "recorded": query(db, "SELECT count(*) FROM asterisk_calls_call")[0][0],
-                "ended": ended(db),
-                "sustained": sustained,
-                "events": handled,
-                "events_per_s": handled / (duration + max(drain, 0.0)),
-                "failed": health["events_failed"],
-                "drain_s": drain,
-                "p50": p50,
-                "p95": None,
-                "p99": p99,
-                "cpu_odoo": (after["odoo"] - before["odoo"]) / max(handled, 1) * 1000,
-                "cpu_pg": (after["postgres"] - before["postgres"]) / max(handled, 1) * 1000,
-                "cpu_agent": 0.0,
-                "rss": f"{rss_before:.0f}->{rss_mb(node.proc.pid):.0f}",
-            }
-    finally:
-        if node:
-            node.stop()
-        drop_db(db)
+    r = bench_calls.run(template, rate, duration, threads, meter=lambda node: CpuMeter(node).sample)
+    handled = r["handled"]
+    return {
+        "path": "worker",
+        "rate": rate,
+        "started": r["started"],
+        "recorded": r["recorded"],
+        "ended": r["ended"],
+        "sustained": r["sustained"],
+        "events": handled,
+        "events_per_s": handled / (duration + max(r["drain_s"], 0.0)),
+        "failed": r["errors"],
+        "left": r["buffered"],
+        "drain_s": r["drain_s"],
+        "p50": r["p50_ms"],
+        "p95": None,  # the worker's health report keeps p50 and p99
+        "p99": r["p99_ms"],
+        "cpu_odoo": r["cpu"]["odoo"] / max(handled, 1) * 1000,
+        "cpu_pg": r["cpu"]["postgres"] / max(handled, 1) * 1000,
+        "cpu_agent": 0.0,
+        "rss": f"{r['rss_before_mb']:.0f}->{r['rss_after_mb']:.0f}",
+    }
 
 
 def run_agent(template, rate, duration, workers, clients):
@@ -310,9 +270,12 @@ def run_agent(template, rate, duration, workers, clients):
             started = time.monotonic()
             sustained = _sustained(db, started, duration)
             sim.wait_calls_done(120)
-            deadline = time.monotonic() + 600
+            # Past its capacity the agent's backlog would take minutes: what is left
+            # after DRAIN_MAX seconds is reported, not waited for.
+            deadline = time.monotonic() + DRAIN_MAX
             while agent.backlog() and time.monotonic() < deadline:
                 time.sleep(0.2)
+            left = agent.backlog()
             drain = time.monotonic() - started - duration
             after = cpu.sample()
             agent_cpu = time.process_time() - agent_before
@@ -327,6 +290,7 @@ def run_agent(template, rate, duration, workers, clients):
                 "events": agent.done,
                 "events_per_s": agent.done / (duration + max(drain, 0.0)),
                 "failed": agent.failed,
+                "left": left,
                 "drain_s": drain,
                 "p50": p50,
                 "p95": p95,
@@ -353,6 +317,7 @@ COLUMNS = (  # key, title, width, format
     ("sustained", "ended/s", 7, ".1f"),
     ("events_per_s", "events/s", 8, ".0f"),
     ("failed", "failed", 6, ""),
+    ("left", "left", 6, ""),
     ("drain_s", "drain s", 7, ".1f"),
     ("p50", "p50 ms", 8, ".1f"),
     ("p95", "p95 ms", 8, ".1f"),

@@ -408,6 +408,9 @@ class AsteriskConf(models.Model):
     def action_compare(self):
         self.ensure_one()
         versions = self.version_ids.sorted("id", reverse=True)
+        return self._compare_action(versions[1:2] or versions[:1], versions[:1])
+
+    def _compare_action(self, old, new):
         return {
             "type": "ir.actions.act_window",
             "name": _("Compare Versions"),
@@ -416,8 +419,8 @@ class AsteriskConf(models.Model):
             "target": "new",
             "context": {
                 "default_conf_id": self.id,
-                "default_old_version_id": versions[1:2].id or versions[:1].id,
-                "default_new_version_id": versions[:1].id,
+                "default_old_version_id": old.id,
+                "default_new_version_id": new.id,
             },
         }
 
@@ -548,18 +551,7 @@ class AsteriskConfVersion(models.Model):
     def action_compare_current(self):
         self.ensure_one()
         latest = self.conf_id.version_ids.sorted("id", reverse=True)[:1]
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("Compare Versions"),
-            "res_model": "asterisk_base.conf_diff",
-            "view_mode": "form",
-            "target": "new",
-            "context": {
-                "default_conf_id": self.conf_id.id,
-                "default_old_version_id": self.id,
-                "default_new_version_id": latest.id,
-            },
-        }
+        return self.conf_id._compare_action(self, latest)
 
 
 class AsteriskConfDiff(models.TransientModel):
