@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 
-from . import pbx
+from . import demo, pbx
 from .scenarios import EVENT_SCENARIOS, SCENARIOS
 from .server import AmiSimulator
 
@@ -51,6 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     mode.add_argument(
         "--replay", metavar="FILE", help="serve the events of a .raw capture after login"
+    )
+    mode.add_argument(
+        "--demo",
+        type=float,
+        metavar="SECONDS",
+        help="the demo's mix of calls (and a scanner), one every SECONDS, once a client is in",
     )
     p.add_argument(
         "--repeat", type=float, default=0.0, help="with --scenario: start it again every N seconds"
@@ -116,10 +122,13 @@ async def main(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, stop.set)
 
     async def driver():
-        if not (args.scenario or args.calls_per_second):
+        if not (args.scenario or args.calls_per_second or args.demo):
             return
         while not any(s.authenticated for s in sim.sessions):
             await asyncio.sleep(0.05)
+        if args.demo:
+            await demo.play(sim, args.demo)
+            return
         if args.calls_per_second:
             sim.start_load(args.calls_per_second, args.duration)
             return
