@@ -10,4 +10,5 @@ from . import (
     test_provisioning,
     test_security_events,
     test_server_wizard,
+    test_tours_admin,
 )

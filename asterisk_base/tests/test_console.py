@@ -3,6 +3,8 @@ from unittest.mock import patch
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.asterisk_common.tests.screenshots import TourScreenshots
+
 from ..models.asterisk_base_console_command import dangerous_prefix, normalize_command
 from .common import ProtectionCase
 
@@ -132,7 +134,7 @@ class TestConsole(ProtectionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestConsoleTour(HttpCase):
+class TestConsoleTour(TourScreenshots, HttpCase):
     def test_console_tour(self):
         self.env["asterisk_common.server"].create(
             {"name": "Tour PBX", "host": "192.0.2.20", "username": "odoo", "secret": "s"}

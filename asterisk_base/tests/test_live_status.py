@@ -8,6 +8,8 @@ import pytz
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
+from odoo.addons.asterisk_common.tests.screenshots import TourScreenshots
+
 from ..models import asterisk_base_live_status as live
 from ..models.asterisk_base_live_status import ACTIONS, Throttle, parse_live_status
 
@@ -481,7 +483,7 @@ class TestLiveStatus(TransactionCase):
 
 
 @tagged("post_install", "-at_install")
-class TestLiveStatusTour(HttpCase):
+class TestLiveStatusTour(TourScreenshots, HttpCase):
     def test_live_status_tour(self):
         server = self.env["asterisk_common.server"].create(
             {"name": "Tour Live PBX", "host": "192.0.2.31", "username": "odoo", "secret": "s"}

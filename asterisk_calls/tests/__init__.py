@@ -9,4 +9,5 @@ from . import (
     test_recording,
     test_security_matrix,
     test_ui,
+    test_ui_contact,
 )

@@ -1,12 +1,13 @@
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.asterisk_calls.models import res_partner
+from odoo.addons.asterisk_common.tests.screenshots import TourScreenshots
 
 from .test_recording import wav_bytes
 
 
 @tagged("post_install", "-at_install")
-class TestCallsUi(HttpCase):
+class TestCallsUi(TourScreenshots, HttpCase):
     """The telephony UI in a real browser (Debian's chromium)."""
 
     def setUp(self):

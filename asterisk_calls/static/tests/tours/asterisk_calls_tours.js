@@ -50,6 +50,8 @@ registry.category("web_tour.tours").add("asterisk_calls_popup", {
 // Click-to-dial from a contact's phone field: the user's phone rings first.
 registry.category("web_tour.tours").add("asterisk_calls_click_to_dial", {
     steps: () => [
+        // the phone field's links show on hover or focus (Odoo's CSS)
+        { trigger: ".o_form_view .o_field_widget[name=phone] input", run: "click" },
         { trigger: ".o_form_view .o_field_widget[name=phone] .o_pbx_dial", run: "hover" },
         { trigger: ".o_pbx_dial[title*='then 00612345678 is dialled']" },
         { trigger: ".o_form_view .o_field_widget[name=phone] .o_pbx_dial", run: "click" },
