@@ -160,9 +160,15 @@ SEP = b"\r\n\r\n"
 _EVENT = b"Event: "
 _ACTIONID = b"\nActionID: "
 _BANNER_MAX = 1024
+#: event names longer than this are not cached by the fast drop path: a peer
+#: sending ever-new long names would otherwise fill the cache with megabytes
+_NAME_CACHE_MAX = 128
+#: keys the protocol reads as one string: a frame repeating one is malformed
+_SINGLE_KEYS = ("event", "response", "actionid")
 _OK_RESPONSES = frozenset(("success", "follows", "goodbye"))
 _SENSITIVE_KEYS = frozenset(("secret", "key"))
 _REDACTED = "<redacted>"
+_NO_ITEM = ("", "")
 
 
 # --------------------------------------------------------------------------- errors
@@ -203,8 +209,10 @@ class AmiMessage(Message):
     """An AMI event or response: panoramisk's case-insensitive ``Message``, built fast.
 
     Repeated keys (``Output``, ``ChanVariable``) hold a list, as in panoramisk;
-    :meth:`getlist` always returns a list.  Lines without ``key: value`` (the body
-    of a legacy ``Response: Follows``) are kept in ``content``.
+    :meth:`getlist` always returns a list.  A repeated ``Event``, ``Response``
+    or ``ActionID`` makes the frame malformed (``from_frame`` returns None).
+    Lines without ``key: value`` (the body of a legacy ``Response: Follows``)
+    are kept in ``content``.
     """
 
     manager = None  # panoramisk sets it per instance; a class default is enough
@@ -229,6 +237,8 @@ class AmiMessage(Message):
                 raise ValueError("repeated key")
         except ValueError:
             store, content = cls._parse_slow(lines)
+            if any(isinstance(store.get(k, _NO_ITEM)[1], list) for k in _SINGLE_KEYS):
+                return None, clean  # never sent by Asterisk; a list here breaks routing
         if "event" not in store and "response" not in store:
             return None, clean
         if "expectedresponse" in store:
@@ -260,7 +270,7 @@ class AmiMessage(Message):
             elif isinstance(old[1], list):
                 old[1].append(value)
             else:
-                store[lkey] = (key, [old[1], value])
+                store[lkey] = (old[0], [old[1], value])  # first spelling kept
         return store, "\n".join(body)
 
     def __getattr__(self, attr):
@@ -572,9 +582,11 @@ class AmiProtocol(AMIProtocol):
         """Consume the ``Asterisk Call Manager/x.y.z`` line; return the bytes after it."""
         data = self._head + data
         line, sep, rest = data.partition(b"\r\n")
+        if len(line) > _BANNER_MAX:
+            self._head = b""
+            self.close(f"no AMI banner (first line over {_BANNER_MAX} bytes)", error=True)
+            return b""
         if not sep:
-            if len(data) > _BANNER_MAX:
-                self.close("no AMI banner", error=True)
             self._head = data
             return b""
         self._head = b""
@@ -854,9 +866,10 @@ class AmiClient:
         try:
             want = bool(self.wanted(name.decode("utf-8", "replace")))
         except Exception:
-            _logger.exception("%s: wanted() failed for %r; event kept", self.name, name)
+            _logger.exception("%s: wanted() failed for %.100r; event kept", self.name, name)
             want = True
-        cache[name] = want
+        if len(name) <= _NAME_CACHE_MAX:
+            cache[name] = want
         return want
 
     def _deliver(self, message: AmiMessage, received: float):
@@ -869,7 +882,7 @@ class AmiClient:
         except Exception:
             self.on_event_errors += 1
             if not self._throttled("on_event"):
-                _logger.exception("%s: on_event failed on %s", self.name, message.name)
+                _logger.exception("%s: on_event failed on %.100s", self.name, message.name)
 
     # -- lifecycle ------------------------------------------------------------
 

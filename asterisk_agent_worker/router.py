@@ -82,6 +82,10 @@ class CallRouter:
         """The linkedid of the call ``event`` belongs to ("" if none), after
         learning what the event says about its channels."""
         now = time.monotonic() if now is None else now
+        if any(type(value) is list for value in event.values()):
+            # A key repeated in the frame (a list): its first value, as Asterisk
+            # itself reads a header (astman_get_header). Values must be hashable here.
+            event = {k: v[0] if type(v) is list and v else v for k, v in event.items()}
         self._learn(event, now)
         return self._route(event, now)
 

@@ -103,3 +103,13 @@ def test_channels_are_forgotten_after_their_hangup():
 )
 def test_device_of(channel, device):
     assert device_of(channel) == device
+
+
+def test_repeated_keys_take_their_first_value():
+    """A frame repeating Uniqueid or Linkedid (a list in the event) is routed by
+    the first value, as Asterisk reads a header, instead of failing the event."""
+    router = CallRouter()
+    router.route({"Event": "Newchannel", "Uniqueid": "1.1", "Linkedid": "1.1"})
+    event = {"Event": "Newstate", "Uniqueid": ["1.1", "9.9"], "Linkedid": ["1.1", "2.2"]}
+    assert router.route(event) == "1.1"
+    assert router.route({"Event": "Hangup", "Uniqueid": ["1.1"], "Linkedid": []}) == "1.1"

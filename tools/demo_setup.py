@@ -1,3 +1,4 @@
+# ruff: noqa: F821 - `env` is given by odoo-bin shell
 # Run once by tools/demo in `odoo-bin shell` on the demo database: what the demo's
 # simulated PBX needs to make sense in Odoo (tests/ami_simulator/demo.py's callers
 # and phones). Plain demo data would not do: the test suites use the same addons'

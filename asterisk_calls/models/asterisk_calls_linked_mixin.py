@@ -29,7 +29,9 @@ class AsteriskCallsLinkedMixin(models.AbstractModel):
         action = self.env["ir.actions.act_window"]._for_xml_id("asterisk_calls.call_action")
         action.update(
             domain=[(self._pbx_call_field, "=", self.id)],
+            # display_name is what Odoo 18's breadcrumb shows.
             name=_("Calls of %s", self.display_name),
+            display_name=_("Calls of %s", self.display_name),
             context={},
         )
         return action

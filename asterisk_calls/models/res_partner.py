@@ -218,6 +218,8 @@ class ResPartner(models.Model):
         action.update(
             domain=domain,
             context={"search_default_group_by_day": 0},
+            # display_name is what Odoo 18's breadcrumb shows.
             name=_("Calls of %s", self.display_name),
+            display_name=_("Calls of %s", self.display_name),
         )
         return action
