@@ -154,6 +154,8 @@ class Agent:
                 chunk = self.sock.recv(65536)
             except TimeoutError:
                 continue
+            except OSError:  # closed by close()
+                return
             if not chunk:
                 return
             received = time.time()
