@@ -7,6 +7,7 @@ import xmlrpc.client
 
 import pytest
 
+from .odoo_env import query
 from .test_calls_worker import start
 
 SIP_CONF = """\
@@ -48,6 +49,14 @@ def test_config_files_round_trip(calls_db, sim, odoo):
     assert by_name["sip.conf"]["reload_module"] == "chan_sip"
     assert by_name["extensions.conf"]["reload_module"] == "pbx_config"
     assert {c["state"] for c in confs} == {"synced"}
+    # The admin saw it go, file by file, through the bus (committed as it went).
+    progress = query(
+        calls_db,
+        "SELECT message FROM bus_bus WHERE message LIKE %s ORDER BY id",
+        ["%asterisk_base.conf_progress%"],
+    )
+    assert len(progress) == len([c for c in confs if not c["name"].endswith("_odoo.conf")])
+    assert '"done": 1' in progress[0][0] or '"done":1' in progress[0][0]
 
     sip = by_name["sip.conf"]["id"]
     content = read(sip, "content")["content"]
