@@ -237,19 +237,8 @@ class AsteriskConf(models.Model):
 
     def _ami(self, action, expected_error=None):
         """The reply headers of ``action``; None if it failed with ``expected_error``."""
-        result = self.server_id.ami_action_sync(action, timeout=15, notify=not expected_error)
-        if result["state"] == "done":
-            return (result["reply"] or {}).get("response") or {}
-        error = result["error"] or result["state"]
-        if expected_error and expected_error in str(error).lower():
-            return None
-        raise UserError(
-            _(
-                "%(file)s: %(action)s failed: %(error)s",
-                file=self.name,
-                action=action["Action"],
-                error=error,
-            )
+        return self.server_id._ami_reply(
+            action, expected_error=expected_error, timeout=15, subject=self.name
         )
 
     def _pbx_categories(self):

@@ -285,33 +285,32 @@ class AsteriskServer(models.Model):
 
     def _protection_upload_acl(self, bans):
         self.ensure_one()
-
-        def send(action):
-            result = self.ami_action_sync(action, timeout=10)
-            if result["state"] != "done":
-                raise UserError(
-                    _(
-                        "%(action)s failed: %(error)s",
-                        action=action["Action"],
-                        error=result["error"],
-                    )
-                )
-            return result["reply"]
-
-        result = self.ami_action_sync(
-            {"Action": "GetConfig", "Filename": ACL_FILE, "Category": self.ban_acl_name}, timeout=10
+        reply = self._ami_reply(
+            {"Action": "GetConfig", "Filename": ACL_FILE, "Category": self.ban_acl_name},
+            expected_error="not found",
         )
-        if result["state"] != "done" and "not found" in (result["error"] or "").lower():
-            send({"Action": "CreateConfig", "Filename": ACL_FILE})
+        if reply is None:
+            self._ami_reply({"Action": "CreateConfig", "Filename": ACL_FILE})
             exists = False
-        elif result["state"] != "done":
-            raise UserError(_("GetConfig failed: %s", result["error"]))
         else:
-            response = (result["reply"] or {}).get("response") or {}
-            exists = any(key.startswith("Category-") for key in response)
+            exists = any(key.startswith("Category-") for key in reply)
         edits = self._ban_acl_edits(bans, exists)
         for action in update_config_actions(ACL_FILE, edits, reload="acl"):
-            send(action)
+            self._ami_reply(action)
+
+    def _ami_reply(self, action, *, expected_error=None, timeout=10, subject=None):
+        """The reply headers of ``action``, sent through the worker; None if it
+        failed with ``expected_error`` (nobody is notified of that one); any
+        other failure raises a UserError naming ``subject`` (a file, say)."""
+        self.ensure_one()
+        result = self.ami_action_sync(action, timeout=timeout, notify=not expected_error)
+        if result["state"] == "done":
+            return (result["reply"] or {}).get("response") or {}
+        error = result["error"] or result["state"]
+        if expected_error and expected_error in str(error).lower():
+            return None
+        message = _("%(action)s failed: %(error)s", action=action["Action"], error=error)
+        raise UserError(f"{subject}: {message}" if subject else message)
 
     def _ami_resync(self, channels, snapshot_time=None):
         # A push that failed while the PBX was away goes now, or rather once the

@@ -10,16 +10,19 @@ from odoo.tests import TransactionCase, new_test_user
 REPO = Path(__file__).resolve().parents[2]
 
 
-def simulator_thread_class():
-    """The suite's AMI simulator (tests/ami_simulator), from the repository root."""
+def start_simulator(test_class):
+    """The suite's AMI simulator (tests/ami_simulator, from the repository root)
+    running for ``test_class``, stopped with it; the class is skipped without it."""
     if (REPO / "tests" / "ami_simulator").is_dir() and str(REPO) not in sys.path:
         # appended, so that nothing already importable is shadowed
         sys.path.append(str(REPO))
     try:
         from tests.ami_simulator import SimulatorThread
-    except ImportError:
-        return None
-    return SimulatorThread
+    except ImportError as e:
+        raise SkipTest("the AMI simulator (tests/ami_simulator) is not available") from e
+    sim = SimulatorThread(port=0, failed_login_delay=0.1).start()
+    test_class.addClassCleanup(sim.close)
+    return sim
 
 
 def free_port():
@@ -34,11 +37,7 @@ class TestServerWizard(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        SimulatorThread = simulator_thread_class()
-        if SimulatorThread is None:
-            raise SkipTest("the AMI simulator (tests/ami_simulator) is not available")
-        cls.sim = SimulatorThread(port=0, failed_login_delay=0.1).start()
-        cls.addClassCleanup(cls.sim.close)
+        cls.sim = start_simulator(cls)
         cls.sim.add_user("dialer", "dial-secret", read="call,cdr", write="call")
         cls.admin = new_test_user(
             cls.env,

@@ -1,13 +1,11 @@
 """An admin's first minutes in a real browser (Debian's chromium): a config
 file edited and compared, an address unbanned, a PBX onboarded."""
 
-from unittest import SkipTest
-
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.asterisk_common.tests.screenshots import TourScreenshots
 
-from .test_server_wizard import simulator_thread_class
+from .test_server_wizard import start_simulator
 
 SIP_CONF = "[general]\ncontext=default\nallowguest=no\n\n[alice]\ntype=friend\nhost=static\n"
 
@@ -63,11 +61,7 @@ class TestOnboardingTour(AdminTourCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        SimulatorThread = simulator_thread_class()
-        if SimulatorThread is None:
-            raise SkipTest("the AMI simulator (tests/ami_simulator) is not available")
-        cls.sim = SimulatorThread(port=0, failed_login_delay=0.1).start()
-        cls.addClassCleanup(cls.sim.close)
+        cls.sim = start_simulator(cls)
 
     def test_onboard_a_pbx(self):
         self.start_tour(
