@@ -98,7 +98,22 @@ class AsteriskServer(models.Model):
         help="Context of the generated hints: include it (include => odoo-hints) from the "
         "context the phones subscribe to.",
     )
-    provision_result = fields.Text(string="Last Apply", readonly=True, copy=False)
+    # Kept on Odoo's files, not on the server's row: the worker's health reports
+    # rewrite that row every few seconds, and an apply takes longer (a conflict
+    # would replay the whole apply, uploads included).
+    provision_result = fields.Text(
+        string="Last Apply",
+        compute="_compute_provision_result",
+        groups="asterisk_common.group_asterisk_admin",
+    )
+
+    def _compute_provision_result(self):
+        confs = self.env["asterisk_base.conf"].search(
+            [("server_id", "in", self.ids), ("generated", "=", True)], order="name"
+        )
+        for rec in self:
+            mine = confs.filtered(lambda c, rec=rec: c.server_id == rec)
+            rec.provision_result = "\n".join(filter(None, mine.mapped("provision_report"))) or False
 
     @api.constrains("provision_context", "provision_hint_context", "provision_codecs")
     def _check_provision_names(self):
@@ -160,21 +175,21 @@ class AsteriskServer(models.Model):
             conf = Conf._set_generated(self, name, text)
             before = parse(conf.pbx_content or "")
             if conf.state == "synced":
-                report.append(_("%s: no change", name))
-                continue
-            # Odoo owns the file: a hand edit on the PBX is overwritten (and reported).
-            outcome = conf._upload_one(force=True)
-            report.append(outcome)
-            report += _changed_categories(before, parse(text))
-            report += conf._include_warning()
-        self.provision_result = "\n".join(report)
+                lines = [_("%s: no change", name)]
+            else:
+                # Odoo owns the file: a hand edit on the PBX is overwritten (and reported).
+                lines = [conf._upload_one(force=True)]
+                lines += _changed_categories(before, parse(text))
+                lines += conf._include_warning()
+            conf.provision_report = "\n".join(lines)
+            report += lines
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "type": "success",
                 "title": _("Provisioning applied"),
-                "message": self.provision_result,
+                "message": "\n".join(report),
                 "sticky": True,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
@@ -207,6 +222,10 @@ def _changed_categories(before, after):
 
 class AsteriskConf(models.Model):
     _inherit = "asterisk_base.conf"
+
+    provision_report = fields.Text(
+        readonly=True, copy=False, help="What the last provisioning apply did with this file."
+    )
 
     def _include_warning(self):
         """Whether the hand-edited file includes this generated one: GetConfig of
