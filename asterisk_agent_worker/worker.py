@@ -144,6 +144,9 @@ _CLASS_OF = {name: cls for cls, names in EVENT_CLASSES.items() for name in names
 
 HEALTH_INTERVAL = 3.0
 LEADERSHIP_INTERVAL = 2.0
+# How long a standby must see a lock free before taking it: a leader that only
+# lost its lock connection takes its locks back in milliseconds.
+LOCK_FREE_GRACE = 1.0
 ACTION_POLL_INTERVAL = 5.0
 
 
@@ -270,7 +273,10 @@ class DatabaseService:
         # Wall clock = monotonic + offset: the events' epochs keep their order.
         self.epoch_offset = time.time() - time.monotonic()
         self.conn = None  # LISTEN + advisory locks
+        self._conn_fd = None
         self.conn_lost_at = None
+        self._conn_lost = asyncio.Event()  # wakes the listen loop at once
+        self._free_since = {}  # server id -> when a standby first saw its lock free
         self._tasks = []
         self._wakeup_actions = asyncio.Event()
         self._delayed = {}  # timer handle -> Job of the events waiting for their delay
@@ -351,10 +357,9 @@ class DatabaseService:
 
     def _close_conn(self):
         if self.conn is not None:
-            try:
-                self.loop.remove_reader(self.conn.fileno())
-            except Exception:  # already closed: fileno() raises
-                _logger.debug("remove_reader on a closed connection", exc_info=True)
+            # By the number registered: a broken connection's fileno() raises, and
+            # a reader left behind would shadow the next connection on that number.
+            self.loop.remove_reader(self._conn_fd)
             with contextlib.suppress(psycopg2.Error):
                 self.conn.close()
             self.conn = None
@@ -364,6 +369,8 @@ class DatabaseService:
             _logger.warning("%s: lost the worker's database connection: %s", self.dbname, error)
             self.conn_lost_at = time.monotonic()
         self._close_conn()
+        self._free_since.clear()
+        self._conn_lost.set()
 
     async def _listen_loop(self):
         """Keep the dedicated connection open; reload everything after each (re)connect."""
@@ -378,8 +385,13 @@ class DatabaseService:
                     pause = min(pause * 2, 5)
                     continue
                 pause = 0.5
-                self.conn = conn
-                self.loop.add_reader(conn.fileno(), self._on_notify)
+                self.conn, self._conn_fd = conn, conn.fileno()
+                self._conn_lost.clear()
+                self.loop.add_reader(self._conn_fd, self._on_notify)
+                # Locks first: a standby must never find them free for long.
+                await self._reacquire()
+                if self.conn is None:
+                    continue
                 try:
                     await self._reload_map()
                     await self._reload_servers()
@@ -387,9 +399,10 @@ class DatabaseService:
                     _logger.warning("%s: reload after connect failed: %s", self.dbname, e)
                     self._conn_failed(e)
                     continue
-                await self._reacquire()
+                await self._leadership_tick()
                 self._wakeup_actions.set()
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._conn_lost.wait(), 1.0)
 
     def _on_notify(self):
         try:
@@ -485,24 +498,48 @@ class DatabaseService:
                 )
                 await self._release(link, "leadership taken by another worker", unlock=False)
 
+    def _held_locks(self):
+        """The servers whose lock some session of this database holds or awaits."""
+        with self.conn.cursor() as cr:
+            cr.execute(
+                "SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' "
+                "AND classid = %s::oid AND objsubid = 2 AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                [LOCK_CLASS],
+            )
+            return {row[0] for row in cr.fetchall()}
+
+    async def _leadership_tick(self):
+        """Lead the servers whose lock was free at two looks LOCK_FREE_GRACE apart.
+
+        A leader whose lock connection dies takes its locks back within
+        milliseconds (:meth:`_listen_loop`); a standby taking a lock at the
+        first free look could win that race and run a second AMI consumer
+        until the old leader noticed. A dead leader costs one look more."""
+        if self.conn is None or self._stopping:
+            return
+        # A standby that just reconnected waits, so that the previous
+        # holder, also reconnecting, gets its locks back first.
+        if self.conn_lost_at and time.monotonic() - self.conn_lost_at < 3 * LEADERSHIP_INTERVAL:
+            return
+        try:
+            held = self._held_locks()
+            now = time.monotonic()
+            for server_id, row in list(self.servers.items()):
+                if server_id in self.links or server_id in held:
+                    self._free_since.pop(server_id, None)
+                    continue
+                first_seen = self._free_since.setdefault(server_id, now)
+                if now - first_seen >= LOCK_FREE_GRACE and self._try_lock(server_id):
+                    self._free_since.pop(server_id, None)
+                    await self._lead(row)
+        except psycopg2.Error as e:
+            self._conn_failed(e)
+
     async def _leadership_loop(self):
         while not self._stopping:
             await asyncio.sleep(LEADERSHIP_INTERVAL)
-            if self.conn is None:
-                continue
-            # A standby that just reconnected waits, so that the previous
-            # holder, also reconnecting, gets its locks back first.
-            if self.conn_lost_at and time.monotonic() - self.conn_lost_at < 3 * LEADERSHIP_INTERVAL:
-                continue
-            try:
-                for server_id, row in list(self.servers.items()):
-                    if server_id not in self.links and self._try_lock(server_id):
-                        await self._lead(row)
-                if not self.servers:
-                    with self.conn.cursor() as cr:
-                        cr.execute("SELECT 1")
-            except psycopg2.Error as e:
-                self._conn_failed(e)
+            await self._leadership_tick()
 
     async def _lead(self, row):
         link = ServerLink(row)

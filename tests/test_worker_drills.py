@@ -1,0 +1,205 @@
+"""Fault drills: what breaks in production, done on purpose, counted.
+
+Each drill counts the events sent against those handled (nothing lost, nothing
+twice) and keeps each call's order. The PostgreSQL restart and the two-node
+failover are in test_worker_processes.py; the PBX connection dropped and the
+silent peer in test_worker.py.
+"""
+
+import random
+import threading
+import time
+
+from .odoo_env import query
+from .test_worker import connected
+from .test_worker_processes import ConsumerWatch, leader_pid
+from .worker_env import add_map_entry, add_server, event, records, server_health, wait_until
+
+
+def kill_lock_connection(db, server_id):
+    """Terminate the leader's own PostgreSQL session (LISTEN + advisory locks),
+    as a network blip or an admin's pg_terminate_backend would."""
+    leader = server_health(db, server_id)["leader"]
+    killed = query(
+        db,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+        [f"asterisk_worker {leader}"],
+    )
+    names = query(db, "SELECT application_name FROM pg_stat_activity WHERE datname = %s", [db])
+    assert killed == [(True,)], f"the lock connection of {leader} not among {names}"
+
+
+def per_call_order(rows, prefix, calls, per_call):
+    for call in range(calls):
+        seqs = [r[3] for r in rows if r[2] == f"{prefix}.{call}"]
+        assert seqs == list(range(per_call)), f"call {call}: {seqs}"
+
+
+def test_leader_lock_connection_killed_keeps_one_consumer(db, sim, odoo):
+    """Only the leader's lock connection dies: the advisory lock is free until
+    the leader takes it back, milliseconds later; the standby must not win it
+    meanwhile (it waits to see a lock free twice, a second apart)."""
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    watch = ConsumerWatch(sim)
+    watch.start()
+    try:
+        nodes = [odoo(db), odoo(db)]
+        wait_until(lambda: connected(db, server_id), 30, message="server connected")
+        time.sleep(3)  # the standby looks at the lock meanwhile
+        leader = leader_pid(db, server_id)
+        assert leader in {n.proc.pid for n in nodes}
+        calls, per_call = 20, 30
+
+        def stream():
+            for seq in range(per_call):
+                for call in range(calls):
+                    sim.emit(event("Newchannel", f"1700000020.{call}", seq))
+                time.sleep(0.2)  # 100 events/s for 6 s
+
+        streamer = threading.Thread(target=stream)
+        streamer.start()
+        for _ in range(3):
+            time.sleep(1.5)
+            kill_lock_connection(db, server_id)
+        streamer.join()
+        wait_until(lambda: len(records(db)) >= calls * per_call, 30, message="every event handled")
+        time.sleep(1)  # a second consumer's copies would land now
+    finally:
+        watch.stop()
+    rows = records(db)
+    assert len(rows) == calls * per_call, "events handled twice"
+    per_call_order(rows, "1700000020", calls, per_call)
+    assert watch.most == 1, "two AMI consumers were logged in at once"
+    wait_until(lambda: connected(db, server_id), 10, message="health after the drill")
+    assert leader_pid(db, server_id) == leader, "the leadership moved"
+    leader_node = next(n for n in nodes if n.proc.pid == leader)
+    log = leader_node.log()
+    assert log.count("lost the worker's database connection") == 3
+    # The new lock connection LISTENs too (it once got the closed one's file
+    # number, and the loop kept watching the old registration: no NOTIFY heard).
+    loaded = log.count("events map loaded")
+    leader_node.rpc(
+        "asterisk_common.event",
+        "create",
+        {"name": "Hangup", "model": "asterisk_worker_test.record", "method": "ami_record"},
+    )
+    wait_until(
+        lambda: leader_node.log().count("events map loaded") > loaded,
+        1.5,
+        0.05,
+        message="the map edit heard by the leader",
+    )
+    for node in nodes:
+        assert "letting it go" not in node.log()
+        assert node.errors() == []
+
+
+def test_handler_raising_one_event_in_a_thousand(db, sim, odoo):
+    """A batch handler whose every thousandth event raises: each failure is
+    stored with its event, its neighbours in the batch are all kept."""
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel", method="ami_batch")
+    node = odoo(db)
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    calls, per_call = 50, 100
+    failing = set(random.Random(11).sample(range(calls * per_call), 5))
+
+    def burst(simulator):
+        for index in range(calls * per_call):
+            seq, call = divmod(index, calls)
+            extra = {"Fail": "1"} if index in failing else {}
+            simulator.emit_nowait(event("Newchannel", f"1700000021.{call}", seq, **extra))
+
+    sim.call(burst, sim.sim)
+    expected = calls * per_call - len(failing)
+    wait_until(lambda: len(records(db)) >= expected, 60, 0.2, message="the good events")
+    errors = wait_until(
+        lambda: (
+            len(
+                found := query(
+                    db,
+                    "SELECT event->>'Linkedid', (event->>'Seq')::int, error "
+                    "FROM asterisk_common_dispatch_error",
+                )
+            )
+            == len(failing)
+            and found
+        ),
+        20,
+        message="the failures stored",
+    )
+    assert {(f"1700000021.{i % calls}", i // calls) for i in failing} == {e[:2] for e in errors}
+    assert all("on purpose" in e[2] for e in errors)
+    rows = records(db)
+    assert len(rows) == expected
+    assert any(int(r[1].split(":")[1]) > 1 for r in rows), "no batch was formed"
+    for call in range(calls):
+        lost = {i // calls for i in failing if i % calls == call}
+        seqs = [r[3] for r in rows if r[2] == f"1700000021.{call}"]
+        assert seqs == [s for s in range(per_call) if s not in lost], f"call {call}"
+    health = wait_until(
+        lambda: (h := server_health(db, server_id))["events_failed"] == len(failing) and h,
+        10,
+        message="failures counted",
+    )
+    assert health["events_dispatched"] == expected
+    assert node.errors() == [] or all("on purpose" in line for line in node.errors())
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_burst_far_above_the_sustained_rate(db, sim, odoo):
+    """20,000 events written at once (the simulator's loop writes them in one
+    go), over 10x the rate a handler of one row per event drains them at:
+    memory stays bounded, the backlog drains, nothing is dropped, each call
+    keeps its order."""
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel")
+    node = odoo(db)
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    calls = 100
+
+    def send(simulator, prefix, per_call):
+        for seq in range(per_call):
+            for call in range(calls):
+                simulator.emit_nowait(event("Newchannel", f"{prefix}.{call}", seq))
+
+    def handled(prefix):
+        return records(db, "linkedid LIKE %s", [f"{prefix}.%"])
+
+    # Warm up (caches, registry, the first batches): memory is measured from here.
+    sim.call(send, sim.sim, "1700000022", 20)
+    wait_until(lambda: len(handled("1700000022")) == 2000, 60, message="warm-up")
+    rss_before = rss_mb(node.proc.pid)
+
+    per_call = 200
+    at = time.monotonic()
+    sim.call(send, sim.sim, "1700000030", per_call, timeout=120)
+    written = time.monotonic() - at
+    peak, total = rss_before, 0
+    while total < calls * per_call and time.monotonic() - at < 180:
+        peak = max(peak, rss_mb(node.proc.pid))
+        time.sleep(0.2)
+        total = len(handled("1700000030"))
+    drained = time.monotonic() - at
+    assert total == calls * per_call, "the backlog did not drain"
+    burst_rate, drain_rate = total / max(written, 1e-3), total / drained
+    print(
+        f"burst of {total} events written in {written:.2f} s ({burst_rate:.0f} events/s), "
+        f"drained in {drained:.1f} s ({drain_rate:.0f} events/s, {burst_rate / drain_rate:.0f}x "
+        f"slower); RSS {rss_before:.0f} MB -> peak {peak:.0f} MB"
+    )
+    assert burst_rate >= 10 * drain_rate
+    assert server_health(db, server_id)["events_dropped"] == 0
+    # The backlog is held as event dicts (a few hundred bytes each) bounded by
+    # asterisk_worker_buffer: 20k of them fit in tens of MB.
+    assert peak - rss_before < 150, f"memory grew by {peak - rss_before:.0f} MB"
+    per_call_order(handled("1700000030"), "1700000030", calls, per_call)
+    assert node.errors() == []
