@@ -6,7 +6,7 @@ Layout, per served database (:class:`DatabaseService`):
   LISTENs for the suite's NOTIFYs (map, server and action changes) and holds
   one advisory lock per server this process leads: the lock is the leadership,
   and it is released by PostgreSQL itself when the process dies;
-- an :class:`~.ami_client.AmiClient` per led server;
+- an :class:`~.ami.AmiClient` per led server;
 - a :class:`~.dispatch.Dispatcher` whose threads call the handlers;
 - a small thread pool for the rest of the ORM work (map and server loading,
   actions, health), so that the loop never waits on the database.
@@ -39,7 +39,7 @@ from odoo.addons.asterisk_common.models.asterisk_common_server import (
 )
 from odoo.addons.asterisk_common.tools import compile_condition, eval_condition
 
-from .ami_client import AmiClient, AmiError
+from .ami import AmiClient, AmiError
 from .dispatch import RETRYABLE, WORKER_CONTEXT, Dispatcher, Job, is_db_down
 from .router import ROUTING_EVENTS, CallRouter
 

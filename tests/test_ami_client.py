@@ -1,4 +1,4 @@
-"""Tests of ``asterisk_agent_worker.ami_client`` (no Odoo needed).
+"""Tests of ``asterisk_agent_worker.ami`` (no Odoo needed).
 
 Two kinds:
 
@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from asterisk_agent_worker.ami_client import (
+from asterisk_agent_worker.ami import (
     AmiAction,
     AmiClient,
     AmiConnectionLost,
@@ -91,7 +91,7 @@ def wire(wanted=None, **kw):
         **kw,
     )
     client.loop = asyncio.get_running_loop()
-    proto = AmiProtocol(client, client.max_frame_size)
+    proto = AmiProtocol(client._intake, client.max_frame_size)
     proto.connection_made(_Transport())
     return client, proto, events
 

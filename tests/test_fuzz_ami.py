@@ -1,4 +1,4 @@
-"""Fuzzing the AMI reading path of ``asterisk_agent_worker.ami_client`` (no Odoo needed).
+"""Fuzzing the AMI reading path of ``asterisk_agent_worker.ami`` (no Odoo needed).
 
 * ``test_fuzz_from_frame`` / ``test_fuzz_frame_roundtrip``: the frame parser
   (:meth:`AmiMessage.from_frame`) on generated frames: nothing escapes, the
@@ -34,8 +34,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from asterisk_agent_worker import ami_client
-from asterisk_agent_worker.ami_client import AmiAction, AmiClient, AmiMessage, AmiProtocol, AmiReply
+from asterisk_agent_worker import ami
+from asterisk_agent_worker.ami import AmiAction, AmiClient, AmiMessage, AmiProtocol, AmiReply
+from asterisk_agent_worker.ami import intake as ami_intake
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -404,8 +405,8 @@ async def _read_stream(units, banner, max_read, wanted, rnd_seed):
 
     client = AmiClient("fuzz", 5038, "u", "s", wanted=_wanted(wanted), on_event=on_event)
     client.loop = asyncio.get_running_loop()
-    client.LOG_THROTTLE = 1e9  # one log line per client: keep the run quiet
-    proto = AmiProtocol(client, MAX_FRAME)
+    client._intake.LOG_THROTTLE = 1e9  # one log line per client: keep the run quiet
+    proto = AmiProtocol(client._intake, MAX_FRAME)
     transport = _Transport()
     proto.connection_made(transport)
     pending = proto.request(AmiAction({"Action": "CoreShowChannels"}, PENDING, client.loop))
@@ -472,8 +473,8 @@ async def _read_stream(units, banner, max_read, wanted, rnd_seed):
     assert client.undecodable_frames >= must_be_undecodable
     if pending.future.done():
         check_reply(pending.future.result())
-    if client._wanted_cache is not None:
-        assert all(len(k) <= ami_client._NAME_CACHE_MAX for k in client._wanted_cache)
+    if client._intake.cache is not None:
+        assert all(len(k) <= ami_intake._NAME_CACHE_MAX for k in client._intake.cache)
 
 
 class _Sink(logging.Handler):
@@ -499,7 +500,7 @@ def test_fuzz_stream():
 
     for key in STATS:
         STATS[key] = 0
-    logger, sink = ami_client._logger, _Sink()
+    logger, sink = logging.getLogger(ami.__name__), _Sink()
     logger.addHandler(sink)
     logger.propagate = False
     started = time.perf_counter()
@@ -523,7 +524,7 @@ def test_fuzz_stream():
 def _wire(**kw):
     client = AmiClient("fuzz", 5038, "u", "s", **kw)
     client.loop = asyncio.get_running_loop()
-    proto = AmiProtocol(client, client.max_frame_size)
+    proto = AmiProtocol(client._intake, client.max_frame_size)
     proto.connection_made(_Transport())
     proto.data_received(BANNER)
     return client, proto
@@ -561,7 +562,7 @@ def test_long_event_names_are_not_cached():
             proto.data_received(b"Event: %d%s\r\nX: 1\r\n\r\n" % (i, b"n" * 50_000))
         proto.data_received(b"Event: Hangup\r\n\r\nEvent: Newchannel\r\n\r\n")
         assert client.events_dropped_unwanted == 201
-        assert set(client._wanted_cache) == {b"Hangup", b"Newchannel"}
+        assert set(client._intake.cache) == {b"Hangup", b"Newchannel"}
 
     asyncio.run(main())
 
@@ -573,7 +574,7 @@ def test_banner_line_is_bounded():
     async def main():
         client = AmiClient("fuzz", 5038, "u", "s")
         client.loop = asyncio.get_running_loop()
-        proto = AmiProtocol(client)
+        proto = AmiProtocol(client._intake)
         transport = _Transport()
         proto.connection_made(transport)
         proto.data_received(b"A" * 100_000 + b"\r\nEvent: X\r\n\r\n")
@@ -761,7 +762,7 @@ def test_tcp_garbage_between_good_events(caplog):
                 # the 10 MB line, the binary, the repeated ActionID, the text: at least
                 assert client.malformed_frames >= 4 and client.undecodable_frames >= 1
                 assert client.connected and client.logins == 1 and client.connect_attempts == 1
-        records = [r.getMessage() for r in caplog.records if r.name == ami_client._logger.name]
+        records = [r.getMessage() for r in caplog.records if r.name.startswith(ami.__name__)]
         assert any(
             "fuzz-tcp: frame larger than 4194304 bytes dropped (1 so far)" in r for r in records
         ), records
@@ -817,7 +818,7 @@ def test_tcp_garbage_banner_then_endless_garbage_then_recovers(caplog):
                 assert [int(m["Seq"]) for m in events] == list(range(5))
                 assert client.connected and client.logins == 2 and pbx.connections == 3
                 assert client.malformed_frames >= 1  # the endless frame, oversized
-        records = [r.getMessage() for r in caplog.records if r.name == ami_client._logger.name]
+        records = [r.getMessage() for r in caplog.records if r.name.startswith(ami.__name__)]
         text = "\n".join(records)
         assert "connection failed: before the banner: no AMI banner" in text, text
         assert "Ping unanswered" in text and "disconnected: Ping unanswered" in text, text
