@@ -10,10 +10,20 @@ import random
 import threading
 import time
 
+from .ami_simulator import SimulatorThread
 from .odoo_env import query
+from .test_calls_worker import start
 from .test_worker import connected
 from .test_worker_processes import ConsumerWatch, leader_pid
-from .worker_env import add_map_entry, add_server, event, records, server_health, wait_until
+from .worker_env import (
+    add_map_entry,
+    add_server,
+    calls,
+    event,
+    records,
+    server_health,
+    wait_until,
+)
 
 
 def kill_lock_connection(db, server_id):
@@ -203,3 +213,53 @@ def test_burst_far_above_the_sustained_rate(db, sim, odoo):
     assert peak - rss_before < 150, f"memory grew by {peak - rss_before:.0f} MB"
     per_call_order(handled("1700000030"), "1700000030", calls, per_call)
     assert node.errors() == []
+
+
+def test_odoo_killed_mid_call_then_restarted(calls_db, odoo):
+    """SIGKILL of the whole Odoo server while five calls talk; two of them end
+    while it is down. After the restart, the resync closes those two, the
+    three others end from their own events: five calls, each once, none left
+    open. What a SIGKILL loses is what was only in memory: the events read
+    but not yet committed (milliseconds of traffic), those waiting for an
+    events-map delay, and everything Asterisk sent while no Odoo was there
+    (AMI keeps no backlog); the resync is what makes the calls right again."""
+    with SimulatorThread(port=0, time_scale=1.0) as sim:
+        node, server_id = start(odoo, calls_db, sim)
+        short = [sim.start_call("two_users", talk_time=3.0) for _ in range(2)]
+        long = [sim.start_call("two_users", talk_time=20.0) for _ in range(2)]
+        long.append(sim.start_call("inbound_ring_group", talk_time=20.0))
+        wait_until(
+            lambda: len(calls(calls_db, "c.status = 'in_progress'")) == 5,
+            20,
+            message="five calls in progress",
+        )
+        node.kill()
+        killed_at = time.monotonic()
+        time.sleep(max(0.0, 5.0 - (time.monotonic() - killed_at)))  # the short ones end
+        node2 = odoo(calls_db)
+        wait_until(lambda: server_health(calls_db, server_id)["state"] == "connected", 20)
+        print(f"down for {time.monotonic() - killed_at:.1f} s")
+        found = wait_until(
+            lambda: (
+                len(done := calls(calls_db, "c.ended_at IS NOT NULL")) == 5
+                # and the long calls' own last event, their CDR
+                and all(c["cdr_disposition"] for c in done if c["linkedid"] in long)
+                and done
+            ),
+            40,
+            0.5,
+            message="the five calls ended",
+        )
+    by_id = {c["linkedid"]: c for c in found}
+    assert sorted(by_id) == sorted(short + long)
+    assert len(calls(calls_db)) == 5, "a call recorded twice, or a phantom"
+    for linkedid in short:
+        call = by_id[linkedid]
+        assert call["status"] == "answered" and call["answered_by"] == "bob"
+        assert any(e["k"] == "resync" for e in call["timeline"]), "not closed by the resync"
+    for linkedid in long:
+        call = by_id[linkedid]
+        assert call["status"] == "answered"
+        assert not any(e["k"] == "resync" for e in call["timeline"])
+        assert abs(call["talk_seconds"] - 20) <= 1
+    assert node2.errors() == []
