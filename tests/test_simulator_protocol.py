@@ -657,21 +657,67 @@ def test_unauthenticated_session_times_out():
 # --- control API -----------------------------------------------------------------
 
 
+class Blocking:
+    """Minimal blocking AMI client, for the simulator running in its own thread."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        banner = b""
+        while not banner.endswith(b"\r\n"):
+            banner += self.sock.recv(1)
+        assert banner == b"Asterisk Call Manager/9.0.0\r\n"
+        self.parser = MessageParser()
+        self.pending = []
+
+    def send(self, **headers) -> None:
+        self.sock.sendall("".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode() + b"\r\n")
+
+    def read(self, timeout: float = 5.0):
+        """The next message; TimeoutError when none comes within ``timeout``."""
+        self.sock.settimeout(timeout)
+        while not self.pending:
+            chunk = self.sock.recv(65536)
+            assert chunk, "connection closed"
+            self.pending += self.parser.feed(chunk)
+        return self.pending.pop(0)
+
+
 def test_simulator_thread_control_api():
     with SimulatorThread(time_scale=0.01, failed_login_delay=0.01) as sim:
-        s = socket.create_connection(("127.0.0.1", sim.port), timeout=5)
-        f = s.makefile("rb")
-        assert f.readline() == b"Asterisk Call Manager/9.0.0\r\n"
-        s.sendall(b"Action: Login\r\nUsername: odoo\r\nSecret: odoo-secret\r\n\r\n")
+        c = Blocking(sim.port)
+        c.send(Action="Login", Username="odoo", Secret="odoo-secret")
         assert sim.wait_for_sessions(1, timeout=5)
         assert sim.actions_received[0]["Action"] == "Login"
+        assert (sim.logged_in, sim.max_logged_in) == (1, 1)
         linkedid = sim.start_call("answered")
         assert linkedid.count(".") == 1
+        sim.wait_calls_done()
         sim.emit({"Event": "Custom", "A": "1"})
+        while c.read().get("A") != "1":  # what was sent so far is read
+            pass
+        # Silent: the session reads (and records) actions but neither runs nor
+        # answers them, and sends no event.
         sim.set_silent(True)
-        s.sendall(b"Action: Ping\r\nActionID: silent\r\n\r\n")
-        time.sleep(0.1)
+        published = sim.sim.events_published
+        c.send(Action="Ping", ActionID="silent")
+        sim.emit({"Event": "Custom", "A": "2"})
+        sim.start_call("answered")
+        sim.wait_calls_done()
+        deadline = time.monotonic() + 5
+        while not any(a.get("ActionID") == "silent" for a in sim.actions_received):
+            assert time.monotonic() < deadline, "the Ping was not read"
+            time.sleep(0.01)
+        assert sim.sim.events_published > published + 10, "the call's events were published"
+        with pytest.raises(TimeoutError):
+            c.read(timeout=0.3)
+        # Heard again: what was left out is dropped, not delayed; the first
+        # message is the reply to the next action.
         sim.set_silent(False)
+        c.send(Action="Ping", ActionID="after")
+        reply = c.read()
+        assert (reply.get("ActionID"), reply.get("Ping")) == ("after", "Pong")
+        sim.emit({"Event": "Custom", "A": "3"})
+        assert c.read().get("A") == "3"
         port = sim.port
         sim.stop()
         with pytest.raises(OSError):
@@ -682,9 +728,12 @@ def test_simulator_thread_control_api():
         assert s2.makefile("rb").readline().startswith(b"Asterisk Call Manager")
         sim.drop_connections()
         assert s2.recv(10) == b""
-        assert any(a.get("ActionID") == "silent" for a in sim.actions_received)
-        s.close()
+        c.sock.close()
         s2.close()
+        # logins, not connections: one at most, none now
+        assert (sim.logged_in, sim.max_logged_in) == (0, 1)
+        assert sim.reset_max_logged_in() == 1
+        assert sim.max_logged_in == 0
         # how the phones react when rung
         assert sim.phone_behaviour == {}
         sim.set_phone("bob", ("answer", 2.0))
@@ -694,6 +743,44 @@ def test_simulator_thread_control_api():
         assert sim.phone_behaviour == {"bob": ("answer", 2.0)}
         with pytest.raises(ValueError):
             sim.set_phone("bob", "explode")
+
+
+def test_max_logged_in_counts_logins_at_once_not_connections():
+    """What proves that a client never held two AMI logins at once."""
+
+    async def go(sim):
+        a, b = await Raw.open(sim.port), await Raw.open(sim.port)
+        await b.action(Action="Login", Username="odoo", Secret="wrong")
+        assert (await b.read()).get("Message") == "Authentication failed"
+        assert (sim.logged_in, sim.max_logged_in) == (0, 0)
+        await a.login()
+        c = await Raw.open(sim.port)
+        await c.login()
+        await c.action(Action="Login", ActionID="again", Username="odoo", Secret="odoo-secret")
+        again, _ = await c.read_until(lambda m: m.get("ActionID") == "again")
+        assert again.get("Message") == "Already authenticated"
+        assert (sim.logged_in, sim.max_logged_in) == (2, 2)
+        await c.action(Action="Logoff")
+        await c.read_until(lambda m: m.get("Response") == "Goodbye")
+        assert (sim.logged_in, sim.max_logged_in) == (1, 2)
+        # From now on one login replaced by another: never two at once.
+        assert sim.reset_max_logged_in() == 2
+        assert sim.max_logged_in == 1
+        await a.action(Action="Logoff")
+        await a.read_until(lambda m: m.get("Response") == "Goodbye")
+        d = await Raw.open(sim.port)
+        await d.login()
+        d.writer.close()  # the client goes away without a Logoff
+        for _ in range(500):
+            if not sim.logged_in:
+                break
+            await asyncio.sleep(0.01)
+        assert not sim.logged_in
+        e = await Raw.open(sim.port)
+        await e.login()
+        assert (sim.logged_in, sim.max_logged_in) == (1, 1)
+
+    with_sim(go)
 
 
 def test_silent_peer_keeps_connection_but_answers_nothing():
@@ -931,56 +1018,63 @@ def test_panoramisk_keeps_utf8_character_split_across_reads(tmp_path):
 
 
 def test_load_generator_rate_events_and_bytes_per_call():
-    """Bounded run: measure the sustained rate while a client reads everything,
-    and check the per-call shape against capture j (26 events, ~9 KB per call)."""
+    """Bounded run (2 s at 400 calls/s) while a client reads everything: the
+    client sees the calls start at the rate asked, every call started reaches
+    it, and each call has the shape of capture j (26 events, ~9 KB per call)."""
     stats = (
         json.loads((CAPTURES / "j_burst_50_originates.burst_stats.json").read_text())
         if CAPTURES.is_dir()
         else {"events_per_call": 26, "bytes_per_call": 9000}
     )
+    rate, duration = 400, 2.0
+    # counted across reads: a marker may straddle two chunks
+    markers = {"events": b"\r\n\r\nEvent: ", "originate": b"Event: OriginateResponse"}
 
     async def go(sim):
         r, w = await asyncio.open_connection("127.0.0.1", sim.port)
         w.write(b"Action: Login\r\nUsername: odoo\r\nSecret: odoo-secret\r\n\r\n")
         await w.drain()
         await asyncio.sleep(0.05)
-        total = {"bytes": 0, "events": 0, "originate": 0}
+        loop = asyncio.get_running_loop()
+        total = {"bytes": 0, "events": 0, "originate": 0, "last_originate": 0.0}
 
         async def reader():
-            buf = b""
-            while True:
-                chunk = await r.read(1 << 20)
-                if not chunk:
-                    return
+            tails = dict.fromkeys(markers, b"")
+            while chunk := await r.read(1 << 20):
                 total["bytes"] += len(chunk)
-                buf += chunk
-                total["events"] += buf.count(b"\r\n\r\nEvent: ")
-                total["originate"] += buf.count(b"Event: OriginateResponse")
-                buf = buf[-20:]
+                for key, marker in markers.items():
+                    data = tails[key] + chunk
+                    if n := data.count(marker):
+                        total[key] += n
+                        if key == "originate":
+                            total["last_originate"] = loop.time()
+                    tails[key] = data[1 - len(marker) :]
 
         task = asyncio.create_task(reader())
         base = dict(total)
-        loop = asyncio.get_running_loop()
         t0 = loop.time()
-        sim.start_load(400, duration=2.0, mix={"answered": 1.0})
-        await asyncio.sleep(2.0)
-        sim.stop_load()
+        load = sim.start_load(rate, duration=duration, mix={"answered": 1.0})
+        await load.task
         await sim.wait_calls_done(20)
         await asyncio.sleep(0.2)
         elapsed = loop.time() - t0
         task.cancel()
         w.close()
-        calls = sim._load_started if hasattr(sim, "_load_started") else total["originate"]
-        return total, base, calls, elapsed
+        return total, base, load.started, total["last_originate"] - t0, elapsed
 
-    total, base, calls, elapsed = with_sim(go, time_scale=0.05)
-    assert calls > 50
+    total, base, calls, window, elapsed = with_sim(go, time_scale=0.05)
+    # Calls started per second as the client saw them begin (their
+    # OriginateResponse): bursts would raise it, a simulator falling behind lower it.
+    achieved = total["originate"] / window
     events_per_call = (total["events"] - base["events"]) / calls
     bytes_per_call = (total["bytes"] - base["bytes"]) / calls
     print(
-        f"\nload: {calls} calls in {elapsed:.2f}s = {calls / elapsed:.0f} calls/s, "
+        f"\nload: {calls} calls started, {achieved:.0f} calls/s for {rate} asked, "
         f"{(total['events'] - base['events']) / elapsed:.0f} events/s, "
         f"{events_per_call:.1f} events/call, {bytes_per_call:.0f} bytes/call"
     )
+    assert calls == rate * duration, "the whole schedule"
+    assert total["originate"] == calls, "every call started reached the client"
+    assert 0.8 <= achieved / rate <= 1.05
     assert abs(events_per_call - stats["events_per_call"]) <= 1
     assert 0.8 * stats["bytes_per_call"] <= bytes_per_call <= 1.2 * stats["bytes_per_call"]

@@ -18,6 +18,7 @@ Control API::
     linkedid = sim.start_call("answered")     # see scenarios.SCENARIOS
     sim.silent = True; await sim.drop_connections()
     sim.sessions, sim.actions_received, sim.config_store
+    sim.logged_in; sim.max_logged_in; sim.reset_max_logged_in()   # AMI logins, not TCP
     sim.start_load(calls_per_second, duration=None, mix=None); sim.stop_load()
     # how a phone reacts when an Originate or a Dial rings it (default: answers
     # after 1 s); the Originate action itself drives the call (ChannelId,
@@ -29,6 +30,7 @@ Control API::
         sim.port; sim.emit(...); sim.start_call(...); sim.set_silent(True)
         sim.drop_connections(); sim.stop(); sim.restart()
         sim.actions_received; sim.wait_for_sessions(1, timeout=5)
+        sim.max_logged_in; sim.reset_max_logged_in()
         sim.set_phone("carol", ("answer", 1.0, 2.0)); sim.phone_behaviour
 
 CLI: ``python -m tests.ami_simulator --help``.

@@ -116,6 +116,7 @@ class Channel:
     cdr_records: list = field(default_factory=list)  # finished/open records (pbx.py)
     hangup_cause: int | None = None  # cause the channel ends with, when already known
     alive: bool = True
+    pbx: bool = False  # runs the dialplan (a PBX thread), not only an application
 
     @property
     def state_desc(self) -> str:
@@ -179,7 +180,7 @@ class ChannelTable:
         self._uid = itertools.count(uniqueid_start)
         # chan_local and chan_sip each number their channels independently.
         self._suffix = {"Local": itertools.count(1), "SIP": itertools.count(0)}
-        self.calls_processed = 0
+        self.calls_processed = 0  # ast_processed_calls: PBXes started
 
     def next_uniqueid(self) -> str:
         return f"{int(self.clock.now())}.{next(self._uid)}"
@@ -187,6 +188,11 @@ class ChannelTable:
     def next_suffix(self, tech: str) -> str:
         counter = self._suffix.setdefault(tech, itertools.count(1))
         return f"{next(counter):08x}"
+
+    def set_next_suffix(self, tech: str, number: int) -> None:
+        """Number the next ``tech`` channel ``number``, as an Asterisk that has
+        created channels before (names decide the order of channel lists)."""
+        self._suffix[tech] = itertools.count(number)
 
     def new_channel(
         self,
@@ -213,7 +219,6 @@ class ChannelTable:
             **kw,
         )
         self.channels[name] = chan
-        self.calls_processed += 1
         return chan
 
     def new_bridge(self) -> Bridge:
@@ -237,16 +242,32 @@ class ChannelTable:
         return chan
 
     def ordered(self) -> list[Channel]:
-        """Channel container iteration order as seen in the captures: newest first."""
-        return sorted(self.channels.values(), key=lambda c: _uid_key(c.uniqueid), reverse=True)
+        """Channel container iteration order: bucket by bucket (capture g)."""
+        return sorted(self.channels.values(), key=lambda c: channel_bucket(c.name))
 
     def active_calls(self) -> int:
-        return len({c.linkedid for c in self.channels.values()})
+        """``ast_active_calls``: the PBX threads running (capture g: the two ;2)."""
+        return sum(1 for c in self.channels.values() if c.pbx)
+
+    def start_pbx(self, chan: Channel) -> None:
+        """``increase_call_count``: ``chan`` starts running the dialplan."""
+        if not chan.pbx:
+            chan.pbx = True
+            self.calls_processed += 1
 
 
-def _uid_key(uid: str) -> tuple[int, int]:
-    a, _, b = uid.partition(".")
-    return int(a), int(b or 0)
+# AST_NUM_CHANNEL_BUCKETS: the channel storage and the snapshot cache that
+# Status, CoreShowChannels, "core show channels" and a Hangup by regex iterate
+# are hash tables of that many buckets, keyed by the channel's name.
+CHANNEL_BUCKETS = 1567
+
+
+def channel_bucket(name: str) -> int:
+    """``ast_str_case_hash(name) % AST_NUM_CHANNEL_BUCKETS`` (strings.h, astobj2_hash.c)."""
+    h = 5381
+    for byte in name.encode().lower():
+        h = ((h * 33) & 0xFFFFFFFF) ^ byte
+    return (h & 0x7FFFFFFF) % CHANNEL_BUCKETS
 
 
 # --- event builders -----------------------------------------------------------

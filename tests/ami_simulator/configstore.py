@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from dataclasses import dataclass, field
 
 
@@ -23,6 +24,8 @@ class Variable:
     inherited: bool = False  # copied from a template: listed by GetConfig, never saved
     precomments: list[str] = field(default_factory=list)
     sameline: str = ""
+    trailing: list[str] = field(default_factory=list)  # comments ending the file
+    lineno: int = 0  # its line in the file as read; 0: added since
 
 
 @dataclass
@@ -33,38 +36,66 @@ class Category:
     templates: list[str] = field(default_factory=list)
     precomments: list[str] = field(default_factory=list)
     sameline: str = ""
+    trailing: list[str] = field(default_factory=list)
+    lineno: int = 0
 
 
 @dataclass
 class ConfigFile:
     categories: list[Category] = field(default_factory=list)
-    trailing: list[str] = field(default_factory=list)
 
     def find(self, name: str) -> list[Category]:
         return [c for c in self.categories if c.name == name]
 
-    def render(self) -> str:
-        """The file as Asterisk's ``ast_config_text_file_save2`` writes it: the
-        comments read with the file kept in place, inherited lines left out,
-        semicolons of values escaped."""
+    def render(self, save_as: str = "") -> str:
+        """The file as read or, with ``save_as``, as Asterisk's
+        ``ast_config_text_file_save2`` writes it under that name: a ``;!`` header
+        of its own instead of the last one.  The comments (blank lines too) read
+        with the file are kept in place, where lines were deleted come blank
+        lines (one for five or more), inherited lines are left out, semicolons
+        of values escaped."""
         out = []
+        if save_as:
+            out += [
+                ";!",
+                ";! Automatically generated configuration file",
+                f";! Filename: {save_as} (/etc/asterisk/{save_as})",
+                ";! Generator: Manager",
+                f";! Creation Date: {time.ctime()}",
+                ";!",
+            ]
+        next_line = 1  # of the file as read
+
+        def comments(lines: list[str]) -> None:
+            """``print_comment``: a saved file gets the header above instead of the last one."""
+            out.extend(c for c in lines if not (save_as and c.startswith(";!")))
+
+        def place(item: Category | Variable) -> None:
+            """``insert_leading_blank_lines``, then the comments above ``item``."""
+            nonlocal next_line
+            gap = item.lineno - len(item.precomments) - next_line
+            if gap >= 0:
+                out.extend([""] * (gap if gap < 5 else 1))
+                next_line = item.lineno + 1
+            comments(item.precomments)
+
         for cat in self.categories:
-            out += cat.precomments
+            place(cat)
             head = f"[{cat.name}]"
             opts = (["!"] if cat.template else []) + cat.templates
             if opts:
                 head += "(" + ",".join(opts) + ")"
             out.append(head + (f" {cat.sameline}" if cat.sameline else ""))
+            comments(cat.trailing)
             for v in cat.variables:
                 if v.inherited:
                     continue
-                out += v.precomments
+                place(v)
                 value = v.value.replace(";", "\\;")
                 line = f"{v.name} {'=>' if v.object else '='} {value}"
                 out.append(line + (f"  {v.sameline}" if v.sameline else ""))
-            out.append("")
-        out += self.trailing
-        return "\n".join(out)
+                comments(v.trailing)
+        return "".join(f"{line}\n" for line in out)
 
 
 def _split_comment(raw: str) -> tuple[str, str]:
@@ -83,20 +114,24 @@ def _split_comment(raw: str) -> tuple[str, str]:
 def parse_config(text: str) -> ConfigFile:
     """A .conf text as ``ast_config_load2`` with ``CONFIG_FLAG_WITHCOMMENTS``
     reads it: categories, templates (their lines copied into the categories
-    inheriting them), ``=`` and ``=>``, comments attached to the next line."""
+    inheriting them), ``=`` and ``=>``, comments and blank lines attached to
+    the next line (those ending the file to the last one), line numbers."""
     cfg = ConfigFile()
     current: Category | None = None
+    last: Category | Variable | None = None
     comments: list[str] = []
-    for raw in text.splitlines():
+    for lineno, raw in enumerate(text.splitlines(), 1):
         content, comment = _split_comment(raw)
         line = content.strip().replace("\\;", ";")
         if not line:
-            if comment:
-                comments.append(comment.rstrip())
+            comments.append(comment.rstrip())
             continue
         if line.startswith("["):
             name, _, rest = line[1:].partition("]")
-            current = Category(name.strip(), precomments=comments, sameline=comment.rstrip())
+            current = Category(
+                name.strip(), precomments=comments, sameline=comment.rstrip(), lineno=lineno
+            )
+            last = current
             comments = []
             rest = rest.strip()
             if rest.startswith("(") and rest.endswith(")"):
@@ -118,17 +153,18 @@ def parse_config(text: str) -> ConfigFile:
             continue
         is_object = "=>" in line and line.index("=>") <= line.index("=")
         name, _, value = line.partition("=>" if is_object else "=")
-        current.variables.append(
-            Variable(
-                name.strip(),
-                value.strip(),
-                is_object,
-                precomments=comments,
-                sameline=comment.rstrip(),
-            )
+        last = Variable(
+            name.strip(),
+            value.strip(),
+            is_object,
+            precomments=comments,
+            sameline=comment.rstrip(),
+            lineno=lineno,
         )
+        current.variables.append(last)
         comments = []
-    cfg.trailing = comments
+    if last is not None:
+        last.trailing = comments
     return cfg
 
 
@@ -347,7 +383,7 @@ class ConfigStore:
                         )
         # Saved, then read again by the next action (as Asterisk loads the file
         # for each one): inherited lines follow their template's new content.
-        self.files[dst] = parse_config(cfg.render())
+        self.files[dst] = parse_config(cfg.render(save_as=dst))
         self.saves.append(dst)
 
     # -- "dialplan show" --------------------------------------------------
@@ -359,17 +395,13 @@ class ConfigStore:
         if cfg is None:
             return ["There is no existence of '%s' context" % context]
         n_ext = n_prio = n_ctx = 0
-        lineno = 0
         for cat in cfg.categories:
-            lineno += 1
             if context and cat.name != context:
-                lineno += len(cat.variables) + 1
                 continue
             rows = []
             current = None
             prio = 0
             for v in cat.variables:
-                lineno += 1
                 if v.name not in ("exten", "same"):
                     continue
                 fields = [f.strip() for f in v.value.split(",", 2)]
@@ -383,8 +415,7 @@ class ConfigStore:
                     continue
                 if exten and current != exten:
                     continue
-                rows.append((current, prio, app, lineno))
-            lineno += 1
+                rows.append((current, prio, app, v.lineno))
             if not rows:
                 continue
             n_ctx += 1
@@ -393,7 +424,8 @@ class ConfigStore:
             for ext, prio, app, ln in rows:
                 label = f"'{ext}' =>" if ext not in seen else ""
                 seen.add(ext)
-                out.append(f"  {label:<16}{prio}. {app:<37} [extensions.conf:{ln}]")
+                # show_dialplan_helper_extension_output(): "  %-17s %-45s [%s:%d]"
+                out.append(f"  {label:<17} {f'{prio}. {app}':<45} [extensions.conf:{ln}]")
                 n_prio += 1
             n_ext += len(seen)
             out.append("")
@@ -411,61 +443,83 @@ class ConfigStore:
 
 
 # The dialplan the shared reference captures were recorded with (see GetConfig
-# in capture h), plus the usual companions of an Odoo <-> Asterisk setup.
+# in capture h; extensions.conf as it was on disk, with its comments: "dialplan
+# show" gives line numbers), plus the usual companions of an Odoo <-> Asterisk setup.
 BASE_FILES = {
     "extensions.conf": """\
 [general]
-static=yes
-writeprotect=no
-clearglobalvars=no
+static = yes
+writeprotect = no
+clearglobalvars = no
 
 [globals]
 
 [demo]
+; 100: answer, wait 2s, play a prompt, hang up
 exten => 100,1,NoOp(ext 100 answer+playback)
 same => n,Answer()
 same => n,Wait(2)
 same => n,Playback(hello-world)
 same => n,Hangup()
+
+; 101: answer, milliwatt tone for 5 s
 exten => 101,1,NoOp(ext 101 milliwatt)
 same => n,Answer()
 same => n,Set(TIMEOUT(absolute)=5)
 same => n,Milliwatt()
 same => n,Hangup()
+
+; 102: answer, echo test for up to 10 s
 exten => 102,1,NoOp(ext 102 echo)
 same => n,Answer()
 same => n,Set(TIMEOUT(absolute)=10)
 same => n,Echo()
 same => n,Hangup()
+
+; 110: long call (answer, wait 60 s) - for CoreShowChannels / transfers
 exten => 110,1,NoOp(ext 110 long call)
 same => n,Answer()
 same => n,Wait(60)
 same => n,Hangup()
+
+; 150: answer, wait 1 s, hang up - burst target
 exten => 150,1,Answer()
 same => n,Wait(1)
 same => n,Hangup()
+
+; busy
 exten => busy,1,NoOp(busy)
 same => n,Busy(5)
 exten => 103,1,Goto(busy,1)
+
+; never answers: ringing, wait 30 s, hang up
 exten => noanswer,1,NoOp(noanswer)
 same => n,Ringing()
 same => n,Wait(30)
 same => n,Hangup()
 exten => 104,1,Goto(noanswer,1)
+
+; SIP peers
 exten => alice,1,Dial(SIP/alice,20,tT)
 same => n,Hangup()
 exten => bob,1,Dial(SIP/bob,20,tT)
 same => n,Hangup()
 exten => 200,1,Goto(bob,1)
 exten => 201,1,Goto(alice,1)
+
+; dial a Local "callee" (for bridge/transfer tests)
 exten => 300,1,NoOp(bridge to 110)
 same => n,Dial(Local/110@demo/n,30)
 same => n,Hangup()
+
+; queue
 exten => 600,1,NoOp(queue support)
 same => n,Answer()
 same => n,Queue(support,,,,30)
 same => n,Hangup()
 exten => queue,1,Goto(600,1)
+
+; queue agents (Local channel members)
 exten => agent1,1,NoOp(agent1)
 same => n,Wait(1)
 same => n,Answer()
@@ -475,6 +529,7 @@ exten => agent2,1,NoOp(agent2)
 same => n,Ringing()
 same => n,Wait(20)
 same => n,Hangup()
+
 """,
     "sip.conf": """\
 [general]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
 
 from . import scenarios as sc
@@ -77,10 +78,15 @@ class LoadGenerator:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        while self.duration is None or loop.time() - t0 < self.duration:
+        # the calls due within the duration, all started even when the loop
+        # wakes up late at its end
+        total = None if self.duration is None else math.ceil(self.duration * self.rate)
+        while total is None or self.started < total:
             # Start as many calls as the schedule says by now: steady rate
             # even when the loop is late (the simulator is the bottleneck).
             due = int((loop.time() - t0) * self.rate) + 1
+            if total is not None:
+                due = min(due, total)
             while self.started < due:
                 self._one()
             await asyncio.sleep(max(0.0, t0 + due / self.rate - loop.time()))

@@ -278,6 +278,8 @@ class Call:
     ) -> None:
         chan.priority = prio
         chan.set_app(app, data)
+        if not app.startswith("AppDial"):  # a dialled channel's placeholder runs no PBX
+            self.table.start_pbx(chan)
         self.emit(ch.newexten(chan, app, data, extension))
 
     def finish_channel(self, chan: Channel, cause: int, cdr: bool = True) -> None:
@@ -904,18 +906,22 @@ class LocalDialLeg:
         call.emit(ch.varset(a, "DIALEDPEERNUMBER", self.dialstring))
         a.exten = caller.exten
         for c in (a, b):
-            c.cid_num, c.cid_name = caller.cid_num, caller.cid_name
-            c.conn_num, c.conn_name = caller.cid_num, caller.cid_name
             c.cdr_src, c.cdr_dst, c.cdr_dcontext, c.cdr_clid = (
                 caller.cdr_src,
                 self.exten,
                 self.context,
                 caller.cdr_clid,
             )
-        a.conn_num, a.conn_name = caller.exten, UNKNOWN
+        # app_dial: the outgoing channel's caller is the dialling channel's exten
+        # and name, its connected line the caller (300/Odoo and 9000/Odoo in g)
+        a.cid_num, a.cid_name = caller.exten, caller.cid_name
+        a.conn_num, a.conn_name = caller.cid_num, caller.cid_name
         call.newexten(a, 1, "AppDial", "(Outgoing Line)")
         call.emit(ch.newcallerid(a), ch.newconnectedline(a))
         call.emit(ch.varset(b, "DIALEDPEERNUMBER", self.dialstring))
+        # core_unreal: ;2 sees ;1's parties the other way round
+        b.cid_num, b.cid_name = a.conn_num, a.conn_name
+        b.conn_num, b.conn_name = a.cid_num, a.cid_name
         call.emit(ch.newcallerid(b), ch.newconnectedline(b))
         call.emit(ch.local_bridge(a, b, self.context, self.exten, self.optimize))
         call.emit(ch.dial_begin(caller, a, self.dialstring))
@@ -1292,6 +1298,11 @@ class SipInboundCall(Call):
         return None
 
     async def _run_redirected(self, chan, context, exten, prio) -> None:
+        # back in the dialplan, the channel is the party A of a CDR of its own
+        # (bob's in i1 and i2: Source bob, Destination 100)
+        num = chan.cid_num if chan.cid_num != UNKNOWN else ""
+        chan.cdr_src, chan.cdr_dst, chan.cdr_dcontext = num, exten, context
+        chan.cdr_clid = ch.cdr_clid(num, chan.cid_name if chan.cid_name != UNKNOWN else "")
         with contextlib.suppress(EndOfDialplan, HangupNow):
             await self.run_dialplan(chan, context, exten, prio)
         if chan.alive:

@@ -241,6 +241,8 @@ class AmiSimulator:
         self.table = ChannelTable(self.clock, uniqueid_start=1)
         self.config_store = ConfigStore(seed=seed_configs)
         self.sessions: list[Session] = []
+        # the most sessions logged in at once since start or reset_max_logged_in()
+        self.max_logged_in = 0
         self.actions_received: list[dict] = []
         self.calls: dict[str, sc.Call] = {}
         # How each SIP peer's phone reacts when it is rung (by an Originate or a
@@ -299,6 +301,17 @@ class AmiSimulator:
     @property
     def listening(self) -> bool:
         return self._server is not None
+
+    @property
+    def logged_in(self) -> int:
+        """Sessions logged in now: authenticated and not closed (TCP
+        connections that have not logged in do not count)."""
+        return sum(1 for s in self.sessions if s.authenticated and not s.closed)
+
+    def reset_max_logged_in(self) -> int:
+        """Count the maximum again from the sessions logged in now; returns the old one."""
+        previous, self.max_logged_in = self.max_logged_in, self.logged_in
+        return previous
 
     async def drop_connections(self) -> None:
         for s in list(self.sessions):
@@ -623,6 +636,8 @@ class AmiSimulator:
             s.error(m, "Authentication failed")
             return False
         s.authenticated = True
+        # logins are the only place the number grows: the maximum is exact
+        self.max_logged_in = max(self.max_logged_in, self.logged_in)
         s.username = username
         s.readperm, s.writeperm = self.user_perms(username)
         s.started = time.time()

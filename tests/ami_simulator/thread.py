@@ -100,6 +100,20 @@ class SimulatorThread:
     def config_store(self):
         return self.sim.config_store
 
+    @property
+    def logged_in(self) -> int:
+        """AMI sessions logged in now (not mere TCP connections)."""
+        return self.call(lambda: self.sim.logged_in)
+
+    @property
+    def max_logged_in(self) -> int:
+        """The most AMI sessions logged in at once since start or :meth:`reset_max_logged_in`."""
+        return self.call(lambda: self.sim.max_logged_in)
+
+    def reset_max_logged_in(self) -> int:
+        """Count the maximum again from the sessions logged in now; returns the old one."""
+        return self.call(self.sim.reset_max_logged_in)
+
     def emit(self, event) -> None:
         self.call(self.sim.emit, event)
 
@@ -123,6 +137,8 @@ class SimulatorThread:
         return self.call(self.sim.start_call, scenario, **kw)
 
     def set_silent(self, silent: bool = True) -> None:
+        """While silent, the sessions read (and record) actions but neither run
+        nor answer them, and send no event: all that is dropped, not delayed."""
         self.call(setattr, self.sim, "silent", silent)
 
     def drop_connections(self) -> None:
