@@ -27,7 +27,12 @@
         "views/asterisk_calls_menus.xml",
     ],
     "assets": {
-        "web.assets_backend": ["asterisk_calls/static/src/**/*"],
+        "web.assets_backend": [
+            "asterisk_calls/static/src/**/*",
+            ("remove", "asterisk_calls/static/src/views/**"),
+        ],
+        # with Odoo's graph view, loaded when a graph is first shown
+        "web.assets_backend_lazy": ["asterisk_calls/static/src/views/**"],
         "web.assets_tests": ["asterisk_calls/static/tests/tours/*.js"],
     },
 }

@@ -495,7 +495,8 @@ def test_mixmonitor_playdtmf_and_core_actions():
         chan = next(iter(sim.table.channels))
         await c.action(Action="MixMonitor", ActionID="mm", Channel=chan, File="rec.wav")
         m, _ = await c.read_until(lambda m: m.get("Variable") == "MIXMONITOR_FILENAME")
-        assert m.get("Value") == "rec.wav"
+        # Asterisk names the file by its full path (capture mixmonitor_action)
+        assert m.get("Value") == "/var/spool/asterisk/monitor/rec.wav"
         await c.action(Action="StopMixMonitor", ActionID="smm", Channel=chan)
         await c.read_until(lambda m: m.get("Event") == "MixMonitorStop")
         await c.action(Action="PlayDTMF", ActionID="d", Channel=chan, Digit="5")

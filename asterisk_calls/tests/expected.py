@@ -265,6 +265,65 @@ OWN_CAPTURE_CALLS = {
             "cdr": ("ANSWERED", 7, 6),
         }
     ],
+    # Alice dials an outside number through the trunk: the number as a person
+    # reads it (the server's country: France), the trunk's channel no party.
+    "outbound_trunk": [
+        {
+            "status": "answered",
+            "direction": "outbound",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "+33612345678",
+            "called_name": "",
+            "users": ["alice"],
+            "answered_by": None,
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 1,
+            "talk_seconds": 4,
+            "channels": 2,
+            "cdr": ("ANSWERED", 5, 4),
+        }
+    ],
+    # The recorded line: the recording changes nothing of the call.
+    "recorded_inbound": [
+        {
+            "status": "answered",
+            "direction": "inbound",
+            "caller_number": "+33612345678",
+            "called_number": "+33155512346",
+            "called_name": "Bob",
+            "users": ["bob"],
+            "answered_by": "bob",
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 1,
+            "talk_seconds": 4,
+            "channels": 2,
+            "cdr": ("ANSWERED", 5, 4),
+        }
+    ],
+    "mixmonitor_action": [
+        {
+            "status": "answered",
+            "direction": "internal",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "bob",
+            "called_name": "Bob",
+            "users": ["alice", "bob"],
+            "answered_by": "bob",
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 1,
+            "talk_seconds": 6,
+            "channels": 2,
+            "cdr": ("ANSWERED", 7, 6),
+        }
+    ],
 }
 # 50 Originates of Local/100@demo with CallerID "Burst N" <700N>, Wait(1).
 BURST = {

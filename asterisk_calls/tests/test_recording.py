@@ -1,6 +1,7 @@
 import base64
 import io
 import os
+import shutil
 import struct
 import tempfile
 import threading
@@ -204,3 +205,49 @@ class TestRecordings(CallsCase):
         with self.assertRaisesRegex(UserError, "only Keep"):
             recording.with_user(self.bob).write({"filename": "/etc/passwd"})
         recording.with_user(self.bob).keep = True
+
+
+class TestDialplanRecording(CallsCase):
+    """A call the dialplan records (capture recorded_inbound: the trunk's line
+    runs MixMonitor(${UNIQUEID}.wav,b) before Dial(SIP/bob,20)): Odoo learns the
+    file from the real events and, once the call ended, attaches its audio."""
+
+    def test_recorded_call_gets_its_audio(self):
+        folder = tempfile.mkdtemp(prefix="pbx-monitor-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        self.server.write({"recording_source": "folder", "recording_folder": folder})
+        events = parse_capture(capture_path("recorded_inbound"))
+        named = next(i for i, e in enumerate(events) if e.get("Variable") == "MIXMONITOR_FILENAME")
+        # as the worker hands them over, in order: the call's events, the
+        # recording's (its events map entry), the call's again
+        router = self.replay(events[:named])
+        varset = dict(events[named])
+        received = 1795700000.0 + varset.pop("_t")
+        varset.update(
+            _server_id=self.server.id,
+            _received=received,
+            _linkedid=router.route(varset, received),
+        )
+        self.env["asterisk_calls.recording"].ami_recording_events([varset])
+        self.replay(events[named + 1 :], router=router)
+        call = self.calls()
+        self.assertEqual(
+            (call.status, call.direction, call.answered_by_id), ("answered", "inbound", self.bob)
+        )
+        recording = call.recording_ids
+        self.assertEqual(recording.filename, f"/var/spool/asterisk/monitor/{call.linkedid}.wav")
+        self.assertEqual(recording.channel, varset["Channel"])  # the caller's: SIP/provider-...
+        self.assertEqual(recording.state, "waiting", "the call ended: to fetch")
+        # the PBX closed the file in its monitor folder, which Odoo's host mounts
+        audio = wav_bytes(4.0)
+        with open(os.path.join(folder, f"{call.linkedid}.wav"), "wb") as f:
+            f.write(audio)
+        recording.sudo().write({"next_fetch_at": fields.Datetime.now()})
+        self.env["asterisk_calls.recording"]._cron_fetch()
+        self.assertEqual(recording.state, "fetched")
+        self.assertEqual(recording.attachment_id.raw, audio)
+        self.assertIn(f'src="/web/content/{recording.attachment_id.id}"', str(recording.player))
+        # Bob, who answered, hears it; Alice, not in the call, does not
+        self.assertEqual(recording.with_user(self.bob).attachment_id.raw[:4], b"RIFF")
+        with self.assertRaises(AccessError):
+            recording.with_user(self.alice).read(["filename"])

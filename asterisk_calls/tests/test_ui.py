@@ -58,6 +58,22 @@ class TestCallsUi(TourScreenshots, HttpCase):
             f"/odoo/action-{action.id}/{recording.id}", "asterisk_calls_recording", login="admin"
         )
 
+    def test_calls_graph_counts_in_whole_numbers(self):
+        server = self.env["asterisk_common.server"].create({"name": "Graph PBX", "host": "x"})
+        for n in range(2):
+            self.env["asterisk_calls.call"].create(
+                {"linkedid": f"graph.{n}", "server_id": server.id, "status": "answered"}
+            )
+        action = self.env["ir.actions.act_window"].create(
+            {
+                "name": "Calls of the graph PBX",
+                "res_model": "asterisk_calls.call",
+                "view_mode": "graph",
+                "domain": [("server_id", "=", server.id)],
+            }
+        )
+        self.start_tour(f"/odoo/action-{action.id}", "asterisk_calls_graph", login="admin")
+
     def test_live_calls_follow_the_bus(self):
         admin = self.env.ref("base.user_admin")
         pbx_user = self.env["asterisk_common.user"].search([("user_id", "=", admin.id)], limit=1)

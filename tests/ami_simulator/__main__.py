@@ -79,6 +79,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="how a phone reacts when rung (Originate, Dial): answer, answer:RING[:TALK] "
         "(seconds), busy, ring (never answers), unreachable; default answer after 1 s",
     )
+    p.add_argument(
+        "--monitor-dir",
+        metavar="DIR",
+        help="the PBX's monitor folder (/var/spool/asterisk/monitor) as shared with Odoo: "
+        "the files of the recordings (MixMonitor) are written there",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -105,6 +111,7 @@ async def main(args: argparse.Namespace) -> None:
         secret=args.secret,
         failed_login_delay=args.failed_login_delay,
         time_scale=args.time_scale,
+        monitor_folder=args.monitor_dir,
     )
     for peer, behaviour in args.phone:
         sim.set_phone(peer, behaviour)

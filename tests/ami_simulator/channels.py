@@ -115,6 +115,9 @@ class Channel:
     cdr_start: float | None = None  # set when a new CDR record starts after a failed Dial
     cdr_records: list = field(default_factory=list)  # finished/open records (pbx.py)
     hangup_cause: int | None = None  # cause the channel ends with, when already known
+    # a dialled channel whose caller id app_dial made up (its peer has none):
+    # the caller's connected line is not taken from it (DIAL_CALLERID_ABSENT)
+    callerid_absent: bool = False
     alive: bool = True
     pbx: bool = False  # runs the dialplan (a PBX thread), not only an application
 

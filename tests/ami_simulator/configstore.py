@@ -627,10 +627,17 @@ same => n,Wait(6)
 same => n,Hangup()
 exten => bobcarol,1,Dial(SIP/bob&SIP/carol,20)
 same => n,Hangup()
+exten => _0XXXXXXXXX,1,NoOp(outbound ${EXTEN})
+same => n,Dial(SIP/provider/${EXTEN},30,tT)
+same => n,Hangup()
 
 [from-trunk]
 exten => 0155512345,1,NoOp(DID 0155512345 ring group)
 same => n,Dial(SIP/bob&SIP/carol,20)
+same => n,Hangup()
+exten => 0155512346,1,NoOp(DID 0155512346 recorded)
+same => n,MixMonitor(${UNIQUEID}.wav,b)
+same => n,Dial(SIP/bob,20)
 same => n,Hangup()
 """,
     "sip.conf": """\

@@ -238,8 +238,15 @@ def queue_event(name: str, caller: Channel, dest: Channel | None, extra) -> ch.E
 # --- SIP Dial -----------------------------------------------------------------------
 
 
-def sip_leg(call: Call, caller: Channel, peer: str) -> Channel:
-    """The outgoing SIP channel of a Dial, up to its first NewConnectedLine."""
+def sip_leg(call: Call, caller: Channel, dialstring: str) -> Channel:
+    """The outgoing SIP channel of a Dial, up to its first NewConnectedLine.
+
+    ``dialstring``: ``bob``, or ``provider/0612345678`` (a number through a
+    trunk: capture outbound_trunk).  A peer without a ``callerid`` gives its
+    channel none: app_dial then sets the caller's extension as its caller id
+    (a NewCallerid) and marks it absent, so the caller's connected line is
+    not updated from it (``DIAL_CALLERID_ABSENT``, see :attr:`Channel.callerid_absent`)."""
+    peer = dialstring.split("/", 1)[0]
     info = peer_config(call.sim, peer)
     num, name = info["callerid"]
     leg = call.new_channel(
@@ -253,11 +260,16 @@ def sip_leg(call: Call, caller: Channel, peer: str) -> Channel:
     )
     call.emit(ch.newchannel(leg), ch.varset(leg, "SIPCALLID", sip_call_id()))
     leg.exten = ""
-    call.emit(ch.varset(leg, "DIALEDPEERNUMBER", peer))
+    call.emit(ch.varset(leg, "DIALEDPEERNUMBER", dialstring))
     inherit_variables(call, caller, leg)
     leg.exten = caller.exten
     leg.conn_num, leg.conn_name = caller.cid_num, caller.cid_name
+    leg.callerid_absent = not num
+    if leg.callerid_absent:
+        leg.cid_num = caller.exten  # "the dialplan extension and hint name" (no hint)
     call.newexten(leg, 1, "AppDial", "(Outgoing Line)", extension=caller.exten)
+    if leg.callerid_absent:
+        call.emit(ch.newcallerid(leg))
     call.emit(ch.newconnectedline(leg))
     return leg
 
@@ -284,7 +296,9 @@ class SipDial:
     def __init__(self, call: Call, caller: Channel, data: str):
         self.call, self.caller, self.data = call, caller, data
         args = [a.strip() for a in data.split(",")]
-        self.peers = [t[4:] for t in args[0].split("&") if t[:4].upper() == "SIP/"]
+        # what follows SIP/ (bob, provider/0612345678), and the peers they name
+        self.dialstrings = [t[4:] for t in args[0].split("&") if t[:4].upper() == "SIP/"]
+        self.peers = [d.split("/", 1)[0] for d in self.dialstrings]
         self.timeout = float(args[1]) if len(args) > 1 and args[1] else None
         options = args[2] if len(args) > 2 else ""
         self.features = any(o in options for o in "tTkKhHwWxX")  # DTMF features in the bridge
@@ -301,14 +315,16 @@ class SipDial:
         # (an Originate's response) comes out here (capture originate_dial_out).
         call.flush_deferred()
         # An unreachable phone (unregistered peer) gets no channel at all.
-        self.peers = [p for p in self.peers if call.phone(p)[0] != "unreachable"]
+        reachable = [call.phone(p)[0] != "unreachable" for p in self.peers]
+        self.peers = [p for p, ok in zip(self.peers, reachable, strict=True) if ok]
+        self.dialstrings = [d for d, ok in zip(self.dialstrings, reachable, strict=True) if ok]
         if not self.peers:  # pragma: no cover - not captured (source: app_dial.c)
             call.emit(ch.varset(caller, "DIALSTATUS", "CHANUNAVAIL"))
             caller.cdr_disposition = "FAILED"
             caller.cdr_start = call.now()
             caller.cdr_dstchannel = ""
             return "CHANUNAVAIL"
-        self.legs = [sip_leg(call, caller, peer) for peer in self.peers]
+        self.legs = [sip_leg(call, caller, dialstring) for dialstring in self.dialstrings]
         behaviour = {
             leg.name: call.phone(peer) for leg, peer in zip(self.legs, self.peers, strict=True)
         }
@@ -319,10 +335,11 @@ class SipDial:
             kind = behaviour[leg.name][0]
             if kind != "busy" and call.early_ringing:
                 call.set_state(leg, STATE_RINGING)
-            call.emit(ch.dial_begin(caller, leg, self.peers[0]))
+            call.emit(ch.dial_begin(caller, leg, self.dialstrings[0]))
             # Dial with one callee passes its connected line on at once.
-            caller.conn_num, caller.conn_name = leg.cid_num, leg.cid_name
-            call.emit(ch.newconnectedline(caller))
+            if not leg.callerid_absent:
+                caller.conn_num, caller.conn_name = leg.cid_num, leg.cid_name
+                call.emit(ch.newconnectedline(caller))
             if kind == "busy":
                 return self._failed([leg], "BUSY", cause=17)
             if not call.early_ringing:
@@ -334,8 +351,8 @@ class SipDial:
             call.emit(ch.device_state(leg.device, "NOT_INUSE"))
             ringing = [leg]
         else:
-            for leg, peer in zip(self.legs, self.peers, strict=True):
-                call.emit(ch.dial_begin(caller, leg, peer))
+            for leg, dialstring in zip(self.legs, self.dialstrings, strict=True):
+                call.emit(ch.dial_begin(caller, leg, dialstring))
             # The phones' 180 Ringing race each other: the last one dialled was
             # first in the capture.
             for n, leg in enumerate(reversed(self.legs)):
@@ -422,18 +439,19 @@ class SipDial:
         call, caller = self.call, self.caller
         call.set_state(leg, STATE_UP)
         if not single:
-            caller.conn_num, caller.conn_name = leg.cid_num, leg.cid_name
-            call.emit(ch.newconnectedline(caller))
+            if not leg.callerid_absent:
+                caller.conn_num, caller.conn_name = leg.cid_num, leg.cid_name
+                call.emit(ch.newconnectedline(caller))
             for other in self.legs:
                 if other is not leg and other.alive:
                     call.emit(ch.dial_end(caller, other, "CANCEL"))
                     call.finish_channel(other, 26, cdr=False)
                     self._record(other, "NO ANSWER")
-        peer = self.peers[self.legs.index(leg)]
+        dialstring = self.dialstrings[self.legs.index(leg)]
         call.emit(
             ch.varset(caller, "DIALSTATUS", "ANSWER"),
             ch.varset(caller, "DIALEDPEERNAME", leg.name),
-            ch.varset(caller, "DIALEDPEERNUMBER", peer),
+            ch.varset(caller, "DIALEDPEERNUMBER", dialstring),
         )
         leg.exten = ""
         call.emit(ch.dial_end(caller, leg, "ANSWER"))
@@ -444,7 +462,10 @@ class SipDial:
         call.emit(ch.bridge_create(bridge))
         call.newexten(leg, 1, "AppDial", "(Outgoing Line)")
         call.emit(ch.bridge_enter(bridge, leg), ch.bridge_enter(bridge, caller))
-        if self.features or leg.tech != "SIP" or caller.tech != "SIP":
+        recorded = call.sim.recording(caller) or call.sim.recording(leg)
+        if self.features or recorded or leg.tech != "SIP" or caller.tech != "SIP":
+            # DTMF features to watch, or an audiohook (MixMonitor: capture
+            # recorded_inbound): the bridge stays simple_bridge
             bridge_peer_vars(call, leg, caller)
         else:
             # No DTMF feature (Dial options t/T) to watch: the smart bridge moves the
@@ -561,6 +582,7 @@ class LocalLeg:
                 hooks.on_leg_hangup(self)
                 return None
             app, data = step
+            data = sc.substitute(two, data)
             call.newexten(two, self.prio, app, data)
             self.prio += 1
             low = app.lower()

@@ -4,8 +4,8 @@ A scenario is a :class:`Call` running as an asyncio task.  It creates channels
 in the simulator's :class:`~.channels.ChannelTable`, runs a small dialplan
 interpreter over the ``extensions.conf`` of the config store (so the demo
 dialplan of the reference captures drives the calls, and an UpdateConfig'd
-extension is callable), and publishes the events in the order the captures
-show them:
+extension is callable; ``_`` patterns and ``${...}`` substitution as the seed
+uses them), and publishes the events in the order the captures show them:
 
 * ``Local/X@demo`` originates (captures a, b, c, g, j): the ``;1``/``;2``
   pair, ``AppDial2``, ``LocalBridge``, answer propagation, Reason 4/5/3;
@@ -15,8 +15,10 @@ show them:
 * a SIP phone calling an extension (d), two SIP users bridged through
   ``Dial(SIP/bob)`` (i1, i2) with Redirect and BlindTransfer;
 * the applications recorded in ``tests/captures`` (module :mod:`.pbx`):
-  SIP Dial outcomes (busy, no answer, cancel, a ring group from a trunk),
-  ringall queues (answered, abandoned) and the attended transfer;
+  SIP Dial outcomes (busy, no answer, cancel, a ring group from a trunk, an
+  outside number through the trunk), ringall queues (answered, abandoned), the
+  attended transfer, and MixMonitor (the dialplan's or the action's, module
+  :mod:`.recording`);
 * SIP REGISTER outcomes (f, l), which only produce security/PeerStatus events.
 
 Timing uses a virtual clock: every delay is the real Asterisk delay times
@@ -127,11 +129,73 @@ class Dialplan:
                 name, data = (m.group(1), m.group(2) or "") if m else (app, "")
                 ctx.setdefault(current, {})[prio] = (name, data)
 
+    def match(self, context: str, exten: str) -> str | None:
+        """The extension of ``context`` that runs for ``exten``: itself, else
+        the first pattern (``_0XXXXXXXXX``) that matches it, in file order
+        (Asterisk prefers the most specific one; the seed has one per context)."""
+        extens = self.contexts.get(context, {})
+        if exten in extens:
+            return exten
+        return next(
+            (key for key in extens if key.startswith("_") and pattern_match(key, exten)), None
+        )
+
     def lookup(self, context: str, exten: str, prio: int) -> tuple[str, str] | None:
-        return self.contexts.get(context, {}).get(exten, {}).get(prio)
+        key = self.match(context, exten)
+        return None if key is None else self.contexts[context][key].get(prio)
 
     def exists(self, context: str, exten: str) -> bool:
-        return exten in self.contexts.get(context, {})
+        return self.match(context, exten) is not None
+
+
+_PATTERN_CLASSES = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
+
+
+def pattern_match(pattern: str, exten: str) -> bool:
+    """``ast_extension_match`` for a ``_`` pattern: X, Z, N, ``[1-5]`` sets,
+    ``.`` (one or more characters) and ``!`` (zero or more); ``-`` is ignored."""
+    regex, i, body = "", 0, pattern[1:]
+    while i < len(body):
+        c = body[i]
+        if c.upper() in _PATTERN_CLASSES:
+            regex += _PATTERN_CLASSES[c.upper()]
+        elif c == "[":
+            end = body.find("]", i)
+            if end < 0:
+                return False
+            regex += "[" + re.escape(body[i + 1 : end]).replace("\\-", "-") + "]"
+            i = end
+        elif c == ".":
+            regex += ".+"
+        elif c == "!":
+            regex += ".*"
+        elif c != "-":
+            regex += re.escape(c)
+        i += 1
+    return re.fullmatch(regex, exten) is not None
+
+
+_VARIABLE = re.compile(r"\$\{([^{}]+)\}")
+
+
+def substitute(chan: Channel, data: str) -> str:
+    """``pbx_substitute_variables`` for what the seed dialplan uses: the
+    application data shown (Newexten ``AppData``) and run is the substituted one."""
+
+    def value(m: re.Match) -> str:
+        name = m.group(1)
+        builtin = {
+            "EXTEN": chan.exten,
+            "CONTEXT": chan.context,
+            "PRIORITY": str(chan.priority),
+            "UNIQUEID": chan.uniqueid,
+            "CHANNEL": chan.name,
+            "CALLERID(num)": chan.cid_num if chan.cid_num != UNKNOWN else "",
+            "CALLERID(name)": chan.cid_name if chan.cid_name != UNKNOWN else "",
+        }
+        return builtin[name] if name in builtin else str(chan.variables.get(name, ""))
+
+    return _VARIABLE.sub(value, data) if "${" in data else data
 
 
 def parse_callerid(value: str) -> tuple[str, str]:
@@ -284,6 +348,9 @@ class Call:
 
     def finish_channel(self, chan: Channel, cause: int, cdr: bool = True) -> None:
         """Hangup event (+ Cdr) and removal from the live table."""
+        # A recording ends with its channel (no MixMonitorStop: capture
+        # recorded_inbound); its file is complete once the Hangup is out.
+        self.sim.end_mixmonitor(chan)
         self.emit(ch.hangup(chan, cause))
         self.table.remove(chan)
         if cdr:
@@ -435,6 +502,8 @@ class Call:
                 raise EndOfDialplan()
             app, data = step
             chan.context, chan.exten = context, exten
+            chan.priority = prio
+            data = substitute(chan, data)
             self.newexten(chan, prio, app, data)
             self.after_newexten(chan)
             handler = getattr(self, "app_" + app.lower(), None)
@@ -529,7 +598,8 @@ class Call:
         self.emit(ch.varset(chan, "DIALSTATUS", "CHANUNAVAIL"))
 
     async def app_mixmonitor(self, chan, data):
-        self.sim.start_mixmonitor(chan, data.split(",")[0])
+        filename, _, options = data.partition(",")
+        self.sim.start_mixmonitor(chan, filename.strip(), options.partition(",")[0])
 
     async def app_playtones(self, chan, data):
         pass
@@ -1594,6 +1664,20 @@ SCENARIOS = {
         media=True,
         talk_time=7.0,
         atxfer=(2.0, "111", "demo"),
+    ),
+    # alice dials an outside number: demo's _0XXXXXXXXX, Dial(SIP/provider/${EXTEN},30,tT)
+    "outbound_trunk": _sip(
+        "0612345678", peer="alice", phones={"provider": ("answer", 1.0)}, talk_time=4.0
+    ),
+    # the trunk's recorded line: MixMonitor(${UNIQUEID}.wav,b), Dial(SIP/bob,20)
+    "recorded_inbound": _sip(
+        "0155512346",
+        peer="provider",
+        context="from-trunk",
+        caller_id="+33612345678",
+        phones={"bob": ("answer", 1.0)},
+        talk_time=4.0,
+        device_event=False,
     ),
 }
 EVENT_SCENARIOS = {

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from . import channels as ch
 from . import originate as orig
 from . import pbx
+from . import recording as rec
 from . import scenarios as sc
 from .channels import ChannelTable, Clock, format_duration
 from .configstore import ConfigStore, UpdateError
@@ -230,6 +231,7 @@ class AmiSimulator:
         users: dict[str, str] | None = None,
         uptime: int = 23,
         seed_configs: bool = True,
+        monitor_folder: str | None = None,
     ):
         self.host = host
         self.port = port
@@ -262,7 +264,10 @@ class AmiSimulator:
         self.user_options: dict[str, dict] = {}
         # what "module show like" lists: file -> (description, support level)
         self.modules: dict[str, tuple[str, str]] = dict(LOADED_MODULES)
-        self.mixmonitors: dict[str, str] = {}
+        # channel name -> its running MixMonitor; the files go to monitor_folder
+        # (the PBX's monitor folder as a shared folder), if given
+        self.mixmonitors: dict[str, rec.MixMonitor] = {}
+        self.monitor_folder = monitor_folder
         self.started_at = time.time() - uptime
         self.reloaded_at = self.started_at
         self._server: asyncio.base_events.Server | None = None
@@ -405,10 +410,36 @@ class AmiSimulator:
                     )
         return out
 
-    def start_mixmonitor(self, chan: ch.Channel, filename: str) -> None:
-        self.mixmonitors[chan.name] = filename
-        self.publish(ch.varset(chan, "MIXMONITOR_FILENAME", filename))
+    def start_mixmonitor(self, chan: ch.Channel, filename: str, options: str = "") -> None:
+        """MixMonitor (the application or the action) on ``chan``: its file's full
+        path, MixMonitorStart; a two-party bridge the channel is in publishes its
+        peers again (it re-evaluates its technology for the audiohook: capture
+        mixmonitor_action)."""
+        path = rec.full_path(filename)
+        self.mixmonitors[chan.name] = rec.MixMonitor(path, self.clock.now(), options)
+        self.publish(ch.varset(chan, "MIXMONITOR_FILENAME", path))
         self.publish(sc.ev_plain("MixMonitorStart", chan))
+        bridge = chan.bridge
+        if bridge is not None and len(bridge.channels) == 2 and chan.call is not None:
+            bridge.technology = "simple_bridge"  # no native RTP with an audiohook
+            pbx.bridge_peer_vars(chan.call, *bridge.channels)
+
+    def recording(self, chan: ch.Channel) -> rec.MixMonitor | None:
+        return self.mixmonitors.get(chan.name)
+
+    def end_mixmonitor(self, chan: ch.Channel) -> rec.MixMonitor | None:
+        """The recording of ``chan`` ends (StopMixMonitor, or the channel hung
+        up): Asterisk closes its file."""
+        recording = self.mixmonitors.pop(chan.name, None)
+        if recording is not None and self.monitor_folder:
+            try:
+                written = rec.write(self.monitor_folder, recording, self.clock.now())
+            except OSError:
+                self.log.exception("recording %s not written", recording.path)
+            else:
+                if written:
+                    self.log.info("recording %s written to %s", recording.path, written)
+        return recording
 
     # -- load generator / replay (implemented in their own modules) ----------
     def start_load(self, calls_per_second: float, duration: float | None = None, mix=None):
@@ -1051,14 +1082,14 @@ class AmiSimulator:
             return True
         filename = m.get("File") or f"{chan.uniqueid}.wav"
         s.ack(m, None)
-        self.start_mixmonitor(chan, filename)
+        self.start_mixmonitor(chan, filename, m.get("Options") or "")
         return True
 
     def act_stopmixmonitor(self, s: Session, m: Message):
         chan = self._existing_channel(s, m)
         if chan is None:
             return True
-        if self.mixmonitors.pop(chan.name, None) is None:
+        if self.end_mixmonitor(chan) is None:
             s.error(m, "Could not stop MixMonitor")
             return True
         s.ack(m, None)

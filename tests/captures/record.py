@@ -370,6 +370,41 @@ async def sc_attended_transfer(rec, out):
     return phones
 
 
+async def sc_outbound_trunk(rec, out):
+    return await run_phones(
+        rec,
+        out,
+        {"provider": uas(5080, "answer", 1000, media=18000)},
+        "alice",
+        uac_alice("0612345678", "bye", 4000),
+    )
+
+
+async def sc_recorded_inbound(rec, out):
+    return await run_phones(
+        rec, out, {"bob": uas(5070, "answer", 1000)}, "provider", uac_trunk("0155512346", 4000)
+    )
+
+
+async def sc_mixmonitor_action(rec, out):
+    start = len(rec.messages)
+    phones = await run_phones(
+        rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye", 6000)
+    )
+    enter = await rec.wait_for(
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/alice-"),
+        start=start,
+    )
+    await asyncio.sleep(1.0)
+    # what Odoo's Record button sends (asterisk_calls: _start_recording)
+    await rec.action(
+        "MixMonitor", Channel=enter.get("Channel"), File="odoo-recording-test.wav", Options="b"
+    )
+    await asyncio.sleep(2.0)
+    await rec.action("StopMixMonitor", Channel=enter.get("Channel"))
+    return phones
+
+
 # --- Originate (click-to-dial) -----------------------------------------------------
 # What Odoo sends: the user's own phone rings first (Channel), shows CallerID,
 # then the dialled number runs in the user's context (Context/Exten/Priority).
@@ -516,6 +551,24 @@ SCENARIOS = {
         "Answer, Wait(6), Hangup); alice hangs up (BYE) 7 s after her answer, which completes "
         "the transfer (bob <-> Local/111@demo;1); 111 hangs up, then bob",
         sc_attended_transfer,
+    ),
+    "outbound_trunk": (
+        "sipp UAC alice -> 0612345678 (demo _0XXXXXXXXX: Dial(SIP/provider/${EXTEN},30,tT)); "
+        "sipp UAS provider (127.0.0.1:5080) answers after 1 s of ringing; alice hangs up (BYE) "
+        "4 s after the answer",
+        sc_outbound_trunk,
+    ),
+    "recorded_inbound": (
+        "sipp UAC provider (From +33612345678) -> DID 0155512346 (from-trunk: "
+        "MixMonitor(${UNIQUEID}.wav,b), Dial(SIP/bob,20)); bob answers after 1 s of ringing; "
+        "the outside caller hangs up (BYE) 4 s after the answer",
+        sc_recorded_inbound,
+    ),
+    "mixmonitor_action": (
+        "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; 1 s after the "
+        "bridge, AMI MixMonitor Channel=SIP/alice-... File=odoo-recording-test.wav Options=b, "
+        "2 s later AMI StopMixMonitor; alice hangs up (BYE) 6 s after the answer",
+        sc_mixmonitor_action,
     ),
     "originate_answered": (
         "AMI Originate (async) Channel=SIP/bob Context=demo Exten=100 Priority=1, CallerID "

@@ -116,3 +116,29 @@ registry.category("web_tour.tours").add("asterisk_calls_live", {
         { trigger: ".o_asterisk_current_call .badge:contains(1)" },
     ],
 });
+
+// The graph of calls counts in whole numbers: with two calls the y axis shows
+// 0, 1, 2 and no 0.5 or 1.5.
+registry.category("web_tour.tours").add("asterisk_calls_graph", {
+    steps: () => [
+        {
+            trigger: ".o_graph_renderer canvas",
+            async run() {
+                const start = Date.now();
+                let chart;
+                while (!(chart = window.Chart?.getChart(this.anchor))?.scales?.y) {
+                    if (Date.now() - start > 5000) {
+                        throw new Error("no chart drawn");
+                    }
+                    await new Promise((resolve) => setTimeout(resolve, 100));
+                }
+                const ticks = chart.scales.y.ticks.map((tick) => tick.value);
+                if (ticks.length < 2 || !ticks.every(Number.isInteger)) {
+                    throw new Error(`y axis ticks: ${ticks.join(", ")}`);
+                }
+                document.body.classList.add("o_pbx_graph_checked");
+            },
+        },
+        { trigger: "body.o_pbx_graph_checked" },
+    ],
+});
