@@ -346,7 +346,7 @@ class TestConditions(SecurityCase):
         """A condition already in the database (written before a stricter
         check, or by SQL) never runs: the worker compiles it with the same
         check and counts the entry as failing."""
-        from odoo.addons.asterisk_agent_worker.worker import EventsMap
+        from odoo.addons.asterisk_agent_worker.events_map import EventsMap
 
         entry = self.entry("event.get('Cause') == '16'")
         for expr in ESCAPES:
