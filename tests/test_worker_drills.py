@@ -7,7 +7,6 @@ silent peer in test_worker.py.
 """
 
 import random
-import threading
 import time
 
 from .ami_simulator import SimulatorThread
@@ -22,6 +21,7 @@ from .worker_env import (
     event,
     records,
     server_health,
+    stream_events,
     wait_until,
 )
 
@@ -61,15 +61,7 @@ def test_leader_lock_connection_killed_keeps_one_consumer(db, sim, odoo):
         leader = leader_pid(db, server_id)
         assert leader in {n.proc.pid for n in nodes}
         calls, per_call = 20, 30
-
-        def stream():
-            for seq in range(per_call):
-                for call in range(calls):
-                    sim.emit(event("Newchannel", f"1700000020.{call}", seq))
-                time.sleep(0.2)  # 100 events/s for 6 s
-
-        streamer = threading.Thread(target=stream)
-        streamer.start()
+        streamer = stream_events(sim, "1700000020", calls, per_call)  # 100 events/s for 6 s
         for _ in range(3):
             time.sleep(1.5)
             kill_lock_connection(db, server_id)

@@ -17,6 +17,7 @@ from .worker_env import (
     event,
     records,
     server_health,
+    stream_events,
     wait_until,
 )
 
@@ -221,15 +222,7 @@ def test_postgres_restart_mid_stream_loses_nothing(db, sim, odoo):
     node = odoo(db)
     wait_until(lambda: connected(db, server_id), 30, message="server connected")
     calls, per_call = 30, 20
-
-    def stream():
-        for seq in range(per_call):
-            for call in range(calls):
-                sim.emit(event("Newchannel", f"1700000012.{call}", seq))
-            time.sleep(0.2)  # 150 events/s for 4 s
-
-    streamer = threading.Thread(target=stream)
-    streamer.start()
+    streamer = stream_events(sim, "1700000012", calls, per_call)  # 150 events/s for 4 s
     time.sleep(1.0)
     version, name = _cluster()
     subprocess.run(

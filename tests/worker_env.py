@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import xmlrpc.client
 
@@ -253,6 +254,21 @@ def event(name, linkedid, seq, **extra):
         "Seq": str(seq),
         **extra,
     }
+
+
+def stream_events(sim, prefix, calls, per_call, pause=0.2):
+    """Start a thread sending ``per_call`` rounds of one Newchannel for each of
+    ``calls`` calls (Linkedid ``<prefix>.<call>``, Seq the round), ``pause`` apart."""
+
+    def run():
+        for seq in range(per_call):
+            for call in range(calls):
+                sim.emit(event("Newchannel", f"{prefix}.{call}", seq))
+            time.sleep(pause)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 # -- the call tracker's tests: asterisk_calls and PBX users ------------------------
