@@ -34,6 +34,10 @@ MAX_TRIES = 10
 # Handlers can tell they run in the worker (and not from a user's request).
 WORKER_CONTEXT = {"asterisk_worker": True}
 LATENCY_SAMPLES = 20000
+# A handler failing on every event must not write a log line per event: one
+# per handler in this many seconds, with the count of those not logged (every
+# failure is still a dispatch error row and counted on the server).
+FAILURE_LOG_EVERY = 10.0
 
 
 def is_db_down(error):
@@ -100,6 +104,8 @@ class Dispatcher:
         self._stopping = False
         self._threads = []
         self._drop_logged = 0.0
+        self._failure_logs = {}  # handler -> [last logged (monotonic), failures not logged]
+        self._failure_log_lock = threading.Lock()
 
     # -- producer side (asyncio thread) ---------------------------------------
 
@@ -288,16 +294,30 @@ class Dispatcher:
         for job, _, _ in failures:
             self.stats[job.server_id].failed += 1
 
+    def _log_failure(self, job, error):
+        handler = f"{job.model}.{job.method}"
+        now = time.monotonic()
+        with self._failure_log_lock:
+            state = self._failure_logs.setdefault(handler, [-FAILURE_LOG_EVERY, 0])
+            if now - state[0] < FAILURE_LOG_EVERY:
+                state[1] += 1
+                return
+            quiet, state[:] = state[1], [now, 0]
+        _logger.error(
+            "%s: %s failed on %s: %s%s",
+            self.dbname,
+            handler,
+            job.event.get("Event"),
+            error,
+            f" (and {quiet} more failures of this handler since its last log line: "
+            "see PBX > Monitoring > Dispatch Errors)"
+            if quiet
+            else "",
+        )
+
     def _store_failures(self, env, failures):
         for job, error, _tb in failures:
-            _logger.error(
-                "%s: %s.%s failed on %s: %s",
-                self.dbname,
-                job.model,
-                job.method,
-                job.event.get("Event"),
-                error,
-            )
+            self._log_failure(job, error)
         env["asterisk_common.dispatch_error"].sudo().create(
             [
                 {

@@ -98,7 +98,7 @@ def test_failing_handler_does_not_block_others(db, sim, odoo):
     server_id = add_server(db, sim.port)
     add_map_entry(db, "Newchannel")
     add_map_entry(db, "Hangup", method="ami_fail")
-    odoo(db)
+    node = odoo(db)
     wait_until(lambda: connected(db, server_id), 20, message="server connected")
     for seq in range(5):
         sim.emit(event("Hangup", "1700000001.1", seq))
@@ -121,6 +121,20 @@ def test_failing_handler_does_not_block_others(db, sim, odoo):
     wait_until(
         lambda: server_health(db, server_id)["events_failed"] == 5, 10, message="failed counter"
     )
+    # Five rows, but not five log lines: the first, then a count.
+    sim.emit(event("Hangup", "1700000001.1", 5))
+    wait_until(lambda: server_health(db, server_id)["events_failed"] == 6, 10, message="sixth")
+    logged = [line for line in node.log().splitlines() if "ami_fail failed on" in line]
+    assert len(logged) == 1, logged
+    time.sleep(10)  # FAILURE_LOG_EVERY
+    sim.emit(event("Hangup", "1700000001.1", 6))
+    wait_until(
+        lambda: len([x for x in node.log().splitlines() if "ami_fail failed on" in x]) == 2,
+        10,
+        message="the next log line",
+    )
+    last = [line for line in node.log().splitlines() if "ami_fail failed on" in line][-1]
+    assert "(and 5 more failures of this handler since its last log line" in last
 
 
 def test_batch_handler_gets_batches_and_loses_no_neighbour(db, sim, odoo):

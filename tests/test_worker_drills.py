@@ -149,6 +149,11 @@ def test_handler_raising_one_event_in_a_thousand(db, sim, odoo):
     )
     assert health["events_dispatched"] == expected
     assert node.errors() == [] or all("on purpose" in line for line in node.errors())
+    # Logged once per handler per 10 s, with the count of the others.
+    logged = [line for line in node.log().splitlines() if "ami_batch failed on" in line]
+    assert 1 <= len(logged) < len(failing), logged
+    if len(logged) == 1:
+        assert "more failures" not in logged[0]
 
 
 def rss_mb(pid):
