@@ -336,9 +336,9 @@ class Dispatcher:
     def latency_percentiles(self):
         samples = sorted(self.latencies)
         if not samples:
-            return None, None
+            return None, None, None
 
         def pick(q):
             return samples[min(len(samples) - 1, int(q * len(samples)))]
 
-        return pick(0.50), pick(0.99)
+        return pick(0.50), pick(0.95), pick(0.99)

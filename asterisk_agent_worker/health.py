@@ -38,7 +38,7 @@ class HealthReporter:
                 _logger.exception("%s: health report failed", self.dbname)
 
     def values(self, link, latency):
-        """The server's health row; ``latency`` is the dispatcher's (p50, p99)."""
+        """The server's health row; ``latency`` is the dispatcher's (p50, p95, p99)."""
         client, stats = link.client, self.dispatcher.stats[link.id]
         if client is not None and link.id in self.links():
             # Failures before login (refused, auth) never reach on_disconnect.
@@ -60,9 +60,9 @@ class HealthReporter:
             "events_dropped": stats.dropped,
             "events_buffered": self.dispatcher.buffered,
         }
-        p50, p99 = latency
-        if p50 is not None:
-            values.update(latency_p50=round(p50 * 1000, 1), latency_p99=round(p99 * 1000, 1))
+        if latency[0] is not None:
+            p50, p95, p99 = (round(seconds * 1000, 1) for seconds in latency)
+            values.update(latency_p50=p50, latency_p95=p95, latency_p99=p99)
         if client is not None:
             values.update(
                 events_received=client.events_received,

@@ -7,7 +7,7 @@ answered, busy, unanswered, SIP calls), real PostgreSQL.
 
 Reports per rate: calls started and recorded, calls completed per second
 while the load ran (sustained when it keeps up with the rate), events read and
-handled per second, the p50/p99 latency from an event's arrival on the AMI
+handled per second, the p50/p95/p99 latency from an event's arrival on the AMI
 socket to the commit of its handler, the worker's memory, and the database
 size per 1,000 calls (calls, channels, their indexes), as left by the load
 (with the updates' dead rows) and after VACUUM FULL.
@@ -88,9 +88,10 @@ def run(template, rate, duration, threads, meter=None):
             drain = time.monotonic() - started - duration - 6.4
             cpu_after = sample()
             health = server_health(db, server_id)
-            p50, p99 = query(
+            p50, p95, p99 = query(
                 db,
-                "SELECT latency_p50, latency_p99 FROM asterisk_common_server WHERE id = %s",
+                "SELECT latency_p50, latency_p95, latency_p99 FROM asterisk_common_server "
+                "WHERE id = %s",
                 [server_id],
             )[0]
             total = query(db, "SELECT count(*) FROM asterisk_calls_call")[0][0]
@@ -113,6 +114,7 @@ def run(template, rate, duration, threads, meter=None):
                 "dropped": health["events_dropped"],
                 "drain_s": drain,
                 "p50_ms": p50,
+                "p95_ms": p95,
                 "p99_ms": p99,
                 "rss_before_mb": rss_before,
                 "rss_after_mb": rss_mb(node.proc.pid),
@@ -137,7 +139,8 @@ def main():
         print(
             f"{'calls/s':>7} {'started':>7} {'recorded':>8} {'ended':>6} {'ended/s':>7} "
             f"{'recv/s':>7} {'handled/s':>9} {'errors':>6} {'dropped':>7} {'drain s':>7} "
-            f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>11} {'KB/1000 calls':>13} {'vacuumed':>8}"
+            f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'RSS MB':>11} "
+            f"{'KB/1000 calls':>13} {'vacuumed':>8}"
         )
         for rate in args.calls_per_second:
             r = run(template, rate, args.duration, args.threads)
@@ -145,7 +148,8 @@ def main():
                 f"{r['rate']:>7g} {r['started']:>7} {r['recorded']:>8} {r['ended']:>6} "
                 f"{r['sustained']:>7.1f} {r['received_per_s']:>7.0f} {r['handled_per_s']:>9.0f} "
                 f"{r['errors']:>6} {r['dropped']:>7} {r['drain_s']:>7.1f} {r['p50_ms']:>7.1f} "
-                f"{r['p99_ms']:>7.1f} {r['rss_before_mb']:>5.0f}->{r['rss_after_mb']:<5.0f}"
+                f"{r['p95_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+                f"{r['rss_before_mb']:>5.0f}->{r['rss_after_mb']:<5.0f}"
                 f"{r['kb_per_1000']:>13.0f} {r['kb_per_1000_vacuumed']:>8.0f}",
                 flush=True,
             )

@@ -207,6 +207,22 @@ def test_burst_far_above_the_sustained_rate(db, sim, odoo):
     )
     assert burst_rate >= 10 * drain_rate
     assert server_health(db, server_id)["events_dropped"] == 0
+    p50, p95, p99 = wait_until(
+        lambda: (
+            (
+                row := query(
+                    db,
+                    "SELECT latency_p50, latency_p95, latency_p99 FROM asterisk_common_server "
+                    "WHERE id = %s",
+                    [server_id],
+                )[0]
+            )[2]
+            and row
+        ),
+        10,
+        message="latency reported",
+    )
+    assert 0 < p50 <= p95 <= p99, (p50, p95, p99)
     # The backlog is held as event dicts (a few hundred bytes each) bounded by
     # asterisk_worker_buffer: 20k of them fit in tens of MB.
     assert peak - rss_before < 150, f"memory grew by {peak - rss_before:.0f} MB"

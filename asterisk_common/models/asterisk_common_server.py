@@ -137,6 +137,7 @@ class AsteriskServer(models.Model):
         help="Median time from an event's arrival on the AMI socket to the commit of its "
         "handler, over the last 20,000 events of this database.",
     )
+    latency_p95 = fields.Float(string="Latency p95 (ms)", readonly=True, copy=False)
     latency_p99 = fields.Float(string="Latency p99 (ms)", readonly=True, copy=False)
 
     _sql_constraints = [
