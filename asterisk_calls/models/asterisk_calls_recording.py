@@ -9,7 +9,7 @@ import requests
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.asterisk_common.tools import ami_handler
 
@@ -57,7 +57,10 @@ class AsteriskRecording(models.Model):
     fetch_attempts = fields.Integer(readonly=True)
     next_fetch_at = fields.Datetime(readonly=True, index=True)
     last_error = fields.Char(readonly=True)
-    keep = fields.Boolean(help="Never deleted by the retention rule.")
+    keep = fields.Boolean(
+        help="Never deleted by the retention rule. Supervisors and administrators only: "
+        "the retention is the company's rule, not a participant's choice."
+    )
     player = fields.Html(compute="_compute_player", sanitize=False)
 
     @api.depends("attachment_id")
@@ -72,8 +75,13 @@ class AsteriskRecording(models.Model):
                 rec.player = False
 
     def write(self, vals):
-        if not self.env.su and set(vals) - {"keep"}:
-            raise UserError(_("Recordings are made by the PBX: only Keep can be changed."))
+        if not self.env.su:
+            if set(vals) - {"keep"}:
+                raise UserError(_("Recordings are made by the PBX: only Keep can be changed."))
+            if not self.env.user.has_group("asterisk_calls.group_asterisk_supervisor"):
+                raise AccessError(
+                    _("Only PBX supervisors and administrators can keep a recording.")
+                )
         return super().write(vals)
 
     # -- events -----------------------------------------------------------------------

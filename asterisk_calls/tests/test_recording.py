@@ -204,7 +204,12 @@ class TestRecordings(CallsCase):
             recording.attachment_id.with_user(self.carol).read(["raw"])
         with self.assertRaisesRegex(UserError, "only Keep"):
             recording.with_user(self.bob).write({"filename": "/etc/passwd"})
+        # Retention is the company's rule: a participant cannot opt out of it.
+        with self.assertRaisesRegex(AccessError, "supervisors"):
+            recording.with_user(self.bob).keep = True
+        self.bob.groups_id += self.env.ref("asterisk_calls.group_asterisk_supervisor")
         recording.with_user(self.bob).keep = True
+        self.assertTrue(recording.keep)
 
 
 class TestDialplanRecording(CallsCase):
