@@ -18,7 +18,6 @@ import os
 import time
 
 from .ami_simulator import SimulatorThread
-from .bench_worker import rss_mb
 from .odoo_env import copy_db, drop_db, query, unique_db
 from .worker_env import OdooServer, create_calls_template, point_server, server_health
 
@@ -65,7 +64,7 @@ def run(template, rate, duration, threads, meter=None):
             while server_health(db, server_id)["state"] != "connected":
                 assert time.monotonic() < deadline, "worker did not connect"
                 time.sleep(0.2)
-            rss_before = rss_mb(node.proc.pid)
+            rss_before = node.rss_mb()
             sample = meter(node) if meter else dict
             cpu_before = sample()
             load = sim.start_load(rate, duration)
@@ -117,7 +116,7 @@ def run(template, rate, duration, threads, meter=None):
                 "p95_ms": p95,
                 "p99_ms": p99,
                 "rss_before_mb": rss_before,
-                "rss_after_mb": rss_mb(node.proc.pid),
+                "rss_after_mb": node.rss_mb(),
                 "kb_per_1000": kb_live,
                 "kb_per_1000_vacuumed": size_per_1000(db, total),
             }

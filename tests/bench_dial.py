@@ -15,8 +15,6 @@ call ends quickly (time_scale 0.05), so calls do not pile up.
 import argparse
 import time
 
-import requests
-
 from .ami_simulator import SimulatorThread
 from .odoo_env import copy_db, drop_db, query, unique_db
 from .worker_env import OdooServer, create_calls_template, point_server, server_health
@@ -49,13 +47,8 @@ def main():
                 assert time.monotonic() < deadline, "worker did not connect"
                 time.sleep(0.2)
             sim.set_phone("bob", ("answer", 0.2, 0.5))
-            session = requests.Session()
+            session = node.web_session("bob")
             base = f"http://127.0.0.1:{node.http_port}"
-            login = session.post(
-                f"{base}/web/session/authenticate",
-                json={"params": {"db": db, "login": "bob", "password": "bob"}},
-            ).json()
-            assert login.get("result", {}).get("uid"), login
 
             def call_kw(model, method, args_):
                 response = session.post(

@@ -29,14 +29,6 @@ MAPPED = ["Newchannel", "Newstate", "DialBegin", "DialEnd", "BridgeEnter", "Brid
           "Hangup", "Cdr", "OriginateResponse"]  # fmt: skip
 
 
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def run(template, rate, duration, handler):
     db = unique_db("bench")
     copy_db(template, db)
@@ -51,7 +43,7 @@ def run(template, rate, duration, handler):
             while server_health(db, server_id)["state"] != "connected":
                 assert time.monotonic() < deadline, "worker did not connect"
                 time.sleep(0.2)
-            rss_before = rss_mb(node.proc.pid)
+            rss_before = node.rss_mb()
             sim.start_load(rate, duration)
             started = time.monotonic()
             time.sleep(duration)
@@ -84,7 +76,7 @@ def run(template, rate, duration, handler):
                 "p50_ms": p50,
                 "p99_ms": p99,
                 "rss_before_mb": rss_before,
-                "rss_after_mb": rss_mb(node.proc.pid),
+                "rss_after_mb": node.rss_mb(),
             }
     finally:
         if node:

@@ -13,7 +13,6 @@ import subprocess
 import tempfile
 
 import pytest
-import requests
 
 from .ami_simulator import SimulatorThread, demo
 from .odoo_env import REPO, drop_db, odoo_cmd, query, run_odoo, unique_db
@@ -69,17 +68,6 @@ def wake_crons(db):
     the future (a recording is fetched 6 s after its call ended) does not wake
     them: send the wake-up Odoo itself sends for a trigger that is due."""
     query("postgres", "SELECT pg_notify('cron_trigger', %s)", [db])
-
-
-def web_session(node, login, password):
-    session = requests.Session()
-    reply = session.post(
-        f"http://127.0.0.1:{node.http_port}/web/session/authenticate",
-        json={"jsonrpc": "2.0", "params": {"db": node.db, "login": login, "password": password}},
-        timeout=30,
-    )
-    assert reply.json().get("result", {}).get("uid"), reply.text[:500]
-    return session
 
 
 def test_demo_playlist_in_odoo(demo_db, odoo):
@@ -149,7 +137,7 @@ def test_demo_playlist_in_odoo(demo_db, odoo):
         assert (status, partner, answered_by) == ("answered", "Marc Dupont", "admin")
 
         # In the call's form (Recordings tab), the admin who answered plays it
-        session = web_session(node, "admin", "admin")
+        session = node.web_session("admin")
         (call,) = node.rpc("asterisk_calls.call", "read", [call_id], ["recording_ids"])
         (player,) = node.rpc("asterisk_calls.recording", "read", call["recording_ids"], ["player"])
         assert f'src="/web/content/{attachment_id}"' in player["player"]

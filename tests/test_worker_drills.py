@@ -156,14 +156,6 @@ def test_handler_raising_one_event_in_a_thousand(db, sim, odoo):
         assert "more failures" not in logged[0]
 
 
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_burst_far_above_the_sustained_rate(db, sim, odoo):
     """20,000 events written at once (the simulator's loop writes them in one
     go), over 10x the rate a handler of one row per event drains them at:
@@ -186,7 +178,7 @@ def test_burst_far_above_the_sustained_rate(db, sim, odoo):
     # Warm up (caches, registry, the first batches): memory is measured from here.
     sim.call(send, sim.sim, "1700000022", 20)
     wait_until(lambda: len(handled("1700000022")) == 2000, 60, message="warm-up")
-    rss_before = rss_mb(node.proc.pid)
+    rss_before = node.rss_mb()
 
     per_call = 200
     at = time.monotonic()
@@ -194,7 +186,7 @@ def test_burst_far_above_the_sustained_rate(db, sim, odoo):
     written = time.monotonic() - at
     peak, total = rss_before, 0
     while total < calls * per_call and time.monotonic() - at < 180:
-        peak = max(peak, rss_mb(node.proc.pid))
+        peak = max(peak, node.rss_mb())
         time.sleep(0.2)
         total = len(handled("1700000030"))
     drained = time.monotonic() - at

@@ -16,6 +16,8 @@ import threading
 import time
 import xmlrpc.client
 
+import requests
+
 from .odoo_env import REPO, odoo_cmd, query, run_odoo, unique_db
 
 WORKER_MODULES = "asterisk_common,asterisk_agent_worker,asterisk_worker_test"
@@ -132,6 +134,28 @@ class OdooServer:
             f"http://127.0.0.1:{self.http_port}/xmlrpc/2/object", allow_none=True
         )
         return obj.execute_kw(self.db, uid, password, model, method, list(args), kwargs)
+
+    def web_session(self, login, password=None):
+        """A requests session logged in as ``login``, as the web client's."""
+        session = requests.Session()
+        reply = session.post(
+            f"http://127.0.0.1:{self.http_port}/web/session/authenticate",
+            json={
+                "jsonrpc": "2.0",
+                "params": {"db": self.db, "login": login, "password": password or login},
+            },
+            timeout=30,
+        )
+        assert reply.json().get("result", {}).get("uid"), reply.text[:500]
+        return session
+
+    def rss_mb(self):
+        """The server process's resident memory (the worker's, when threaded)."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
 
     def errors(self):
         """ERROR/CRITICAL lines of the log, but the tracebacks of failing test
