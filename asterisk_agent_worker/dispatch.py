@@ -2,7 +2,8 @@
 
 The asyncio thread only decides (name, condition, delay) and appends to a
 shard; each shard is a thread that runs batches of events in one transaction,
-each event in its own savepoint. The shard of an event is chosen by its call
+each handler call in its own savepoint (a batch handler's call takes many
+events: see ``_groups``). The shard of an event is chosen by its call
 (``Linkedid``), so one call's events are handled in order while other calls
 proceed on the other shards. The shards are also the buffer that holds events
 while the database is unavailable: bounded, with overflow counted.
@@ -51,9 +52,30 @@ def is_db_down(error):
 class Job:
     """One handler call to make."""
 
-    __slots__ = ("server_id", "entry_id", "model", "method", "event", "received", "key", "batch")
+    __slots__ = (
+        "server_id",
+        "entry_id",
+        "model",
+        "method",
+        "event",
+        "received",
+        "key",
+        "batch",
+        "independent",
+    )
 
-    def __init__(self, server_id, entry_id, model, method, event, received, key, batch=False):
+    def __init__(
+        self,
+        server_id,
+        entry_id,
+        model,
+        method,
+        event,
+        received,
+        key,
+        batch=False,
+        independent=False,
+    ):
         self.server_id = server_id
         self.entry_id = entry_id
         self.model = model
@@ -62,22 +84,41 @@ class Job:
         self.received = received
         self.key = key
         self.batch = batch  # the handler takes a list of events
+        self.independent = batch and independent  # may be gathered across others
 
-
-def _same_handler(one, other):
-    return one.method == other.method and one.model == other.model
+    @property
+    def handler(self):
+        return self.model, self.method
 
 
 def _groups(jobs):
-    """Consecutive jobs of one batch handler form a group; others are alone."""
-    group = []
+    """The handler calls to make for ``jobs``, in order, each a list of jobs.
+
+    An independent batch handler's jobs are gathered into one call per
+    handler until a barrier; a barrier is a job of any other handler: it runs
+    after every earlier job and before every later one (consecutive jobs of
+    one batch handler still share a call). Each handler gets its jobs in
+    arrival order.
+    """
+    gathered = {}  # handler -> its jobs since the last barrier
+    run = []  # consecutive barrier jobs of one handler
     for job in jobs:
-        if group and not (job.batch and group[0].batch and _same_handler(job, group[0])):
-            yield group
-            group = []
-        group.append(job)
-    if group:
-        yield group
+        if job.independent:
+            if run:
+                yield run
+                run = []
+            gathered.setdefault(job.handler, []).append(job)
+            continue
+        if gathered:
+            yield from gathered.values()
+            gathered = {}
+        if run and not (job.batch and run[0].batch and job.handler == run[0].handler):
+            yield run
+            run = []
+        run.append(job)
+    if run:
+        yield run
+    yield from gathered.values()
 
 
 class ServerStats:

@@ -108,7 +108,18 @@ _CLASS_OF = {name: cls for cls, names in EVENT_CLASSES.items() for name in names
 class Entry:
     """A compiled events map entry."""
 
-    __slots__ = ("id", "name", "model", "method", "batch", "code", "delay", "errors", "last_error")
+    __slots__ = (
+        "id",
+        "name",
+        "model",
+        "method",
+        "batch",
+        "independent",
+        "code",
+        "delay",
+        "errors",
+        "last_error",
+    )
 
     def __init__(self, row):
         self.id = row["id"]
@@ -116,6 +127,7 @@ class Entry:
         self.model = row["model"]
         self.method = row["method"]
         self.batch = bool(row.get("batch"))
+        self.independent = self.batch and bool(row.get("independent"))
         self.delay = row["delay"] or 0.0
         self.errors = 0
         self.last_error = None
@@ -133,15 +145,14 @@ class EventsMap:
     def __init__(self, rows=()):
         self.by_name = collections.defaultdict(list)
         self.handlers = set()
-        self.batch_handlers = set()
+        self.kinds = {}  # (model, method) -> (batch, independent)
         self.entries = []
         for row in rows:
             entry = Entry(row)
             self.entries.append(entry)
             self.by_name[entry.name].append(entry)
             self.handlers.add((entry.model, entry.method))
-            if entry.batch:
-                self.batch_handlers.add((entry.model, entry.method))
+            self.kinds[entry.model, entry.method] = (entry.batch, entry.independent)
         self.by_name = dict(self.by_name)
         # The router reads the channel events too, to place the events that
         # carry no Linkedid (Cdr, OriginateResponse...) in their call.

@@ -358,7 +358,15 @@ class DatabaseService:
                     entry.last_error = f"{type(e).__name__}: {e}\nEvent: {event}"
                     continue
             job = Job(
-                link.id, entry.id, entry.model, entry.method, event, received, key, entry.batch
+                link.id,
+                entry.id,
+                entry.model,
+                entry.method,
+                event,
+                received,
+                key,
+                entry.batch,
+                entry.independent,
             )
             if entry.delay:
                 self._submit_later(entry.delay, job)
@@ -384,9 +392,19 @@ class DatabaseService:
                 method,
             )
             return
-        batch = (model, method) in self.map.batch_handlers
+        batch, independent = self.map.kinds[model, method]
         self.dispatcher.submit(
-            Job(link.id, None, model, method, event, received, event["_linkedid"], batch)
+            Job(
+                link.id,
+                None,
+                model,
+                method,
+                event,
+                received,
+                event["_linkedid"],
+                batch,
+                independent,
+            )
         )
 
 

@@ -163,6 +163,37 @@ def test_batch_handler_gets_batches_and_loses_no_neighbour(db, sim, odoo):
     assert node.errors() == [] or all("on purpose" in line for line in node.errors())
 
 
+def test_independent_handlers_are_gathered_and_a_barrier_keeps_order(db, sim, odoo):
+    """Two independent batch handlers on interleaved events each get their
+    events in one call (in order); a dependent handler's event between them
+    sees everything before it handled and nothing after."""
+    server_id = add_server(db, sim.port)
+    add_map_entry(db, "Newchannel", method="ami_gather")
+    add_map_entry(db, "Newstate", method="ami_gather_other")
+    add_map_entry(db, "Hangup", method="ami_record")
+    node = odoo(db, options={"asterisk_worker_threads": 1})
+    wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    sim.emit(event("Newchannel", "1700000030.1", 0, Sleep="0.5"))  # the rest queue up
+    for seq in range(1, 61):
+        name = "Hangup" if seq == 30 else ("Newchannel", "Newstate")[seq % 2]
+        extra = {"Fail": "yes"} if seq == 44 else {}
+        sim.emit(event(name, "1700000030.1", seq, **extra))
+    wait_until(lambda: len(records(db)) == 60, 30, message="60 events, one failing")
+    rows = query(db, "SELECT id, name, handler, seq FROM asterisk_worker_test_record ORDER BY id")
+    for name in ("Newchannel", "Newstate"):
+        seqs = [r[3] for r in rows if r[1] == name]
+        assert seqs == sorted(seqs), f"{name} out of order"
+    sizes = [int(r[2].split(":")[1]) for r in rows if r[1] in ("Newchannel", "Newstate")]
+    assert max(sizes) > 2, "interleaved events were not gathered"
+    hangup_id = next(r[0] for r in rows if r[1] == "Hangup")
+    assert all(r[0] < hangup_id for r in rows if r[3] < 30), "an earlier event after the barrier"
+    assert all(r[0] > hangup_id for r in rows if r[3] > 30), "a later event before the barrier"
+    assert sorted(r[3] for r in rows) == [s for s in range(61) if s != 44]
+    errors = query(db, "SELECT name, error, event->>'Seq' FROM asterisk_common_dispatch_error")
+    assert errors == [("Newchannel", "ValueError: gather failure on purpose (seq 44)", "44")]
+    assert node.errors() == [] or all("on purpose" in line for line in node.errors())
+
+
 def test_serialization_failures_are_retried(db, sim, odoo):
     """Two shards update one row at once: PostgreSQL refuses one of the two
     transactions (REPEATABLE READ); the worker retries it, nothing is lost."""

@@ -417,7 +417,7 @@ class LiveStatus(models.AbstractModel):
     _name = "asterisk_base.live_status"
     _description = "PBX Live Status"
 
-    @ami_handler(batch=True)
+    @ami_handler(batch=True, independent=True)
     def ami_live_status_events(self, events):
         """Peer, contact, device, channel and queue events: a bus message to
         PBX admins, at most one a second per server (the page fetches the

@@ -106,7 +106,7 @@ class SecurityEvent(models.Model):
 
     # -- the AMI handler -----------------------------------------------------------
 
-    @ami_handler(batch=True)
+    @ami_handler(batch=True, independent=True)
     def ami_security_events(self, events):
         """Security events (failed and successful logins, refused requests):
         counted, then the ban policy looks at the addresses that failed."""

@@ -435,7 +435,7 @@ class AsteriskCall(models.Model):
 
     # -- the AMI handler -----------------------------------------------------------------
 
-    @ami_handler(batch=True)
+    @ami_handler(batch=True, independent=True)
     def ami_call_events(self, events):
         """Channels, dials, bridges, transfers, queues, hangups and CDRs of calls,
         in arrival order: they build the calls and their channels."""

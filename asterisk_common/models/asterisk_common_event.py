@@ -1,7 +1,12 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
-from ..tools import compile_condition, is_ami_handler, is_batch_handler
+from ..tools import (
+    compile_condition,
+    is_ami_handler,
+    is_batch_handler,
+    is_independent_handler,
+)
 from .asterisk_common_server import notify_worker
 
 
@@ -107,7 +112,9 @@ class AsteriskEvent(models.Model):
         )
         entries = [e for e in entries if e["model"] in self.env]
         for entry in entries:
-            entry["batch"] = is_batch_handler(self.env[entry["model"]], entry["method"])
+            model = self.env[entry["model"]]
+            entry["batch"] = is_batch_handler(model, entry["method"])
+            entry["independent"] = is_independent_handler(model, entry["method"])
         return entries
 
     @api.model

@@ -49,15 +49,27 @@ class WorkerTestRecord(models.Model):
     @ami_handler(batch=True)
     def ami_batch(self, events):
         """A batch handler: one create for the whole batch, whose size it notes."""
+        self._store_batch("batch", events)
+
+    @ami_handler(batch=True, independent=True)
+    def ami_gather(self, events):
+        """An independent batch handler: gathered across other independent ones."""
+        self._store_batch("gather", events)
+
+    @ami_handler(batch=True, independent=True)
+    def ami_gather_other(self, events):
+        self._store_batch("gather_other", events)
+
+    def _store_batch(self, label, events):
         for event in events:
             if event.get("Fail"):
-                raise ValueError(f"batch failure on purpose (seq {event.get('Seq')})")
+                raise ValueError(f"{label} failure on purpose (seq {event.get('Seq')})")
             time.sleep(float(event.get("Sleep") or 0))
         self.create(
             [
                 {
                     "name": e.get("Event"),
-                    "handler": f"batch:{len(events)}",
+                    "handler": f"{label}:{len(events)}",
                     "linkedid": e.get("Linkedid"),
                     "seq": int(e.get("Seq") or 0),
                     "payload": e,

@@ -1,0 +1,77 @@
+"""How the dispatcher splits a transaction's jobs into handler calls: the
+order guarantees handlers rely on, on generated job sequences."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from odoo.addons.asterisk_agent_worker.dispatch import Job, _groups
+
+# (model, method, batch, independent)
+HANDLERS = {
+    "calls": ("asterisk_calls.call", "ami_call_events", True, True),
+    "status": ("asterisk_base.live_status", "ami_live_status_events", True, True),
+    "recording": ("asterisk_calls.recording", "ami_recording_events", True, False),
+    "originate": ("asterisk_common.user", "ami_originate_response", False, False),
+}
+
+
+def jobs_of(names):
+    jobs = []
+    for index, name in enumerate(names):
+        model, method, batch, independent = HANDLERS[name]
+        event = {"Event": name, "index": index}
+        jobs.append(Job(1, None, model, method, event, 0.0, "key", batch, independent))
+    return jobs
+
+
+def calls_of(names):
+    return [[job.event["index"] for job in group] for group in _groups(jobs_of(names))]
+
+
+def test_independent_handlers_are_gathered_across_each_other():
+    names = ["calls", "status", "calls", "status", "calls"]
+    assert calls_of(names) == [[0, 2, 4], [1, 3]]
+
+
+def test_a_barrier_sees_everything_before_it_and_nothing_after():
+    names = ["calls", "status", "calls", "recording", "calls", "status", "calls"]
+    assert calls_of(names) == [[0, 2], [1], [3], [4, 6], [5]]
+
+
+def test_consecutive_events_of_a_dependent_batch_handler_share_a_call():
+    names = ["recording", "recording", "originate", "originate", "recording"]
+    assert calls_of(names) == [[0, 1], [2], [3], [4]]
+
+
+def test_an_independent_flag_without_batch_is_ignored():
+    job = Job(1, None, "m", "f", {}, 0.0, "key", batch=False, independent=True)
+    assert not job.independent
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(sorted(HANDLERS)), max_size=60))
+def test_order_guarantees(names):
+    groups = calls_of(names)
+    flat = [index for group in groups for index in group]
+    assert sorted(flat) == list(range(len(names))), "every job exactly once"
+    position = {index: n for n, group in enumerate(groups) for index in group}
+    for name in HANDLERS:
+        mine = [index for index in flat if names[index] == name]
+        assert mine == sorted(mine), f"{name}: its events out of arrival order"
+    for group in groups:
+        assert len({names[index] for index in group}) == 1, "one handler per call"
+        if len(group) > 1:
+            assert HANDLERS[names[group[0]]][2], "only batch handlers take several events"
+    for index, name in enumerate(names):
+        if HANDLERS[name][3]:
+            continue
+        # A dependent handler's event: a barrier.
+        before = {position[i] for i in range(index)}
+        after = {position[i] for i in range(index + 1, len(names))}
+        here = position[index]
+        assert all(p <= here for p in before) and all(p >= here for p in after)
+        # Sharing its call only with consecutive events of its own handler.
+        for other in groups[here]:
+            assert names[other] == name
+            between = range(min(index, other), max(index, other))
+            assert all(names[i] == name for i in between)
