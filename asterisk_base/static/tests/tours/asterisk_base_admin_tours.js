@@ -108,8 +108,8 @@ function port() {
 
 // A new PBX: the onboarding wizard tests the AMI connection, reports what it
 // found, and creates the server.
-registry.category("web_tour.tours").add("asterisk_base_onboarding", {
-    steps: () => [
+function onboardingSteps() {
+    return [
         ...openMenu("asterisk_common.menu_configuration", "asterisk_base.menu_server_wizard"),
         { trigger: ".modal .modal-title:contains(Server Onboarding)" },
         { trigger: ".modal .o_field_widget[name=name] input", run: "edit Main PBX" },
@@ -155,5 +155,52 @@ registry.category("web_tour.tours").add("asterisk_base_onboarding", {
                 }
             },
         },
+    ];
+}
+
+registry.category("web_tour.tours").add("asterisk_base_onboarding", { steps: onboardingSteps });
+
+const LIVE = ".o_asterisk_live_status";
+
+// The same with Odoo's AMI worker running (tests/test_tour_live.py): the new
+// server connects within seconds and its live status comes from the PBX.
+registry.category("web_tour.tours").add("asterisk_base_onboarding_live", {
+    steps: () => [
+        ...onboardingSteps(),
+        {
+            trigger: ".o_form_view .o_statusbar_status",
+            async run() {
+                // The form shows the state read when it opened: as a person
+                // would, look again once the worker has reported.
+                const { action, orm } = odoo.__WOWL_DEBUG__.root.env.services;
+                const [server] = await orm.searchRead(
+                    "asterisk_common.server", [["name", "=", "Main PBX"]], ["id"]
+                );
+                for (let tries = 0; tries < 120; tries++) {
+                    const [{ state }] = await orm.read("asterisk_common.server", [server.id], ["state"]);
+                    if (state === "connected") {
+                        break;
+                    }
+                    await new Promise((resolve) => setTimeout(resolve, 250));
+                }
+                await action.doAction("soft_reload");
+            },
+        },
+        { trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains(Connected)" },
+        { trigger: ".o_form_view .o_field_widget[name=asterisk_version]:contains(20.)" },
+        screenshot("connected"),
+        {
+            trigger: ".o_form_view .o-form-buttonbox",
+            run() {
+                if (!this.anchor.querySelector("button[name=action_open_live_status]")) {
+                    this.anchor.querySelector(".o_button_more").click();
+                }
+            },
+        },
+        { trigger: "button[name=action_open_live_status]", run: "click" },
+        { trigger: `${LIVE} .o_asterisk_live_status_version:contains(20.)` },
+        { trigger: `${LIVE} .o_asterisk_live_status_uptime:not(:empty)` },
+        { trigger: `${LIVE} .o_asterisk_live_status_channel:contains(Tour Caller)` },
+        screenshot("live_status"),
     ],
 });
