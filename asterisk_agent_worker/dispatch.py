@@ -141,6 +141,7 @@ class Dispatcher:
         self._shards = [collections.deque() for _ in range(max(1, shards))]
         self._cond = threading.Condition()
         self._busy = 0  # jobs taken by a shard, not yet committed
+        self._held = 0  # hold() calls not yet released: shards take no job
         self._taken = {}  # shard index -> its jobs being handled
         self._stopping = False
         self._threads = []
@@ -190,6 +191,24 @@ class Dispatcher:
             await asyncio.sleep(0.05)
         return False
 
+    def hold(self):
+        """Hand out no more jobs until :meth:`release`, so that work which must
+        not interleave with the handlers (the resync after a reconnect) can
+        run alone once :meth:`wait_idle` says so. Events keep being buffered."""
+        with self._cond:
+            self._held += 1
+
+    def wait_idle(self, timeout):
+        """Wait (blocking) until the shards have committed the jobs they took;
+        False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._busy == 0, timeout)
+
+    def release(self):
+        with self._cond:
+            self._held -= 1
+            self._cond.notify_all()
+
     def start(self):
         for index, shard in enumerate(self._shards):
             thread = threading.Thread(
@@ -218,7 +237,7 @@ class Dispatcher:
 
     def _take(self, index, shard):
         with self._cond:
-            while not shard and not self._stopping:
+            while (not shard or self._held) and not self._stopping:
                 self._cond.wait(1.0)
             if self._stopping:
                 return None
@@ -246,6 +265,7 @@ class Dispatcher:
                     shard.extendleft(reversed(jobs))
                     self._busy -= len(jobs)
                     self._taken.pop(index, None)
+                    self._cond.notify_all()
                 if self.db_down_since is None:
                     self.db_down_since = time.time()
                     _logger.error("%s: database unavailable, buffering events: %s", self.dbname, e)
@@ -255,6 +275,7 @@ class Dispatcher:
             with self._cond:
                 self._busy -= len(jobs)
                 self._taken.pop(index, None)
+                self._cond.notify_all()
 
     def _run_jobs(self, jobs):
         """Handle ``jobs`` in one transaction; retry it on concurrency errors,

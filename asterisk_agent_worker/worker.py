@@ -319,7 +319,18 @@ class DatabaseService:
                 channels, snapshot_time=snapshot_time
             )
 
-        await self._safe(self.orm(resync))
+        # Alone: a handler creating a call at the same time as the resync
+        # (an event of a call that started meanwhile) would collide with it.
+        self.dispatcher.hold()
+        try:
+            loop = asyncio.get_running_loop()
+            if not await loop.run_in_executor(None, self.dispatcher.wait_idle, 10.0):
+                _logger.warning(
+                    "%s: resync of %s runs beside a slow handler", self.dbname, link.row["name"]
+                )
+            await self._safe(self.orm(resync))
+        finally:
+            self.dispatcher.release()
 
     def _event_dict(self, link, message, received):
         """The event as handlers get it: the AMI keys, plus the worker's

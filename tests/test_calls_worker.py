@@ -193,6 +193,8 @@ def test_events_without_linkedid_follow_their_call(calls_db, sim, odoo):
 
 
 def test_resync_closes_calls_that_ended_while_away(calls_db, odoo):
+    """And finds those that started while away: in progress at once, right
+    at their end."""
     with SimulatorThread(port=0, time_scale=1.0) as sim:
         resync_drill(calls_db, odoo, sim)
 
@@ -212,8 +214,23 @@ def resync_drill(calls_db, odoo, sim):
     # An operator ends alice's call on the PBX while Odoo is down.
     reply = ami_send(sim, {"Action": "Hangup", "Channel": "/^SIP\\/alice-/"})
     assert "Success" in reply
+    # A call starts (and is answered) while Odoo is down.
+    started = sim.start_call("two_users", talk_time=15.0)
+    time.sleep(3.0)
     node2 = odoo(calls_db)
     wait_until(lambda: server_health(calls_db, server_id)["state"] == "connected", 20)
+    adopted = wait_until(
+        lambda: calls(calls_db, "c.linkedid = %s", [started]), 10, message="adopted"
+    )[0]
+    assert adopted["status"] == "in_progress" and not adopted["ended"]
+    assert (adopted["users"], adopted["answered_by"]) == (["alice", "bob"], "bob")
+    assert [e["k"] for e in adopted["timeline"]].count("adopted") == 1
+    [(started_at,)] = query(
+        calls_db,
+        "SELECT extract(epoch FROM started_at) FROM asterisk_calls_call WHERE linkedid = %s",
+        [started],
+    )
+    assert abs(float(started_at) - float(started.split(".")[0])) <= 1.5, "its real start"
     closed = wait_until(
         lambda: (c := calls(calls_db, "c.id = %s", [internal["id"]])[0])["ended"] and c,
         20,
@@ -224,6 +241,14 @@ def resync_drill(calls_db, odoo, sim):
     assert any(e["k"] == "resync" for e in closed["timeline"])
     other = next(c for c in live if c["id"] != internal["id"])
     assert calls(calls_db, "c.id = %s", [other["id"]])[0]["status"] == "in_progress"
+    done = wait_until(
+        lambda: (c := calls(calls_db, "c.linkedid = %s", [started])[0])["cdr_disposition"] and c,
+        30,
+        message="the adopted call ended",
+    )
+    assert (done["status"], done["answered_by"], done["ended"]) == ("answered", "bob", True)
+    assert abs(done["talk_seconds"] - 15) <= 1, done["talk_seconds"]
+    assert len(calls(calls_db, "c.linkedid = %s", [started])) == 1
     assert node2.errors() == []
 
 

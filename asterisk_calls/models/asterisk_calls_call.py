@@ -380,6 +380,10 @@ class AsteriskCall(models.Model):
             "resync": lambda: _(
                 "Ended while Odoo was not connected to the PBX: closed when it reconnected"
             ),
+            "adopted": lambda: _(
+                "Started while Odoo was not connected to the PBX: found in progress when it "
+                "reconnected"
+            ),
         }
         return texts.get(kind, lambda: kind)()
 
@@ -943,19 +947,29 @@ class AsteriskCall(models.Model):
     @api.model
     def _resync(self, server, channels, snapshot_time):
         """Close the calls whose channels the PBX no longer has; the live ones
-        stay (their events keep coming)."""
+        stay (their events keep coming); calls that started while Odoo was
+        not connected and are still up are created from the channel list."""
         alive = {c.get("Uniqueid") for c in channels}
         live = self.search([("server_id", "=", server.id), ("status", "in", LIVE)])
-        if not live:
+        linkedids = set(live.mapped("linkedid")) | {
+            c["Linkedid"] for c in channels if c.get("Linkedid")
+        }
+        if not linkedids:
             return 0
-        calls, channels_ = self._tracker_load(server.id, set(live.mapped("linkedid")), set())
+        calls, channels_ = self._tracker_load(server.id, linkedids, set())
         tracker = Tracker(server.id, self._directory(server), calls, channels_)
         closed = sum(
             1 for call in list(calls.values()) if tracker.close_stale(call, alive, snapshot_time)
         )
+        adopted = tracker.adopt(channels, snapshot_time or time.time())
         self._tracker_save(server, tracker)
-        if closed:
-            _logger.info("%s: resync closed %d call(s)", server.name, closed)
+        if closed or adopted:
+            _logger.info(
+                "%s: resync closed %d call(s), found %d that started meanwhile",
+                server.name,
+                closed,
+                len(adopted),
+            )
         return closed
 
     # -- follow-up of ended calls ------------------------------------------------------------

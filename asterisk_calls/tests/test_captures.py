@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from .common import CallsCase, capture_path, parse_capture
 from .expected import BURST, CAPTURE_CALLS, NO_CALLS, OWN_CAPTURE_CALLS
 
@@ -154,3 +156,42 @@ class TestCaptures(CallsCase):
         self.assertEqual((origin.cdr_disposition, origin.cdr_duration, origin.cdr_billsec),
                          ("ANSWERED", 6, 4))  # fmt: skip
         self.assertIn("DestinationChannel: SIP/carol", origin.cdr_text)
+
+
+def utc(epoch):
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+class TestResyncAdoption(CallsCase):
+    """A call that started while Odoo was not connected, from the channel list
+    the worker reads when it connects (capture g: Local/300 dialling Local/110)."""
+
+    def entries(self):
+        events = parse_capture(capture_path("g_command_coreshowchannels_active_call"))
+        return [e for e in events if e.get("Event") == "CoreShowChannel"]
+
+    def test_a_call_in_progress_is_found_once(self):
+        entries = self.entries()
+        self.assertEqual(len(entries), 4)
+        self.Call._resync(self.server, entries, 1795700400.0)
+        call = self.Call.search([("linkedid", "=", "1795700306.9")])
+        self.assertEqual(len(call), 1)
+        self.assertEqual(call.status, "in_progress")
+        self.assertTrue(call.is_live)
+        self.assertEqual(len(call.channel_ids), 4)
+        # Duration 00:00:02 before the snapshot: when it really started.
+        self.assertEqual(call.started_at, utc(1795700398))
+        self.assertEqual([e["k"] for e in call.timeline].count("adopted"), 1)
+        self.assertEqual(
+            set(call.channel_ids.filtered("bridge").mapped("name")),
+            {"Local/110@demo-00000005;1", "Local/300@demo-00000004;2"},
+        )
+        before = snapshot(call)
+        self.Call._resync(self.server, entries, 1795700410.0)  # reconnected again
+        self.assertEqual(self.Call.search_count([("linkedid", "=", "1795700306.9")]), 1)
+        self.assertEqual(snapshot(call)[1], before[1], "channels unchanged")
+        self.assertEqual(call.started_at, utc(1795700398))
+
+    def test_an_empty_pbx_adopts_nothing(self):
+        self.Call._resync(self.server, [], 1795700400.0)
+        self.assertFalse(self.Call.search([]))

@@ -1006,6 +1006,10 @@ class Tracker:
             ring, talk = ended - started, 0.0
         call.set("ring_seconds", max(0, round(ring)))
         call.set("talk_seconds", max(0, round(talk)))
+        if call["tracking"].get("adopted") and span is not None and answered and call["ended_at"]:
+            # Found in progress at a reconnect: its answer time was only known
+            # to be before then; the CDRs tell it.
+            call.set("answered_at", call["ended_at"] - call["talk_seconds"])
 
     # -- after a reconnect --------------------------------------------------------------
 
@@ -1027,6 +1031,63 @@ class Tracker:
             self._finish(call, t)
             return True
         return closed
+
+    def adopt(self, channels, snapshot_time):
+        """Calls the PBX has and Odoo never saw start (they began while the
+        connection was down), from the channel list of the resync
+        (``CoreShowChannel`` entries): each channel as if its ``Newchannel``
+        had come when it started (``Duration`` before the snapshot), in its
+        state then, and bridged channels entering their bridge at the
+        snapshot (who answered, at the latest then). Their own events then
+        go on from there; the CDRs at the end give the answer time and the
+        durations. Returns the calls adopted."""
+        adopted = {}
+        for entry in sorted(channels, key=_creation_order):
+            linkedid = entry.get("Linkedid")
+            if not linkedid or not entry.get("Uniqueid"):
+                continue
+            if linkedid not in adopted and linkedid in self.calls:
+                continue  # known: its own events keep it right
+            start = snapshot_time - _hms(entry.get("Duration"))
+            event = {k: v for k, v in entry.items() if k not in ("Event", "ActionID")}
+            self.on_Newchannel({**event, "Event": "Newchannel"}, start)
+            call = self.calls.get(linkedid)
+            if call is None:
+                continue
+            if linkedid not in adopted:
+                adopted[linkedid] = call
+                call["tracking"]["adopted"] = True
+                call.touch("tracking")
+                self._log(call, snapshot_time, "adopted", "adopted")
+            if entry.get("ChannelStateDesc") not in (None, "", "Down"):
+                self.on_Newstate({**event, "Event": "Newstate"}, start)
+        for entry in channels:
+            if entry.get("BridgeId") and entry.get("Linkedid") in adopted:
+                bridged = {**entry, "Event": "BridgeEnter", "BridgeUniqueid": entry["BridgeId"]}
+                self.on_BridgeEnter(bridged, snapshot_time)
+        for call in adopted.values():
+            if call["answered_by_id"]:
+                # Its caller's channel was up because a person answered, not
+                # the dialplan: the CDRs will say when (see _durations).
+                call["tracking"].pop("pbx_answered_at", None)
+        return list(adopted.values())
+
+
+def _creation_order(entry):
+    """Asterisk numbers its channels "<start epoch>.<counter>": their order of creation."""
+    try:
+        return tuple(int(part) for part in entry.get("Uniqueid", "").split("."))
+    except ValueError:
+        return (float("inf"),)
+
+
+def _hms(value):
+    """Seconds of an AMI ``Duration`` ("01:02:03"), 0 when absent or odd."""
+    try:
+        hours, minutes, seconds = (int(part) for part in (value or "").split(":"))
+    except ValueError:
+        return 0
+    return hours * 3600 + minutes * 60 + seconds
 
 
 _EPOCH = datetime(1970, 1, 1)

@@ -1,10 +1,14 @@
-"""How the dispatcher splits a transaction's jobs into handler calls: the
-order guarantees handlers rely on, on generated job sequences."""
+"""The dispatcher's scheduling, without a database: how it splits a
+transaction's jobs into handler calls (the order guarantees handlers rely on,
+on generated job sequences), and how the resync holds the shards."""
+
+import threading
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odoo.addons.asterisk_agent_worker.dispatch import Job, _groups
+from odoo.addons.asterisk_agent_worker.dispatch import Dispatcher, Job, _groups
 
 # (model, method, batch, independent)
 HANDLERS = {
@@ -75,3 +79,46 @@ def test_order_guarantees(names):
             assert names[other] == name
             between = range(min(index, other), max(index, other))
             assert all(names[i] == name for i in between)
+
+
+class RecordingDispatcher(Dispatcher):
+    """The shards run; the transaction is replaced by a note and a wait."""
+
+    def __init__(self):
+        super().__init__("nodb", shards=2)
+        self.ran = []
+        self.gate = threading.Event()
+
+    def _run_jobs(self, jobs):
+        self.gate.wait(10)
+        self.ran.extend(job.event["index"] for job in jobs)
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_held_shards_finish_their_jobs_and_take_no_new_one():
+    dispatcher = RecordingDispatcher()
+    dispatcher.start()
+    try:
+        for job in jobs_of(["calls", "status"]):
+            dispatcher.submit(job)
+        wait_for(lambda: dispatcher._busy == 2)  # taken, their transaction waits
+        dispatcher.hold()
+        assert not dispatcher.wait_idle(0.2), "idle while a transaction runs"
+        dispatcher.gate.set()
+        assert dispatcher.wait_idle(5)
+        done = list(dispatcher.ran)
+        for job in jobs_of(["calls", "calls"]):
+            dispatcher.submit(job)
+        time.sleep(0.3)
+        assert dispatcher.ran == done, "a job was taken while held"
+        dispatcher.release()
+        wait_for(lambda: len(dispatcher.ran) == len(done) + 2)
+    finally:
+        dispatcher.gate.set()
+        dispatcher.stop(timeout=2)
