@@ -99,4 +99,4 @@ def is_independent_handler(model, method_name):
     """True if the worker may gather the handler's events across other
     independent handlers' (``@ami_handler(batch=True, independent=True)``)."""
     func = _declaration(model, method_name)
-    return bool(func is not None and getattr(func, "_ami_independent", False))
+    return bool(func is not None and func._ami_independent)

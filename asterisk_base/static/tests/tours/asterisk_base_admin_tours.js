@@ -1,5 +1,6 @@
 import { registry } from "@web/core/registry";
 import { screenshot } from "@asterisk_common/../tests/tours/screenshot";
+import { openLiveStatus } from "@asterisk_base/../tests/tours/asterisk_base_live_status_tour";
 
 // An admin's first minutes with the PBX app, from its menus.
 
@@ -189,15 +190,7 @@ registry.category("web_tour.tours").add("asterisk_base_onboarding_live", {
         { trigger: ".o_form_view .o_statusbar_status .o_arrow_button_current:contains(Connected)" },
         { trigger: ".o_form_view .o_field_widget[name=asterisk_version]:contains(20.)" },
         screenshot("connected"),
-        {
-            trigger: ".o_form_view .o-form-buttonbox",
-            run() {
-                if (!this.anchor.querySelector("button[name=action_open_live_status]")) {
-                    this.anchor.querySelector(".o_button_more").click();
-                }
-            },
-        },
-        { trigger: "button[name=action_open_live_status]", run: "click" },
+        ...openLiveStatus(),
         { trigger: `${LIVE} .o_asterisk_live_status_version:contains(20.)` },
         { trigger: `${LIVE} .o_asterisk_live_status_uptime:not(:empty)` },
         { trigger: `${LIVE} .o_asterisk_live_status_channel:contains(Tour Caller)` },

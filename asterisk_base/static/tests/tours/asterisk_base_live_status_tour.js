@@ -7,10 +7,9 @@ function services() {
     return odoo.__WOWL_DEBUG__.root.env.services;
 }
 
-// The live status page, opened from the server's form: the PBX's lists as
-// text, empty states, then a change the server announces on the bus.
-registry.category("web_tour.tours").add("asterisk_base_live_status", {
-    steps: () => [
+// From a server's form to its live status page.
+export function openLiveStatus() {
+    return [
         {
             // The button may be in the button box's "More" dropdown.
             trigger: ".o_form_view .o-form-buttonbox",
@@ -21,6 +20,14 @@ registry.category("web_tour.tours").add("asterisk_base_live_status", {
             },
         },
         { trigger: "button[name=action_open_live_status]", run: "click" },
+    ];
+}
+
+// The live status page, opened from the server's form: the PBX's lists as
+// text, empty states, then a change the server announces on the bus.
+registry.category("web_tour.tours").add("asterisk_base_live_status", {
+    steps: () => [
+        ...openLiveStatus(),
         { trigger: `${PAGE} .o_asterisk_live_status_version:contains(20.9.3)` },
         { trigger: `${PAGE} .o_asterisk_live_status_uptime:not(:empty)` },
         {

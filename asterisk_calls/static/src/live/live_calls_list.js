@@ -1,4 +1,4 @@
-import { onWillUnmount } from "@odoo/owl";
+import { onWillUnmount, status } from "@odoo/owl";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { ListController } from "@web/views/list/list_controller";
@@ -13,9 +13,19 @@ export class LiveCallsListController extends ListController {
         super.setup();
         const bus = useService("bus_service");
         let timer = null;
+        const reload = async () => {
+            try {
+                await this.model.load();
+            } catch (error) {
+                // Left meanwhile (the list is gone): nothing to refresh.
+                if (status(this) !== "destroyed") {
+                    throw error;
+                }
+            }
+        };
         const refresh = () => {
             clearTimeout(timer);
-            timer = setTimeout(() => this.model.load(), 300);
+            timer = setTimeout(reload, 300);
         };
         for (const message of LIVE_MESSAGES) {
             bus.subscribe(message, refresh);
