@@ -27,9 +27,10 @@ class TestOnboardingLive(TourScreenshots, HttpCase):
         # The template's own server aims nowhere: only the one the tour creates.
         query(db, "UPDATE asterisk_common_server SET active = false")
         sim = SimulatorThread(port=0).start()
-        server = OdooServer(db, name="tour_live").start()
+        server = OdooServer(db, name="tour_live")
         type(self).live = server
         try:
+            server.start()
             server.wait_log(r"AMI worker .* started", 60)
             group = server.rpc(
                 "ir.model.data",
@@ -86,3 +87,8 @@ class TestOnboardingLive(TourScreenshots, HttpCase):
             if action.get("Action") == "CoreShowChannels"
         }
         assert asked & {id(session) for session in self.sim.sessions}, asked
+        # The call was up before the PBX was added: found at the first connect.
+        [(status, timeline)] = query(
+            db, "SELECT status, timeline FROM asterisk_calls_call WHERE caller_name = 'Tour Caller'"
+        )
+        assert status == "in_progress" and "adopted" in [e["k"] for e in timeline], timeline
