@@ -113,8 +113,7 @@ class Entry:
         "name",
         "model",
         "method",
-        "batch",
-        "independent",
+        "kind",
         "code",
         "delay",
         "errors",
@@ -126,8 +125,8 @@ class Entry:
         self.name = row["name"]
         self.model = row["model"]
         self.method = row["method"]
-        self.batch = bool(row.get("batch"))
-        self.independent = self.batch and bool(row.get("independent"))
+        # How the dispatcher calls the handler: (batch, independent), see Job.
+        self.kind = (bool(row.get("batch")), bool(row.get("independent")))
         self.delay = row["delay"] or 0.0
         self.errors = 0
         self.last_error = None
@@ -144,15 +143,13 @@ class Entry:
 class EventsMap:
     def __init__(self, rows=()):
         self.by_name = collections.defaultdict(list)
-        self.handlers = set()
-        self.kinds = {}  # (model, method) -> (batch, independent)
+        self.kinds = {}  # the handlers, (model, method) -> their kind
         self.entries = []
         for row in rows:
             entry = Entry(row)
             self.entries.append(entry)
             self.by_name[entry.name].append(entry)
-            self.handlers.add((entry.model, entry.method))
-            self.kinds[entry.model, entry.method] = (entry.batch, entry.independent)
+            self.kinds[entry.model, entry.method] = entry.kind
         self.by_name = dict(self.by_name)
         # The router reads the channel events too, to place the events that
         # carry no Linkedid (Cdr, OriginateResponse...) in their call.

@@ -323,8 +323,7 @@ class DatabaseService:
         # (an event of a call that started meanwhile) would collide with it.
         self.dispatcher.hold()
         try:
-            loop = asyncio.get_running_loop()
-            if not await loop.run_in_executor(None, self.dispatcher.wait_idle, 10.0):
+            if not await self.loop.run_in_executor(None, self.dispatcher.wait_idle, 10.0):
                 _logger.warning(
                     "%s: resync of %s runs beside a slow handler", self.dbname, link.row["name"]
                 )
@@ -369,15 +368,7 @@ class DatabaseService:
                     entry.last_error = f"{type(e).__name__}: {e}\nEvent: {event}"
                     continue
             job = Job(
-                link.id,
-                entry.id,
-                entry.model,
-                entry.method,
-                event,
-                received,
-                key,
-                entry.batch,
-                entry.independent,
+                link.id, entry.id, entry.model, entry.method, event, received, key, *entry.kind
             )
             if entry.delay:
                 self._submit_later(entry.delay, job)
@@ -394,7 +385,8 @@ class DatabaseService:
 
     def _escape_hatch(self, link, event, received):
         model, method = event.get("Model"), event.get("Method")
-        if (model, method) not in self.map.handlers:
+        kind = self.map.kinds.get((model, method))
+        if kind is None:
             _logger.warning(
                 "%s: UserEvent %s refused: %s.%s is not a handler of the events map",
                 self.dbname,
@@ -403,19 +395,8 @@ class DatabaseService:
                 method,
             )
             return
-        batch, independent = self.map.kinds[model, method]
         self.dispatcher.submit(
-            Job(
-                link.id,
-                None,
-                model,
-                method,
-                event,
-                received,
-                event["_linkedid"],
-                batch,
-                independent,
-            )
+            Job(link.id, None, model, method, event, received, event["_linkedid"], *kind)
         )
 
 

@@ -21,7 +21,7 @@ class TestOnboardingLive(TourScreenshots, HttpCase):
     live = None  # the Odoo server the browser talks to
 
     @pytest.fixture(autouse=True)
-    def _live_odoo(self, calls_template):
+    def _live_odoo(self, request, calls_template):
         db = unique_db("tour_live")
         copy_db(calls_template, db)
         # The template's own server aims nowhere: only the one the tour creates.
@@ -45,7 +45,8 @@ class TestOnboardingLive(TourScreenshots, HttpCase):
             type(self).live = None
             server.stop()
             sim.close()
-            if getattr(self, "_outcome", None) and not self._outcome.success:
+            report = getattr(request.node, "rep_call", None)  # see conftest.py
+            if report is not None and report.failed:
                 print(f"----- live Odoo log tail -----\n{server.log()[-4000:]}")
             drop_db(db)
 
