@@ -962,7 +962,7 @@ class AsteriskCall(models.Model):
             1 for call in list(calls.values()) if tracker.close_stale(call, alive, snapshot_time)
         )
         adopted = tracker.adopt(channels, snapshot_time or time.time())
-        self._tracker_save(server, tracker)
+        self._tracker_save(server, tracker)  # popups and live lists too
         if closed or adopted:
             _logger.info(
                 "%s: resync closed %d call(s), found %d that started meanwhile",

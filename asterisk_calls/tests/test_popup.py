@@ -136,3 +136,60 @@ class TestPopups(WebsocketCase, CallsCase):
             else:
                 self.assertTrue(live, user.name)
                 self.assertIn(call.id, live[-1]["call_ids"])
+
+    def test_a_phone_ringing_at_a_reconnect_pops_up_and_closes_when_gone(self):
+        """Odoo comes back while a phone rings: its user still gets the popup;
+        the call ends before the next reconnect: the popup closes."""
+        self.pbx_bob.channel_ids = [(0, 0, {"name": "Local/agent2@demo"})]
+        ws = self._listen(self.bob)
+        self.Call._resync(self.server, RINGING_AT_RECONNECT, 1796241778.0)
+        self.trigger_notification_dispatching(self.bob.partner_id)
+        (ring,) = self._received(ws, "asterisk_calls.ring")
+        call = self.calls()
+        self.assertEqual((ring["call_id"], call.status), (call.id, "ringing"))
+        self.assertEqual(call.user_ids, self.bob)
+        self.assertIn("Rang Bob (Local/agent2@demo): popup sent", str(call.timeline_html))
+
+        self.Call._resync(self.server, [], 1796241790.0)
+        self.trigger_notification_dispatching(self.bob.partner_id)
+        self.assertEqual([e["call_id"] for e in self._received(ws, "asterisk_calls.ring_end")],
+                         [call.id])  # fmt: skip
+        self.assertEqual(call.status, "no_answer")
+        self.assertEqual(call.missed_user_ids, self.bob)
+
+
+def _show_channel(channel, state, uniqueid, app, data, exten="305", **more):
+    return {
+        "Event": "CoreShowChannel",
+        "Channel": channel,
+        "ChannelState": {"Ringing": "5", "Ring": "4"}[state],
+        "ChannelStateDesc": state,
+        "CallerIDNum": "<unknown>",
+        "CallerIDName": "<unknown>",
+        "ConnectedLineNum": "<unknown>",
+        "ConnectedLineName": "<unknown>",
+        "Context": "demo",
+        "Exten": exten,
+        "Priority": "1",
+        "Uniqueid": uniqueid,
+        "Linkedid": "1796241776.0",
+        "Application": app,
+        "ApplicationData": data,
+        "Duration": "00:00:02",
+        "BridgeId": "",
+        **more,
+    }
+
+
+# What Asterisk 20 lists while Local/305 (an Originate) dials Local/agent2@demo,
+# which rings (``Ringing()``, then waits): read from a real PBX.
+RINGING_AT_RECONNECT = [
+    _show_channel("Local/305@demo-00000000;1", "Ringing", "1796241776.0", "AppDial2",
+                  "(Outgoing Line)"),
+    _show_channel("Local/305@demo-00000000;2", "Ring", "1796241776.1", "Dial",
+                  "Local/agent2@demo,30"),
+    _show_channel("Local/agent2@demo-00000001;1", "Ringing", "1796241776.2", "AppDial",
+                  "(Outgoing Line)", CallerIDNum="305"),
+    _show_channel("Local/agent2@demo-00000001;2", "Ring", "1796241776.3", "Wait", "20",
+                  exten="agent2", ConnectedLineNum="305"),
+]  # fmt: skip

@@ -536,26 +536,30 @@ class Tracker:
         if caller["uniqueid"] == origin or not call["called_number"]:
             self._set_called(call, event.get("Exten"))
         if self.is_party(dest):
-            user_id = dest["user_id"]
-            if user_id and user_id != call["caller_user_id"]:
-                self._ring(call, user_id)
-                self._set_called(call, "", self.directory.user_name(user_id))
-            elif not user_id:
-                name = clean(event.get("DestCallerIDName"))
-                if name and name != clean(event.get("DestCallerIDNum")):
-                    self._set_called(call, "", name)
-            self._log(
-                call,
-                t,
-                "ring",
-                f"ring:{dest['uniqueid']}",
-                device=dest["device"],
-                channel=dest["name"],
-                user_id=user_id,
-                user=self._who(dest),
-                popup=self._popup(user_id if user_id != call["caller_user_id"] else None),
-            )
+            name = clean(event.get("DestCallerIDName"))
+            self._rings(call, dest, t, name if name != clean(event.get("DestCallerIDNum")) else "")
         self._direction(call)
+
+    def _rings(self, call, dest, t, name=""):
+        """A party's device was dialled: its user's popup, and the timeline
+        says which user (if any) the device matched."""
+        user_id = dest["user_id"]
+        if user_id and user_id != call["caller_user_id"]:
+            self._ring(call, user_id)
+            self._set_called(call, "", self.directory.user_name(user_id))
+        elif not user_id and name:
+            self._set_called(call, "", name)
+        self._log(
+            call,
+            t,
+            "ring",
+            f"ring:{dest['uniqueid']}",
+            device=dest["device"],
+            channel=dest["name"],
+            user_id=user_id,
+            user=self._who(dest),
+            popup=self._popup(user_id if user_id != call["caller_user_id"] else None),
+        )
 
     def on_DialEnd(self, event, t):
         dest, call = self._chan_and_call(event, t, "Dest")
@@ -1061,6 +1065,8 @@ class Tracker:
                 self._log(call, snapshot_time, "adopted", "adopted")
             if entry.get("ChannelStateDesc") not in (None, "", "Down"):
                 self.on_Newstate({**event, "Event": "Newstate"}, start)
+            if entry.get("Application") == "AppDial" and entry.get("ChannelStateDesc") == "Ringing":
+                self._adopt_ring(call, entry["Uniqueid"], snapshot_time)
         for entry in channels:
             if entry.get("BridgeId") and entry.get("Linkedid") in adopted:
                 bridged = {**entry, "Event": "BridgeEnter", "BridgeUniqueid": entry["BridgeId"]}
@@ -1071,6 +1077,18 @@ class Tracker:
                 # the dialplan: the CDRs will say when (see _durations).
                 call["tracking"].pop("pbx_answered_at", None)
         return list(adopted.values())
+
+    def _adopt_ring(self, call, uniqueid, t):
+        """A device some Dial is ringing now (``AppDial``; an Originate's first
+        leg is ``AppDial2``): the user gets their popup as if it just began."""
+        dest = self.channels.get(uniqueid)
+        if dest is None or dest["uniqueid"] == call["tracking"].get("origin"):
+            return
+        call["tracking"]["dials"].setdefault(uniqueid, "")
+        call.touch("tracking")
+        if self.is_party(dest):
+            self._rings(call, dest, t)
+        self._direction(call)
 
 
 def _creation_order(entry):
