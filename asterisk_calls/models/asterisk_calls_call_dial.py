@@ -83,10 +83,13 @@ class AsteriskCallDial(models.Model):
             action["Channel"] = devices.name
             variables = devices._originate_variables()
         else:
-            # The user's extension rings all their devices (the dialplan's job).
+            # The user's extension rings all their devices (the dialplan's job),
+            # without auto-answer: a header reaches them only as an inherited
+            # variable of the Local channel, which then dials the number with
+            # it too, and the called phone would answer by itself.
             action["Channel"] = f"Local/{pbx_user.extension}@{pbx_user.originate_context}"
             action["OtherChannelId"] = f"{channel_id}-2"
-            variables = [v for d in devices for v in d._originate_variables(inherited=True)]
+            variables = []
         if variables:
             action["Variable"] = variables
         queued = server.sudo().ami_action(action, expire=10)

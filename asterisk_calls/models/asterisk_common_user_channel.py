@@ -24,15 +24,14 @@ class AsteriskUserChannel(models.Model):
         help="The SIP header that makes this phone answer click-to-dial calls by itself.",
     )
 
-    def _originate_variables(self, inherited=False):
-        """Channel variables that add the auto-answer header to the INVITE
-        (chan_sip: SIPADDHEADER; PJSIP: PJSIP_HEADER). ``inherited`` for a
-        Local channel's dial: the variables must reach the phone's channel."""
+    def _originate_variables(self):
+        """Channel variables of the Originate that add the auto-answer header
+        to the INVITE sent to this device (chan_sip: SIPADDHEADER; PJSIP:
+        PJSIP_HEADER, written on the channel before it is called)."""
         self.ensure_one()
         if not self.auto_answer or not self.auto_answer_header:
             return []
         name, value = AUTO_ANSWER_HEADERS[self.auto_answer_header]
-        prefix = "__" if inherited else ""
         if self.name.upper().startswith("PJSIP/"):
-            return [f"{prefix}PJSIP_HEADER(add,{name})={value}"]
-        return [f"{prefix}SIPADDHEADER01={name}: {value}"]
+            return [f"PJSIP_HEADER(add,{name})={value}"]
+        return [f"SIPADDHEADER01={name}: {value}"]

@@ -123,7 +123,9 @@ class AsteriskUserChannel(models.Model):
     )
     auto_answer = fields.Boolean(
         help="Ask the phone to answer click-to-dial calls by itself (Alert-Info / "
-        "Call-Info headers)."
+        "Call-Info headers). Only when it is the user's one device marked for "
+        "click-to-dial: several ring through the user's extension, and Asterisk "
+        "would pass the header on to the number dialled."
     )
 
     _sql_constraints = [
