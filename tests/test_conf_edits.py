@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ami_simulator.configstore import ConfigStore
+from tests.ami_simulator.configstore import ConfigStore, UpdateError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def upload(store, name, edits, max_headers=128):
 
 
 def on_pbx(store, name):
-    pairs = dict(store.getconfig_lines(name))
+    pairs = dict(store.getconfig_lines(name, filter_=conf_text.TEMPLATES))
     return conf_text.from_getconfig(pairs)
 
 
@@ -101,12 +101,55 @@ def test_edits_keep_the_pbx_comments():
     assert "type = friend" not in saved.split("[bob](phone)")[1], "inherited lines are not saved"
 
 
-def test_one_template_only_and_templates_first():
+def test_templates_need_the_filter():
+    """As Asterisk 20 answers (checked on a real PBX): without a filter,
+    GetConfig and the edits do not see templates."""
+    store = ConfigStore(seed=False)
+    store.set_text("sip.conf", PBX_FILE)
+    plain = dict(store.getconfig_lines("sip.conf"))
+    names = [v for k, v in plain.items() if k.startswith("Category-")]
+    assert names == ["general", "alice", "6001", "6001"]
+    assert not any(k.startswith("IsTemplate-") for k in plain)
+    assert plain["Templates-000001"] == "phone"  # [alice] still says where it inherits from
+    edit = {"Action": "UpdateConfig", "SrcFilename": "sip.conf", "DstFilename": "sip.conf",
+            "Action-000000": "Append", "Cat-000000": "phone", "Var-000000": "nat",
+            "Value-000000": "yes"}  # fmt: skip
+    with pytest.raises(UpdateError, match="Given category does not exist"):
+        store.update("sip.conf", "sip.conf", Message(edit))
+    unquoted = {**edit, "Options-000000": "catfilter=TEMPLATES=include"}
+    with pytest.raises(UpdateError, match="Given category does not exist"):
+        store.update("sip.conf", "sip.conf", Message(unquoted))
+    store.update(
+        "sip.conf", "sip.conf", Message({**edit, "Options-000000": 'catfilter="TEMPLATES=include"'})
+    )
+    assert store.get("sip.conf", "phone", "nat") == ["yes"]
+    assert store.categories("sip.conf") == ["general", "alice", "6001", "6001"]
+
+
+def test_a_line_repeating_its_template_is_not_saved():
+    """Asterisk drops it when saving (even where it overrode a line): Odoo
+    sends no edit for it and does not see a difference."""
     store = ConfigStore(seed=False)
     store.set_text("sip.conf", PBX_FILE)
     pbx = on_pbx(store, "sip.conf")
-    with pytest.raises(conf_text.ConfError, match="several templates"):
-        conf_text.config_edits(pbx, pbx + conf_text.parse("[x](!)\na=1\n[y](phone,x)\nb=2\n"))
+    wanted = conf_text.parse(
+        conf_text.render(pbx).replace("[alice](phone)", "[alice](phone)\ntype = friend")
+    )
+    assert not conf_text.config_edits(pbx, wanted)
+    assert conf_text.same_content(pbx, wanted)
+    # Sent anyway, the PBX leaves it out.
+    upload(store, "sip.conf", [("Append", "alice", "type", "friend")])
+    assert conf_text.same_content(on_pbx(store, "sip.conf"), pbx)
+
+
+def test_several_templates_and_templates_first():
+    store = ConfigStore(seed=False)
+    store.set_text("sip.conf", PBX_FILE)
+    pbx = on_pbx(store, "sip.conf")
+    wanted = pbx + conf_text.parse("[x](!)\na=1\n[y](phone,x)\nb=2\n")
+    upload(store, "sip.conf", conf_text.config_edits(pbx, wanted))
+    assert conf_text.same_content(on_pbx(store, "sip.conf"), wanted)
+    assert "[y](phone,x)" in store.text("sip.conf")
     with pytest.raises(conf_text.ConfError, match="not defined before"):
         conf_text.config_edits(pbx, conf_text.parse("[y](later)\n[later](!)\n"))
 
@@ -177,9 +220,31 @@ def test_random_edits_reach_exactly_the_wanted_file(seed):
     store.set_text("f.conf", conf_text.render(random_file(rng)))
     before = on_pbx(store, "f.conf")
     wanted = conf_text.parse(conf_text.render(mutate(rng, before)))
-    edits = conf_text.config_edits(before, wanted)
     # A small header budget forces several UpdateConfig messages.
-    upload(store, "f.conf", edits, max_headers=rng.choice([128, 20]))
-    after = on_pbx(store, "f.conf")
-    assert conf_text.same_content(after, wanted), (edits, store.text("f.conf"))
+    max_headers = rng.choice([128, 20])
+    sent, after = conf_text.sync(
+        lambda: on_pbx(store, "f.conf"),
+        lambda edits: upload(store, "f.conf", edits, max_headers=max_headers),
+        wanted,
+    )
+    assert conf_text.same_content(after, wanted), store.text("f.conf")
     assert conf_text.config_edits(after, wanted) == [], "nothing left to do"
+    assert after == on_pbx(store, "f.conf")
+
+
+def test_a_template_changed_in_place_leaves_no_copies_behind():
+    """As a real Asterisk 20 does: [alice]'s copy of the template's old line
+    is saved as her own; the second round deletes it, comments kept."""
+    store = ConfigStore(seed=False)
+    store.set_text("sip.conf", PBX_FILE)
+    before = on_pbx(store, "sip.conf")
+    wanted = conf_text.parse(conf_text.render(before).replace("host = dynamic", "host = static"))
+    first = conf_text.config_edits(before, wanted)
+    upload(store, "sip.conf", first)
+    alice = next(c for c in on_pbx(store, "sip.conf") if c.name == "alice")
+    assert alice.lines[0] == ("host", "dynamic"), "the old line, now her own"
+    sent, after = conf_text.sync(
+        lambda: on_pbx(store, "sip.conf"), lambda e: upload(store, "sip.conf", e), wanted
+    )
+    assert sent == 1 and conf_text.same_content(after, wanted)
+    assert "secret = alice-secret  ; changed in May" in store.text("sip.conf")

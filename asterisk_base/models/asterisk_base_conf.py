@@ -18,12 +18,13 @@ from odoo.exceptions import UserError, ValidationError
 
 from ..tools import update_config_actions
 from ..tools.conf_text import (
+    TEMPLATES,
     ConfError,
-    config_edits,
     from_getconfig,
     parse,
     render,
     same_content,
+    sync,
     unified_diff,
 )
 
@@ -243,7 +244,9 @@ class AsteriskConf(models.Model):
 
     def _pbx_categories(self):
         """The file's categories on the PBX now; None if it has no such file."""
-        reply = self._ami({"Action": "GetConfig", "Filename": self.name}, "not found")
+        reply = self._ami(
+            {"Action": "GetConfig", "Filename": self.name, "Filter": TEMPLATES}, "not found"
+        )
         return None if reply is None else from_getconfig(reply)
 
     def _check_connected(self):
@@ -350,24 +353,26 @@ class AsteriskConf(models.Model):
         if current is None:
             self._ami({"Action": "CreateConfig", "Filename": self.name})
             current = []
+
+        def write(edits):
+            for action in update_config_actions(self.name, edits):
+                self._ami(action)
+
         try:
-            edits = config_edits(current, wanted)
+            sent, after = sync(lambda: self._pbx_categories() or [], write, wanted, current=current)
         except ConfError as e:
             raise UserError(_("%(file)s: %(error)s", file=self.name, error=e)) from e
-        for action in update_config_actions(self.name, edits):
-            self._ami(action)
         reloaded = False
-        if edits and self.reload_module:
+        if sent and self.reload_module:
             self._ami({"Action": "Reload", "Module": self.reload_module})
             reloaded = True
-        after = self._pbx_categories() or []
         if not same_content(after, wanted):  # pragma: no cover - Asterisk disagreed
             _logger.warning(
                 "%s on %s: the PBX's file differs after upload", self.name, self.server_id.name
             )
         result = (
-            _("%(file)s: %(count)s changes sent", file=self.name, count=len(edits))
-            if edits
+            _("%(file)s: %(count)s changes sent", file=self.name, count=sent)
+            if sent
             else _("%s: already up to date on the PBX", self.name)
         )
         if reloaded:
@@ -380,7 +385,7 @@ class AsteriskConf(models.Model):
                 "last_result": result,
             }
         )
-        if edits:
+        if sent:
             self._add_version("upload")  # who sent what to the PBX, and when
         _logger.info("server %s: %s", self.server_id.name, result)
         return result

@@ -7,7 +7,7 @@ import secrets
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..tools.conf_text import from_getconfig, parse, render
+from ..tools.conf_text import TEMPLATES, from_getconfig, parse, render
 from ..tools.provisioning import (
     DEVICE_NAME,
     FILES,
@@ -234,7 +234,9 @@ class AsteriskConf(models.Model):
         mine = {cat.name for cat in parse(self.content or "")}
         if not main or not mine:
             return []
-        reply = self._ami({"Action": "GetConfig", "Filename": main}, "not found")
+        reply = self._ami(
+            {"Action": "GetConfig", "Filename": main, "Filter": TEMPLATES}, "not found"
+        )
         seen = {cat.name for cat in from_getconfig(reply)} if reply else set()
         if mine & seen:
             return []

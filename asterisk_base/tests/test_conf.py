@@ -74,7 +74,10 @@ class TestConf(ProtectionCase):
             "[alice](phone)\nsecret = a\\;b\n",
         )
         self.assertEqual(conf.state, "synced")
-        self.assertEqual(sent, [{"Action": "GetConfig", "Filename": "sip.conf"}])
+        # With the filter, or Asterisk leaves [phone] out.
+        self.assertEqual(
+            sent, [{"Action": "GetConfig", "Filename": "sip.conf", "Filter": "TEMPLATES=include"}]
+        )
         # Odoo's comments stay when the PBX says the same thing.
         conf.content = "; mine\n" + conf.content
         with fake:

@@ -1,7 +1,8 @@
 """Asterisk config files as Odoo keeps them, and the UpdateConfig edits that
 turn what the PBX has into what the admin wrote.
 
-What AMI gives: ``GetConfig`` returns categories (``Category-N``, ``IsTemplate-N``,
+What AMI gives: ``GetConfig`` (with ``Filter: TEMPLATES=include``, else the
+templates are left out) returns categories (``Category-N``, ``IsTemplate-N``,
 ``Templates-N``) and their ``name=value`` lines, with the lines a category
 inherits from its templates listed first; it gives no comments, no ``=>``
 flags and no ``#include`` lines (the categories of included files appear in
@@ -16,6 +17,9 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+# GetConfig's Filter for every category: without it Asterisk leaves the
+# templates out (main/config.c ``does_category_match``).
+TEMPLATES = "TEMPLATES=include"
 # Written "name => value" when Odoo renders a file: dialplan objects by custom.
 OBJECT_NAMES = frozenset({"exten", "same", "include", "switch", "ignorepat"})
 # Leaves room for the header name within Asterisk's 1024-byte line buffer.
@@ -162,12 +166,25 @@ def from_getconfig(response):
     return raw
 
 
+def as_saved(categories):
+    """The categories as Asterisk writes them: a line equal to one of the
+    category's templates' lines (name ignoring case, same value) is left out
+    (``ast_config_text_file_save2``), even where it overrode another line."""
+    out = []
+    for cat in categories:
+        inherited = {(n.lower(), v) for n, v in _inherited(categories, cat)}
+        lines = [(n, v) for n, v in cat.lines if (n.lower(), v) not in inherited]
+        out.append(Category(cat.name, cat.template, list(cat.templates), lines))
+    return out
+
+
 def same_content(a, b):
-    """Equal but for the order of categories, which Asterisk's modules ignore
-    and UpdateConfig cannot change without losing comments."""
+    """Equal as Asterisk saves them, but for the order of categories, which
+    Asterisk's modules ignore and UpdateConfig cannot change without losing
+    comments."""
 
     def canonical(cats):
-        return sorted((c.key() for c in cats), key=lambda k: k[0][0])
+        return sorted((c.key() for c in as_saved(cats)), key=lambda k: k[0][0])
 
     return canonical(a) == canonical(b)
 
@@ -275,14 +292,9 @@ def _new_category_edits(cat, before, temp_name=None):
     options = []
     if cat.template:
         options.append("template")
-    if len(cat.templates) > 1:
-        # UpdateConfig's Options are comma-separated: "inherit=a,b" keeps only a.
-        raise ConfError(
-            f"[{cat.name}] inherits from several templates: Asterisk's UpdateConfig can only "
-            "create a category with one template"
-        )
     if cat.templates:
-        options.append(f"inherit={cat.templates[0]}")
+        # Quoted: the Options are comma-separated, "inherit=a,b" would keep only a.
+        options.append(f'inherit="{",".join(cat.templates)}"')
     name = temp_name or cat.name
     edits = [("NewCat", name, ",".join(options) or None, before)]
     edits += [("Append", name, n, _object_value(n, v)) for n, v in cat.lines]
@@ -313,6 +325,7 @@ def config_edits(pbx, wanted):
     (Asterisk's copy of them would point to the freed template when saving).
     """
     check_templates(wanted)
+    wanted = as_saved(wanted)  # the PBX would drop the other lines when saving
     pbx_names = list(dict.fromkeys(c.name for c in pbx))
     wanted_names = {c.name for c in wanted}
 
@@ -364,3 +377,25 @@ def config_edits(pbx, wanted):
         temp_name = f"~odoo{position}~{cat.name}"[:79] if cat.name in grouped else None
         edits += _new_category_edits(cat, before, temp_name)
     return edits
+
+
+def sync(read, write, wanted, current=None, rounds=3):
+    """Bring the PBX's file to ``wanted``: ``write`` the edits from what
+    ``read`` gives, and again until nothing is left. A second round is needed
+    when a template's lines are changed in place: the categories inheriting
+    from it hold copies of its old lines, which Asterisk saves as their own
+    (they no longer equal the template's); the next round deletes them.
+
+    :param current: what ``read`` would give now, if just read.
+    :returns: ``(number of edits sent, the categories on the PBX now)``.
+    """
+    sent = 0
+    current = read() if current is None else current
+    for _round in range(rounds):
+        edits = config_edits(current, wanted)
+        if not edits:
+            break
+        write(edits)
+        sent += len(edits)
+        current = read()
+    return sent, current

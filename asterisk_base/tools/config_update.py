@@ -1,16 +1,21 @@
 """AMI ``UpdateConfig`` messages for a list of edits of one config file.
 
-Asterisk keeps at most 128 header lines of a message and silently drops the
-rest (``AST_MAX_MANHEADERS`` in ``manager.h``), and each edit costs up to five
-headers (``Action-``, ``Cat-``, ``Var-``, ``Value-``, ``Match-``). Long edit
-lists are therefore split into several messages, numbered from 0 each, and
-only the last one asks for the reload: the running PBX sees the whole change
-at once, and a failure half way leaves the new file unloaded.
+Asterisk reads at most 128 header lines of a message and refuses a longer one
+("Too many lines in message", ``AST_MAX_MANHEADERS`` in ``manager.h``), and
+each edit costs up to six headers (``Action-``, ``Cat-``, ``Var-``, ``Value-``,
+``Match-``, ``Options-``). Long edit lists are therefore split into several
+messages, numbered from 0 each, and only the last one asks for the reload: the
+running PBX sees the whole change at once, and a failure half way leaves the
+new file unloaded.
 """
 
 MAX_HEADERS = 128
 # Action, SrcFilename, DstFilename, Reload, ActionID, and one spare line.
 FIXED_HEADERS = 6
+# An edit finds a template (``[name](!)``) only with this filter: without one,
+# ``does_category_match`` (main/config.c) skips templates. Quoted, or the
+# option parser cuts the value at its "=".
+CATEGORY_FILTER = 'catfilter="TEMPLATES=include"'
 
 # Edit -> the header names after Action-NNNNNN, in the order of the edit's values.
 EDITS = {
@@ -54,6 +59,8 @@ def update_config_actions(filename, edits, reload=None, max_headers=MAX_HEADERS)
             raise ValueError(f"{name} takes {len(headers)} values, got {len(values)}")
         values = dict(zip(headers, values, strict=False))
         values = {header: value for header, value in values.items() if value is not None}
+        if name != "NewCat":
+            values["Options"] = CATEGORY_FILTER
         cost = 1 + len(values)
         if used + cost > budget:
             flush()

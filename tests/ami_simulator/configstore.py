@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ class Variable:
     name: str
     value: str
     object: bool = False  # written "name => value" (e.g. exten => ...)
-    inherited: bool = False  # copied from a template: listed by GetConfig, never saved
+    inherited: bool = False  # copied from a template when read: listed by GetConfig
     precomments: list[str] = field(default_factory=list)
     sameline: str = ""
     trailing: list[str] = field(default_factory=list)  # comments ending the file
@@ -52,8 +53,8 @@ class ConfigFile:
         ``ast_config_text_file_save2`` writes it under that name: a ``;!`` header
         of its own instead of the last one.  The comments (blank lines too) read
         with the file are kept in place, where lines were deleted come blank
-        lines (one for five or more), inherited lines are left out, semicolons
-        of values escaped."""
+        lines (one for five or more), inherited lines are left out (when
+        saved: those equal to a template's line), semicolons of values escaped."""
         out = []
         if save_as:
             out += [
@@ -80,6 +81,17 @@ class ConfigFile:
             comments(item.precomments)
 
         for cat in self.categories:
+            # Saving leaves out the lines equal to one of the templates' now
+            # (name ignoring case, same value): the copies made when the file
+            # was read, unless an edit changed the template since (then they
+            # are written as the category's own), and any own line repeating
+            # one (PreserveEffectiveContext, UpdateConfig's default).
+            from_templates = {
+                (v.name.lower(), v.value)
+                for t in self.categories
+                if save_as and t.name.lower() in {n.lower() for n in cat.templates}
+                for v in t.variables
+            }
             place(cat)
             head = f"[{cat.name}]"
             opts = (["!"] if cat.template else []) + cat.templates
@@ -88,7 +100,7 @@ class ConfigFile:
             out.append(head + (f" {cat.sameline}" if cat.sameline else ""))
             comments(cat.trailing)
             for v in cat.variables:
-                if v.inherited:
+                if (v.inherited and not save_as) or (v.name.lower(), v.value) in from_templates:
                     continue
                 place(v)
                 value = v.value.replace(";", "\\;")
@@ -141,7 +153,9 @@ def parse_config(text: str) -> ConfigFile:
                         current.template = True
                     elif opt:
                         current.templates.append(opt)
-                        base = next((c for c in cfg.categories if c.name == opt), None)
+                        base = next(
+                            (c for c in cfg.categories if c.name.lower() == opt.lower()), None
+                        )
                         if base is not None:
                             current.variables += [
                                 Variable(v.name, v.value, v.object, inherited=True)
@@ -166,6 +180,72 @@ def parse_config(text: str) -> ConfigFile:
     if last is not None:
         last.trailing = comments
     return cfg
+
+
+def strsep(text: str, sep: str) -> list[str]:
+    """``ast_strsep(..., AST_STRSEP_STRIP)`` repeated: split on ``sep`` outside
+    double quotes, each piece trimmed and its outer quotes removed."""
+    pieces, current, quoted = [], [], False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == sep and not quoted:
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    pieces.append("".join(current))
+    out = []
+    for piece in pieces:
+        piece = piece.strip()
+        if len(piece) >= 2 and piece[0] == piece[-1] == '"':
+            piece = piece[1:-1]
+        out.append(piece)
+    return out
+
+
+def category_matches(cat: Category, name: str, filter_: str) -> bool:
+    """config.c ``does_category_match``: the name (ignoring case), then each
+    ``name=value`` of the filter: ``TEMPLATES=include|restrict``, else regular
+    expressions on a line's name and value. No filter: no templates."""
+    if name and cat.name.lower() != name.lower():
+        return False
+    if not filter_:
+        return not cat.template
+    found = expressions = 0
+    template_ok = False
+    for nvp in strsep(filter_, ","):
+        expressions += 1
+        pieces = strsep(nvp, "=")
+        if len(pieces) < 2:  # "an empty match value is OK. A NULL match value (no =) is NOT"
+            break
+        match_name, match_value = pieces[0], pieces[1]
+        if match_name == "TEMPLATES":
+            if match_value.lower() == "include":
+                template_ok = template_ok or cat.template
+                found += 1
+            elif match_value.lower() == "restrict":
+                if not cat.template:
+                    break
+                found += 1
+                template_ok = True
+            continue
+        try:
+            names, values = re.compile(match_name), re.compile(match_value)
+        except re.error:
+            return False
+        if any(names.search(v.name) and values.search(v.value) for v in cat.variables):
+            found += 1
+    return found == expressions and (not cat.template or template_ok)
+
+
+def _option(options: list[str], prefix: str) -> str:
+    """handle_updates: the second "="-separated piece of the option, "" if none."""
+    for o in options:
+        if o.startswith(prefix):
+            pieces = strsep(o, "=")
+            return pieces[1] if len(pieces) > 1 else ""
+    return ""
 
 
 def _matches(v: Variable, name: str, match: str) -> bool:
@@ -219,12 +299,14 @@ class ConfigStore:
         ]
 
     # -- AMI actions -----------------------------------------------------
-    def getconfig_lines(self, name: str, category: str = "") -> list[tuple[str, str]]:
+    def getconfig_lines(
+        self, name: str, category: str = "", filter_: str = ""
+    ) -> list[tuple[str, str]]:
         cfg = self.files[name]
         pairs: list[tuple[str, str]] = []
         catcount = 0
         for cat in cfg.categories:
-            if category and cat.name != category:
+            if not category_matches(cat, category, filter_):
                 continue
             pairs.append((f"Category-{catcount:06d}", cat.name))
             if cat.template:
@@ -236,14 +318,14 @@ class ConfigStore:
             catcount += 1
         return pairs
 
-    def getconfig_json(self, name: str, category: str = "") -> str:
+    def getconfig_json(self, name: str, category: str = "", filter_: str = "") -> str:
         def esc(s: str) -> str:
             # manager.c json_escape() only escapes backslash and double quote.
             return s.replace("\\", "\\\\").replace('"', '\\"')
 
         parts = []
         for cat in self.files[name].categories:
-            if category and cat.name != category:
+            if not category_matches(cat, category, filter_):
                 continue
             items = []
             if cat.template:
@@ -255,10 +337,15 @@ class ConfigStore:
         return "{" + ",".join(parts) + "}"
 
     def categories(self, name: str) -> list[str]:
-        return [c.name for c in self.files[name].categories]
+        """ListCategories: the templates are not listed."""
+        return [c.name for c in self.files[name].categories if not c.template]
 
-    def create(self, name: str) -> None:
-        self.files.setdefault(name, ConfigFile())
+    def create(self, name: str) -> bool:
+        """CreateConfig opens the file with O_EXCL: False if it exists."""
+        if name in self.files:
+            return False
+        self.files[name] = ConfigFile()
+        return True
 
     def update(self, src: str, dst: str, msg) -> None:
         """Apply the ``Action-NNNNNN`` steps of an UpdateConfig message atomically."""
@@ -277,36 +364,46 @@ class ConfigStore:
                 value = value[1:]
             match = msg.get(f"Match-{x:06d}")
             line = msg.get(f"Line-{x:06d}")
-            options = [o.strip() for o in msg.get(f"Options-{x:06d}").split(",") if o.strip()]
+            raw_options = msg.get(f"Options-{x:06d}")
+            options = [o for o in strsep(raw_options, ",") if o] if raw_options else []
             allowdups = "allowdups" in (o.lower() for o in options)
             ignoreerror = "ignoreerror" in (o.lower() for o in options)
             istemplate = "template" in (o.lower() for o in options)
-            inherit = next(
-                (
-                    o.split("=", 1)[1].strip()
-                    for o in options
-                    if o.startswith("inherit") and "=" in o
-                ),
-                "",
-            )
+
+            inherit, catfilter = _option(options, "inherit"), _option(options, "catfilter")
             action = action.lower()
-            cats = cfg.find(cat)
+            cats = [c for c in cfg.categories if category_matches(c, cat, catfilter)]
             if action == "newcat":
-                if cats and not allowdups:
+                exists = any(category_matches(c, cat, "TEMPLATES=include") for c in cfg.categories)
+                if exists and not allowdups:
                     if ignoreerror:
                         continue
                     raise UpdateError(ERR_FAILURE_NEWCAT)
                 new = Category(cat, template=istemplate)
-                for tmpl in filter(None, (t.strip() for t in inherit.split(","))):
-                    base = next((c for c in cfg.categories if c.name == tmpl and c.template), None)
+                for tmpl in filter(None, strsep(inherit, ",")):
+                    base = next(
+                        (
+                            c
+                            for c in cfg.categories
+                            if category_matches(c, tmpl, "TEMPLATES=restrict")
+                        ),
+                        None,
+                    )
                     if base is None:
                         raise UpdateError(ERR_FAILURE_TEMPLATE)
-                    new.templates.append(tmpl)
+                    new.templates.append(base.name)
                     new.variables += [
                         Variable(v.name, v.value, v.object, inherited=True) for v in base.variables
                     ]
                 if match:
-                    idx = next((i for i, c in enumerate(cfg.categories) if c.name == match), None)
+                    idx = next(
+                        (
+                            i
+                            for i, c in enumerate(cfg.categories)
+                            if c.name.lower() == match.lower()
+                        ),
+                        None,
+                    )
                     if idx is None:
                         raise UpdateError(ERR_FAILURE_NEWCAT)
                     cfg.categories.insert(idx, new)

@@ -1414,7 +1414,7 @@ class AmiSimulator:
         if fn is None:
             return True
         category = m.get("Category")
-        pairs = self.config_store.getconfig_lines(fn, category)
+        pairs = self.config_store.getconfig_lines(fn, category, m.get("Filter"))
         if category and not pairs:
             pairs = [("No categories found", "")]
         s.ack(m, None, pairs)
@@ -1424,7 +1424,8 @@ class AmiSimulator:
         fn = self._config_file(s, m)
         if fn is None:
             return True
-        s.ack(m, None, [("JSON", self.config_store.getconfig_json(fn, m.get("Category")))])
+        store = self.config_store
+        s.ack(m, None, [("JSON", store.getconfig_json(fn, m.get("Category"), m.get("Filter")))])
         return True
 
     def act_listcategories(self, s: Session, m: Message):
@@ -1464,7 +1465,9 @@ class AmiSimulator:
         if "/" in fn or fn.startswith("."):
             s.error(m, "Filename is invalid")
             return True
-        self.config_store.create(fn)
+        if not self.config_store.create(fn):
+            s.error(m, "File exists")  # strerror(EEXIST) of open(O_CREAT | O_EXCL)
+            return True
         s.ack(m, "New configuration file created successfully")
         return True
 
