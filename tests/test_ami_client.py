@@ -275,6 +275,10 @@ def test_message_api_redaction_and_pickle():
         failed = next(m for m, _ in events if m.name == "ChallengeResponseFailed")
         assert failed["ExpectedResponse"] == "<redacted>" and failed.challenge == "199114530"
         assert failed.get("expectedresponse") == "<redacted>"  # case-insensitive, panoramisk style
+        client, proto, events = wire()
+        feed(proto, capture("f_failed_sip_register.raw"), 100)
+        invalid = [m for m, _ in events if m.name == "InvalidPassword" and "ReceivedHash" in m]
+        assert invalid and {m["ReceivedHash"] for m in invalid} == {"<redacted>"}
         copy = pickle.loads(pickle.dumps(failed))  # noqa: S301 (our own bytes)
         assert copy.to_dict() == failed.to_dict() and copy.name == "ChallengeResponseFailed"
         msg, _ = AmiMessage.from_frame(b"Event: VarSet\r\nChanVariable: A=1\r\nChanVariable: B=2")

@@ -12,6 +12,7 @@ from panoramisk.message import Message
 _SINGLE_KEYS = ("event", "response", "actionid")
 _NO_ITEM = ("", "")
 REDACTED = "<redacted>"
+_HASHES = frozenset({"expectedresponse", "receivedhash"})
 
 
 class AmiMessage(Message):
@@ -50,9 +51,11 @@ class AmiMessage(Message):
                 return None, clean  # never sent by Asterisk; a list here breaks routing
         if "event" not in store and "response" not in store:
             return None, clean
-        if "expectedresponse" in store:
-            # ChallengeResponseFailed: the MD5 answer an attacker should have given.
-            store["expectedresponse"] = (store["expectedresponse"][0], REDACTED)
+        for key in _HASHES.intersection(store):
+            # ChallengeResponseFailed's ExpectedResponse: the MD5 answer to the
+            # challenge from the real secret; InvalidPassword's ReceivedHash:
+            # the caller's. Never kept, not even in an error's copy of the event.
+            store[key] = (store[key][0], REDACTED)
         msg = cls.__new__(cls)
         msg._store = store
         if content:

@@ -25,10 +25,38 @@ def normalize_command(command):
     return command
 
 
+def cli_words(command):
+    """The words Asterisk's CLI reads in ``command`` (cli.c ``parse_args``):
+    blanks separate them, double quotes group and vanish, a backslash makes
+    the next character plain. ``c"ore" st\\op`` is ``core stop``."""
+    words, current = [], None
+    quoted = escaped = False
+    for char in command:
+        if char == '"' and not escaped:
+            quoted = not quoted
+            if quoted and current is None:
+                current = []
+        elif char in " \t" and not (quoted or escaped):
+            if current is not None:
+                words.append("".join(current))
+                current = None
+        elif char == "\\" and not escaped:
+            escaped = True
+        else:
+            if current is None:
+                current = []
+            current.append(char)
+            escaped = False
+    if current is not None:
+        words.append("".join(current))
+    return words
+
+
 def dangerous_prefix(command, prefixes):
-    """The entry of ``prefixes`` that ``command`` starts with, word by word.
-    Asterisk accepts no abbreviated words, so word prefixes are enough."""
-    words = command.lower().split()
+    """The entry of ``prefixes`` that ``command`` starts with, word by word, as
+    Asterisk reads the words (ignoring case, as it matches them). Asterisk
+    accepts no abbreviated words, so word prefixes are enough."""
+    words = [word.lower() for word in cli_words(command)]
     for prefix in prefixes:
         head = prefix.lower().split()
         if head and words[: len(head)] == head:

@@ -119,12 +119,14 @@ class AsteriskServer(models.Model):
         readonly=True,
         copy=False,
         help="The PBX's own addresses, as its security events show them: never banned.",
+        groups="asterisk_common.group_asterisk_admin",
     )
     protection_odoo_addresses = fields.Char(
         string="Odoo Addresses",
         readonly=True,
         copy=False,
         help="Addresses Odoo logged in to the AMI from, as the PBX sees them: never banned.",
+        groups="asterisk_common.group_asterisk_admin",
     )
     # Counts of admin-only models: a PBX user's read() of a server must not fail on them.
     ban_count = fields.Integer(
@@ -332,6 +334,8 @@ class AsteriskServer(models.Model):
         return True
 
     def action_push_bans(self):
+        # Sudo below: each push reloads the PBX's ACLs, for admins only.
+        self.check_access("write")
         for rec in self:
             self.env["asterisk_base.acl_push"].sudo()._of(rec).state = "pending"
         self._protection_changed()

@@ -17,6 +17,11 @@ DANGEROUS_COMMANDS = [
     "dialplan save",
     "queue reset",
     "sip prune",
+    # With System() in the dialplan, these two run commands on the PBX host.
+    "channel originate",
+    "dialplan add",
+    "channel redirect",
+    "module refresh",
 ]
 
 # key: (type, value when the parameter is missing), stored as ir.config_parameter

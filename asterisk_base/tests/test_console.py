@@ -47,6 +47,10 @@ class TestConsole(ProtectionCase):
         self.assertIsNone(dangerous_prefix("core show version", prefixes))
         self.assertIsNone(dangerous_prefix("reloadx", prefixes))
         self.assertIsNone(dangerous_prefix("core stopped", prefixes))
+        # Asterisk removes quotes and backslashes before matching the words.
+        for disguised in ('c"ore" stop now', "core st\\op now", '"core" "stop" now', 'core"" stop'):
+            self.assertEqual(dangerous_prefix(disguised, prefixes), "core stop", disguised)
+        self.assertIsNone(dangerous_prefix('"core stop" now', prefixes), "one word for Asterisk")
 
     def test_dangerous_list_setting(self):
         Command = self.env["asterisk_base.console_command"]

@@ -851,24 +851,24 @@ class AsteriskCall(models.Model):
             .search([("user_id", "in", [u for ids in users.values() for u in ids])])
         }
         for call in self.browse(list(users)).sudo():
-            payload = call._popup_payload()
             for user in self.env["res.users"].browse(users[call.id]):
                 pref = prefs.get((user.id, call.server_id.id))
                 user._bus_send(
                     "asterisk_calls.ring",
                     dict(
-                        payload,
+                        call._popup_payload(user),
                         sticky=bool(pref and pref.popup_sticky),
                         open_partner_on_answer=bool(pref and pref.open_partner_form),
                     ),
                 )
 
-    def _popup_payload(self):
-        """What the incoming-call popup shows: plain values, rendered as text
-        by the client (the caller's name comes from the caller)."""
+    def _popup_payload(self, user):
+        """What the incoming-call popup shows ``user``: plain values, rendered
+        as text by the client (the caller's name comes from the caller). The
+        last calls and activities are those ``user`` may read."""
         self.ensure_one()
         partner = self.partner_id
-        last_calls = self.search(
+        last_calls = self.with_user(user).search(
             [
                 ("id", "!=", self.id),
                 "|",
@@ -877,7 +877,7 @@ class AsteriskCall(models.Model):
             ],
             limit=5,
         )
-        activities = self.env["mail.activity"]
+        activities = self.env["mail.activity"].with_user(user)
         if partner:
             activities = activities.search(
                 [("res_model", "=", "res.partner"), ("res_id", "=", partner.id)],
@@ -1045,7 +1045,9 @@ class AsteriskCall(models.Model):
                         "user_id": user.id,
                         "summary": _("Call back %s", caller or _("the caller")),
                         "date_deadline": fields.Date.context_today(call),
-                        "note": _(
+                        # An Html field: the caller's name is escaped, not sanitized.
+                        "note": Markup("<p>%s</p>")
+                        % _(
                             "Missed call from %(caller)s (%(number)s) at %(time)s.",
                             caller=caller or "?",
                             number=call.caller_number or "?",
@@ -1097,6 +1099,11 @@ class AsteriskCall(models.Model):
             [("started_at", "<", limit), ("status", "not in", LIVE)]
         )
         if self.env["asterisk_common.settings"].get("call_retention_action") == "delete":
+            # A recording someone chose to keep keeps its call.
+            kept = self.env["asterisk_calls.recording"].search(
+                [("call_id", "in", old.ids), ("keep", "=", True)]
+            )
+            old = old - kept.call_id
             old.unlink()
         else:
             old.filtered("active").with_context(tracking_disable=True).write({"active": False})

@@ -14,6 +14,12 @@ class AsteriskCallRecording(models.Model):
     recording_count = fields.Integer(compute="_compute_recording_count")
     is_recording = fields.Boolean(compute="_compute_recording_count")
 
+    def unlink(self):
+        # Through the ORM, so that their audio leaves the filestore too (the
+        # database's cascade would delete the rows and orphan the files).
+        self.sudo().recording_ids.unlink()
+        return super().unlink()
+
     @api.depends("recording_ids.state")
     def _compute_recording_count(self):
         for call in self:

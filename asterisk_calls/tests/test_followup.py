@@ -12,7 +12,7 @@ class TestFollowup(CallsCase):
 
     def _call(self, **vals):
         values = {
-            "linkedid": f"17000.{len(self.Call.search([]))}",
+            "linkedid": f"17000.{self.Call.with_context(active_test=False).search_count([])}",
             "server_id": self.server.id,
             "direction": "inbound",
             "status": "no_answer",
@@ -82,6 +82,18 @@ class TestFollowup(CallsCase):
         self.assertIn("&lt;img", body)
         call.timeline = [{"t": 1.0, "k": "answer", "key": "a", "user": hostile, "device": "SIP/x"}]
         self.assertNotIn("<img", str(call.timeline_html))
+        # The missed-call to-do's note is Html: escaped, not sanitized (a
+        # sanitizer keeps <img src=https://...>, a beacon).
+        beacon = '<img src="https://evil.example/x.png">'
+        missed = self._call(
+            caller_name=beacon,
+            caller_number="+33699999999",
+            external_number="+33699999999",
+            missed_user_ids=[(6, 0, [self.alice.id])],
+        )
+        self.Call._cron_followup()
+        self.assertNotIn("<img", str(missed.activity_ids.note))
+        self.assertIn("&lt;img", str(missed.activity_ids.note))
 
     def test_retention_archives_or_deletes_old_calls(self):
         old = self._call(status="answered", started_at=fields.Datetime.now() - timedelta(days=40))
@@ -93,6 +105,27 @@ class TestFollowup(CallsCase):
         self.assertFalse(old.active)
         self.assertTrue(recent.active)
         self.env["ir.config_parameter"].set_param("asterisk_calls.call_retention_action", "delete")
+        # Deleted with their recordings' audio; a recording kept keeps its call.
+        heard = self._recording(old)
+        audio = heard.attachment_id
+        kept = self._call(status="answered", started_at=old.started_at)
+        self._recording(kept).keep = True
         self.Call._cron_retention()
         self.assertFalse(old.exists())
+        self.assertFalse(heard.exists() or audio.exists())
         self.assertTrue(recent.exists())
+        self.assertTrue(kept.exists())
+
+    def _recording(self, call):
+        recording = self.env["asterisk_calls.recording"].create(
+            {"call_id": call.id, "channel": "SIP/alice-1", "filename": "call.wav"}
+        )
+        recording.attachment_id = self.env["ir.attachment"].create(
+            {
+                "name": "call.wav",
+                "raw": b"RIFF",
+                "res_model": recording._name,
+                "res_id": recording.id,
+            }
+        )
+        return recording
