@@ -555,10 +555,18 @@ def test_own_capture_conformance(name):
     check_plan(name, OWN_PLANS)
 
 
+# Recorded for the call tracking only (replayed into Odoo by asterisk_calls'
+# tests); the simulator has no scenario for them.
+NOT_SIMULATED = {
+    "inbound_followme_voicemail": "a follow-me through a Local channel answering itself",
+}
+
+
 def test_own_captures_all_checked():
-    """Every capture recorded in tests/captures has a plan above."""
+    """Every capture recorded in tests/captures has a plan above, or says why not."""
     names = {p.name.removesuffix(".raw") for p in OWN_CAPTURES.glob("*.raw")}
-    assert names == set(OWN_PLANS)
+    assert names == set(OWN_PLANS) | set(NOT_SIMULATED)
+    assert not set(OWN_PLANS) & set(NOT_SIMULATED)
 
 
 @shared

@@ -247,6 +247,26 @@ OWN_CAPTURE_CALLS = {
             "cdr": ("ANSWERED", 6, 4),
         }
     ],
+    # bob's follow-me (a Local channel) rang him out, then answered itself
+    # (as voicemail does): not answered by a person, bob missed it.
+    "inbound_followme_voicemail": [
+        {
+            "status": "no_answer",
+            "direction": "inbound",
+            "caller_number": "+33612345678",
+            "called_number": "+33155512347",
+            "called_name": "Bob",
+            "users": ["bob"],
+            "answered_by": None,
+            "missed": ["bob"],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 4,
+            "talk_seconds": 0,
+            "channels": 4,
+            "cdr": ("ANSWERED", 4, 1),
+        }
+    ],
     "attended_transfer": [
         {
             "status": "answered",

@@ -479,8 +479,7 @@ class Tracker:
             if chan["uniqueid"] == tracking.get("origin") and not tracking["dials"]:
                 # Answered by the dialplan before anyone was dialled (an
                 # application, an IVR, a queue's Answer()).
-                tracking["pbx_answered_at"] = t
-                call.touch("tracking")
+                self._pbx_answered(call, t)
         elif state == "Ringing" and chan["uniqueid"] == tracking.get("origin"):
             tracking["ring_indicated"] = True
             call.touch("tracking")
@@ -581,7 +580,13 @@ class Tracker:
             return
         call["tracking"]["dials"][dest["uniqueid"]] = status
         call.touch("tracking")
-        if status == "ANSWER":
+        if status == "ANSWER" and not self.is_party(dest):
+            # A Local channel no user has answered: the dialplan behind it did,
+            # a person (their own DialEnd, a bridge) or an application such as
+            # VoiceMail after the phones rang out. Not an answer by itself.
+            if not call["answered_at"]:
+                self._pbx_answered(call, t)
+        elif status == "ANSWER":
             self._answered(call, dest, t, by_party=True)
             self._stop(call)  # also after a transfer: whoever still rings
         else:
@@ -597,6 +602,15 @@ class Tracker:
                 user=self._who(dest),
                 status=status,
             )
+
+    @staticmethod
+    def _pbx_answered(call, t):
+        tracking = call["tracking"]
+        if not tracking.get("pbx_answered_at"):
+            tracking["pbx_answered_at"] = t
+            call.touch("tracking")
+        if call["status"] == "ringing":
+            call.set("status", "in_progress")
 
     def _first_answer(self, call, t):
         """Someone answered: the call is in progress; the first time, its
@@ -936,7 +950,7 @@ class Tracker:
             return "abandoned"
         if queue:
             return "no_answer"
-        results = [s for s in tracking["dials"].values() if s]
+        results = [s for s in tracking["dials"].values() if s and s != "ANSWER"]
         if not results and tracking.get("originate_dial") not in (None, "", "ANSWER"):
             results = [tracking["originate_dial"]]
         if results:

@@ -356,6 +356,12 @@ async def sc_inbound_ring_group(rec, out):
     )
 
 
+async def sc_inbound_followme_voicemail(rec, out):
+    return await run_phones(
+        rec, out, {"bob": uas(5070, "ring")}, "provider", uac_trunk("0155512347", 1000)
+    )
+
+
 async def sc_attended_transfer(rec, out):
     start = len(rec.messages)
     phones = await run_phones(
@@ -544,6 +550,13 @@ SCENARIOS = {
         "(from-trunk: Dial(SIP/bob&SIP/carol,20)); bob answers after 2 s of ringing, carol "
         "rings and is cancelled; the outside caller hangs up (BYE) 4 s after the answer",
         sc_inbound_ring_group,
+    ),
+    "inbound_followme_voicemail": (
+        "sipp UAC provider (From +33612345678) -> DID 0155512347 (from-trunk: "
+        "Dial(Local/bob@followme,20); followme: Dial(SIP/bob,3), then Answer, Wait(2)); bob "
+        "rings and is cancelled after 3 s (NOANSWER), the Local channel answers; the outside "
+        "caller hangs up (BYE) 1 s after the answer",
+        sc_inbound_followme_voicemail,
     ),
     "attended_transfer": (
         "sipp UAC alice (sending RTP) -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; "
