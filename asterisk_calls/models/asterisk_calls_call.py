@@ -502,12 +502,23 @@ class AsteriskCall(models.Model):
             if not popup:
                 no_popup.add(user_id)
         region = server._region()
+        prefix = server.sudo().outside_prefix or ""
+
+        def normalize(number):
+            # Dialled with the outside-line prefix ("0" + "0612345678"): the
+            # number is what follows it, when that is a valid one.
+            if prefix and number.startswith(prefix) and len(number) > len(prefix):
+                found = to_e164(number[len(prefix) :], region)
+                if found:
+                    return found
+            return to_e164(number, region)
+
         settings = self.env["asterisk_common.settings"]
         return Directory(
             devices,
             users,
             internal_max_digits=settings.get("internal_max_digits"),
-            normalize=lambda number: to_e164(number, region),
+            normalize=normalize,
             no_popup=no_popup,
             tz=server.sudo().tz or "UTC",
         )

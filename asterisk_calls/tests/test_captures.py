@@ -141,6 +141,21 @@ class TestCaptures(CallsCase):
         self.assertIn("Rang Bob (SIP/bob)", html)
         self.assertIn("Alice transferred Bob to 100", html)
 
+    def test_a_withheld_number_from_a_trunk_is_an_outside_caller(self):
+        for withheld in ("", "<unknown>", "anonymous", "Restricted"):
+            with self.subTest(withheld=withheld):
+                self.Call.search([]).unlink()
+                events = parse_capture(capture_path("inbound_ring_group"))
+                for event in events:
+                    for key, value in event.items():
+                        if value == "+33612345678":
+                            event[key] = withheld
+                self.replay(events)
+                call = self.calls()
+                self.assertEqual(call.direction, "inbound")
+                self.assertFalse(call.external_number)
+                self.assertFalse(call.partner_id)
+
     def test_unknown_device_is_named_in_the_timeline(self):
         self.pbx_bob.channel_ids.unlink()
         self.replay_capture("i1_redirect_bridged_channel")

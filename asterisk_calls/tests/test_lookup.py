@@ -33,6 +33,17 @@ class TestLookup(CallsCase):
         e164 = to_e164(number, region) or number
         return self.env["res.partner"].browse(self.env["res.partner"]._pbx_find({e164})[e164])
 
+    def test_outside_line_prefix_is_not_part_of_the_number(self):
+        self.server.sudo().write({"outside_prefix": "0", "country_id": self.env.ref("base.fr").id})
+        directory = self.env["asterisk_calls.call"]._directory(self.server)
+        self.assertEqual(directory.outside("00612345678"), "+33612345678")
+        self.assertEqual(directory.outside("0612345678"), "+33612345678")  # without it
+        self.assertEqual(directory.outside("0033612345678"), "+33612345678")
+        self.server.sudo().outside_prefix = "9"
+        directory = self.env["asterisk_calls.call"]._directory(self.server)
+        self.assertEqual(directory.outside("90612345678"), "+33612345678")
+        self.assertEqual(directory.outside("0612345678"), "+33612345678")
+
     def test_numbers_are_stored_in_e164(self):
         self.assertEqual(self.contact.pbx_mobile_e164, "+33612345678")  # the company's country
         self.assertEqual(self.company.pbx_phone_e164, "+33155512345")

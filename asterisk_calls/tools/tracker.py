@@ -43,6 +43,8 @@ DIAL_STATUS = {
     "TORTURE": "failed",
     "INVALIDARGS": "failed",
 }
+# What a withheld caller ID looks like (empty once cleaned of "<unknown>").
+WITHHELD = frozenset({"", "anonymous", "restricted", "private", "unavailable", "withheld"})
 # OriginateResponse Reason -> call status (AST_CONTROL_* of the dial result).
 ORIGINATE_REASON = {"0": "failed", "1": "failed", "3": "no_answer", "5": "busy", "8": "failed"}
 ORIGINATE_DIAL = "originate"  # dialed_by of a channel an Originate rang
@@ -413,13 +415,23 @@ class Tracker:
         if name and not call["called_name"]:
             call.set("called_name", name)
 
+    def _withheld(self, call):
+        """A caller on a real line (a trunk, a phone no user has) whose number
+        is withheld: someone outside, not an extension."""
+        origin = self.origin(call)
+        return (
+            origin is not None
+            and not origin["is_local"]
+            and clean(call["caller_number"]).lower() in WITHHELD
+        )
+
     def _direction(self, call):
         """Internal when both sides are PBX users or internal numbers; inbound
         when only the called side is; outbound when only the caller is."""
         directory = self.directory
         tracking = call["tracking"]
-        caller_internal = bool(call["caller_user_id"]) or directory.is_internal_number(
-            call["caller_number"]
+        caller_internal = bool(call["caller_user_id"]) or (
+            directory.is_internal_number(call["caller_number"]) and not self._withheld(call)
         )
         callee_internal = bool(tracking.get("rang")) or directory.is_internal_number(
             call["called_number"]
