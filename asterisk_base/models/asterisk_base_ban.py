@@ -365,6 +365,9 @@ class Ban(models.Model):
             due.write({"state": "expired"})
             _logger.info("%d bans expired", len(due))
         servers = self.env["asterisk_common.server"].search([("ban_acl", "=", True)])
+        # Turned off with denies still on the PBX: they are taken away once.
+        left = self.env["asterisk_base.acl_push"].sudo().search([("entries", ">", 0)])
+        servers |= left.server_id.filtered("active")
         for server in servers:
             server._protection_push_acl()
 

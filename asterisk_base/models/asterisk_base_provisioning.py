@@ -243,7 +243,8 @@ class AsteriskConf(models.Model):
         return [
             _(
                 "  ! %(main)s does not include %(file)s yet: add the line "
-                "'#tryinclude %(file)s' to it (once, by hand or in Odoo's Config Files).",
+                "'#tryinclude %(file)s' to it, once, on the PBX host (AMI cannot write include "
+                "lines).",
                 main=main,
                 file=self.name,
             )

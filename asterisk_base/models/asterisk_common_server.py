@@ -236,7 +236,10 @@ class AsteriskServer(models.Model):
             self.env.ref("asterisk_base.cron_enforce_bans").sudo()._trigger(at)
 
     def _ban_acl_bans(self):
-        """The bans the ACL holds: the ``ban_acl_max`` most recent."""
+        """The bans the ACL holds: the ``ban_acl_max`` most recent; none once
+        pushing is turned off (the ACL the PBX still has is emptied)."""
+        if not self.ban_acl:
+            return []
         return self.env["asterisk_base.ban"]._active_bans(self, limit=self.ban_acl_max)
 
     def _ban_acl_edits(self, bans, exists):

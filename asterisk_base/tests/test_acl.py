@@ -1,3 +1,5 @@
+from unittest.mock import patch
+
 from .common import ATTACKER, ATTACKER6, ProtectionCase
 
 
@@ -47,3 +49,19 @@ class TestAcl(ProtectionCase):
         self.server._protection_push_acl()
         self.assertEqual(self.server.ban_acl_state, "pending")
         self.assertIn("not connected", self.server.ban_acl_error)
+
+    def test_turned_off_the_pbx_keeps_no_ban(self):
+        self.server.state = "connected"
+        pushed = []
+
+        def upload(server, bans):
+            pushed.append([b["address"] for b in bans])
+
+        self.attack(ATTACKER, 10)
+        with patch.object(type(self.server), "_protection_upload_acl", upload):
+            self.Ban._cron_enforce()
+            self.server.ban_acl = False
+            self.Ban._cron_enforce()
+            self.Ban._cron_enforce()
+        self.assertEqual(pushed, [["203.0.113.5"], []], "emptied once, then left alone")
+        self.assertEqual(self.server.ban_acl_entries, 0)
