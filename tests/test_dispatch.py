@@ -122,3 +122,10 @@ def test_held_shards_finish_their_jobs_and_take_no_new_one():
     finally:
         dispatcher.gate.set()
         dispatcher.stop(timeout=2)
+
+
+def test_latency_since_start_counts_every_event():
+    dispatcher = Dispatcher("bench")
+    dispatcher.latency_ms.update({1: 50, 2: 45, 100: 4, 900: 1})
+    assert dispatcher.latency_since_start() == (100, (2, 100, 900))
+    assert Dispatcher("idle").latency_since_start() == (0, (None, None, None))
