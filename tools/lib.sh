@@ -92,6 +92,7 @@ ensure_postgres() {
         log "starting PostgreSQL cluster $ver"
         # shellcheck disable=SC2086
         pg_ctlcluster $ver start
+        STARTED_POSTGRES="$ver"  # the demo stops what it started
         for _ in $(seq 30); do pg_isready -q && break; sleep 0.5; done
         pg_isready -q || die "PostgreSQL did not start"
     fi
