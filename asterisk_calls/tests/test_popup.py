@@ -86,6 +86,23 @@ class TestPopups(WebsocketCase, CallsCase):
         self.assertFalse(ends[self.carol][0]["answered_by_me"])
         self.assertEqual(ends[self.alice], [])
 
+    def test_events_replayed_mid_call_open_no_popup_again(self):
+        sockets = {user: self._listen(user) for user in (self.bob, self.carol)}
+        events = parse_capture(capture_path("inbound_ring_group"))
+        answer = next(i for i, e in enumerate(events) if e.get("DialStatus") == "ANSWER")
+        talking = next(
+            i for i, e in enumerate(events) if i > answer and e["Event"] == "BridgeEnter"
+        )
+        router = self.replay(events[: talking + 1])  # rang, bob answered, they talk
+        self._dispatch()
+        for user, ws in sockets.items():
+            self.assertEqual(len(self._received(ws, "asterisk_calls.ring")), 1, user.name)
+        self.replay(events[: talking + 1], router=router, start=1795700100.0)  # again
+        self._dispatch()
+        for user, ws in sockets.items():
+            self.assertEqual(self._received(ws, "asterisk_calls.ring"), [], user.name)
+        self.assertEqual(self.calls().status, "in_progress")
+
     def test_queue_member_popup_and_preferences(self):
         self.pbx_carol.write({"popup_sticky": True, "open_partner_form": True})
         ws = self._listen(self.carol)

@@ -356,7 +356,9 @@ class Tracker:
         """A user's device rings for this call: one popup per user at a time
         (a second device of theirs, no; a queue ringing them again, yes)."""
         closed = call["tracking"].setdefault("closed", [])
-        again = user_id in closed
+        # Again only before an answer (a queue's next round): once answered, a
+        # ring seen again is an event replayed after an outage.
+        again = user_id in closed and not call["answered_at"]
         if (self._remember(call, "rang", user_id) or again) and self.live(call):
             if again:
                 closed.remove(user_id)
