@@ -30,6 +30,7 @@ import queue
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 
@@ -345,7 +346,23 @@ def cpu_of(result):
 
 
 def _ratio(a, b):
-    return f"{a / b:.2f}" if b else "-"
+    # Three significant digits: a latency ratio is often 0.00x.
+    return f"{a / b:.3g}" if b else "-"
+
+
+def machine():
+    """What the figures were measured on, for the results file."""
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if "model name" in line), "")
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "postgresql": query("postgres", "SHOW server_version")[0][0],
+    }
 
 
 def main():
@@ -356,9 +373,11 @@ def main():
     parser.add_argument("--workers", type=int, default=4, help="path 2: Odoo prefork workers")
     parser.add_argument("--clients", type=int, default=4, help="path 2: concurrent RPC clients")
     parser.add_argument("--paths", nargs="+", default=["worker", "agent"])
+    parser.add_argument("--output", help="also write the results (and the machine) as JSON here")
     args = parser.parse_args()
     template = create_calls_template("tmpl_bench_paths")
     best = collections.defaultdict(float)
+    runs = []
     try:
         print(
             f"{os.cpu_count()} cores, {args.duration:g} s per run; path 1: {args.threads} "
@@ -377,6 +396,7 @@ def main():
                 print(_row(results["agent"]), flush=True)
             for path, r in results.items():
                 best[path] = max(best[path], r["sustained"])
+                runs.append({"path": path, **r})
             if len(results) == 2:
                 w, a = results["worker"], results["agent"]
                 print(
@@ -392,6 +412,16 @@ def main():
         if len(best) == 2 and best["agent"]:
             ratio = best["worker"] / best["agent"]
             print(f"ratio worker/agent of the maximum sustained rate: {ratio:.1f}")
+        if args.output:
+            with open(args.output, "w") as f:
+                results = {
+                    "command": "python -m tests.bench_paths " + " ".join(sys.argv[1:]),
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                    "machine": machine(),
+                    "runs": runs,
+                    "max_sustained": best,
+                }
+                json.dump(results, f, indent=1, default=str)
     finally:
         drop_db(template)
 

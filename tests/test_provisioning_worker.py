@@ -80,6 +80,12 @@ def test_provisioning_apply(calls_db, sim, odoo):
     updates = len([a for a in sim.actions_received if a.get("Action") == "UpdateConfig"])
     node.rpc("asterisk_common.server", "action_provision_apply", [server_id])
     assert len([a for a in sim.actions_received if a.get("Action") == "UpdateConfig"]) == updates
+    # A hand edit of a file Odoo owns, on the PBX host: the next apply takes it away.
+    edited = sim.config_store.text("pjsip_odoo.conf") + "\n[intruder]\ntype = endpoint\n"
+    sim.config_store.set_text("pjsip_odoo.conf", edited)
+    node.rpc("asterisk_common.server", "action_provision_apply", [server_id])
+    assert "intruder" not in sim.config_store.categories("pjsip_odoo.conf")
+    updates = len([a for a in sim.actions_received if a.get("Action") == "UpdateConfig"])
     bob_phone = node.rpc("asterisk_common.user_channel", "search", [("name", "=", "PJSIP/bob")])
     node.rpc("asterisk_common.user_channel", "action_new_secret", bob_phone)
     node.rpc("asterisk_common.server", "action_provision_apply", [server_id])

@@ -8,6 +8,7 @@ import pytest
 from .ami_simulator import SimulatorThread
 from .odoo_env import query
 from .worker_env import (
+    LiveStream,
     add_map_entry,
     add_server,
     event,
@@ -414,10 +415,14 @@ def test_sync_helper_waits_for_reply(db, sim, odoo):
 
 
 def test_silent_peer_watchdog_and_reconnect(db, sim, odoo):
+    """Events stream through it: those the worker could read are handled
+    once and in order, every one after the reconnect too."""
     server_id = add_server(db, sim.port)
     add_map_entry(db, "Newchannel")
     node = odoo(db)
     wait_until(lambda: connected(db, server_id), 20, message="server connected")
+    stream = LiveStream(sim, "1700000005.1").start()
+    time.sleep(1.0)
     sim.set_silent(True)
     started = time.monotonic()
     wait_until(lambda: not connected(db, server_id), 15, message="silent peer detected")
@@ -426,25 +431,36 @@ def test_silent_peer_watchdog_and_reconnect(db, sim, odoo):
     assert "unanswered" in (server_health(db, server_id)["last_error"] or "")
     sim.set_silent(False)
     wait_until(lambda: connected(db, server_id), 30, message="reconnected")
-    sim.emit(event("Newchannel", "1700000005.1", 1))
-    wait_until(lambda: records(db), 10, message="events after reconnect")
+    time.sleep(1.0)
+    sent = stream.stop()
+    last_port = [port for _, port in sent if port][-1]
+    after = {seq for seq, port in sent if port == last_port}
+    wait_until(lambda: {r[3] for r in records(db)} >= after, 15, message="events after reconnect")
+    counts = stream.check([r[3] for r in records(db)])
+    assert len([p for p in counts if p]) == 2 and counts.get(None), counts
     assert node.errors() == []
 
 
 def test_reconnect_after_simulator_restart(db, sim, odoo):
+    """The PBX restarts while events stream: same guarantees as above."""
     server_id = add_server(db, sim.port)
     add_map_entry(db, "Newchannel")
     odoo(db)
     wait_until(lambda: connected(db, server_id), 20, message="server connected")
-    sim.emit(event("Newchannel", "1700000006.1", 1))
-    wait_until(lambda: len(records(db)) == 1, 10, message="first event")
+    stream = LiveStream(sim, "1700000006.1").start()
+    time.sleep(1.0)
     sim.stop()
     wait_until(lambda: not connected(db, server_id), 15, message="disconnect seen")
     time.sleep(2)  # a few refused reconnects, with backoff
     sim.restart()
     wait_until(lambda: connected(db, server_id), 40, message="reconnected")
-    sim.emit(event("Newchannel", "1700000006.1", 2))
-    wait_until(lambda: len(records(db)) == 2, 10, message="event after restart")
+    time.sleep(1.0)
+    sent = stream.stop()
+    last_port = [port for _, port in sent if port][-1]
+    after = {seq for seq, port in sent if port == last_port}
+    wait_until(lambda: {r[3] for r in records(db)} >= after, 15, message="events after restart")
+    counts = stream.check([r[3] for r in records(db)])
+    assert len([p for p in counts if p]) == 2 and counts.get(None), counts
     logins = [a for a in sim.actions_received if a.get("Action", "").lower() == "login"]
     assert len(logins) >= 2
 

@@ -6,6 +6,7 @@ an AMI simulator over TCP, and one or more ``odoo-bin`` processes started with
 ``--load=base,web,asterisk_agent_worker``.
 """
 
+import collections
 import os
 import re
 import signal
@@ -293,6 +294,62 @@ def stream_events(sim, prefix, calls, per_call, pause=0.2):
     thread = threading.Thread(target=run)
     thread.start()
     return thread
+
+
+class LiveStream:
+    """Newchannel events of one call (``Seq`` 0, 1, 2...) sent every ``pause``
+    seconds through a fault: each noted with the port of the AMI session that
+    would read it then, or None (nobody logged in, or the PBX gone silent)."""
+
+    def __init__(self, sim, linkedid, pause=0.02):
+        self.sim, self.linkedid, self.pause = sim, linkedid, pause
+        self.sent = []  # (seq, port or None)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _emit(self, simulator, seq):
+        simulator.emit_nowait(event("Newchannel", self.linkedid, seq))
+        if simulator.silent:
+            return None
+        live = [s for s in simulator.sessions if s.authenticated and not s.closed]
+        return live[0].remote[1] if live else None
+
+    def _run(self):
+        seq = 0
+        while not self._done.is_set():
+            self.sent.append((seq, self.sim.call(self._emit, self.sim.sim, seq)))
+            seq += 1
+            time.sleep(self.pause)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._done.set()
+        self._thread.join(10)
+        return self.sent
+
+    def check(self, handled):
+        """Each event read by a session handled once and in order; every one
+        sent to the last session handled; of the others, only the last moments
+        of a session may be missing (written, not yet read, when it ended).
+        Returns ``{port: count sent}``."""
+        what = f"sent {self.sent}, handled {handled}"
+        assert handled == sorted(set(handled)), f"handled twice or out of order: {what}"
+        by_port = collections.defaultdict(list)
+        for seq, port in self.sent:
+            by_port[port].append(seq)
+        assert set(handled) <= {seq for seq, port in self.sent if port}, what
+        ports = [port for _, port in self.sent if port]
+        assert ports, what
+        last = by_port[ports[-1]]
+        assert set(last) <= set(handled), what
+        for port, seqs in by_port.items():
+            if port is not None:
+                missing = set(seqs) - set(handled)
+                assert all(seq >= seqs[-1] - 10 for seq in missing), what
+        return {port: len(seqs) for port, seqs in by_port.items()}
 
 
 # -- the call tracker's tests: asterisk_calls and PBX users ------------------------

@@ -7,7 +7,7 @@ import secrets
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..tools.conf_text import TEMPLATES, from_getconfig, parse, render
+from ..tools.conf_text import TEMPLATES, from_getconfig, parse, render, same_content
 from ..tools.provisioning import (
     DEVICE_NAME,
     FILES,
@@ -174,7 +174,10 @@ class AsteriskServer(models.Model):
         for name, text in self._provision_files().items():
             conf = Conf._set_generated(self, name, text)
             before = parse(conf.pbx_content or "")
-            if conf.state == "synced":
+            # Synced with what Odoo last read, and the PBX's file still says so
+            # (a hand edit on the PBX host since is overwritten below).
+            current = conf._pbx_categories() if conf.state == "synced" else None
+            if current is not None and same_content(current, parse(text)):
                 lines = [_("%s: no change", name)]
             else:
                 # Odoo owns the file: a hand edit on the PBX is overwritten (and reported).

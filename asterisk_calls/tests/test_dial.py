@@ -1,3 +1,7 @@
+import time
+from datetime import timedelta
+
+from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
@@ -108,6 +112,17 @@ class TestClickToDial(CallsCase):
         self.assertIn(
             "could not be placed: Server Capture PBX is not connected", str(call.timeline_html)
         )
+
+    def test_a_reconnect_before_the_originate_keeps_the_call_until_it_expires(self):
+        result = self.Call.with_user(self.bob).pbx_dial("0612345678")
+        call = self.Call.browse(result["call_id"])
+        self.Call._resync(self.server, [], time.time() + 5)  # no channel of it yet
+        self.assertTrue(call.exists())
+        self.assertEqual(call.status, "ringing")
+        call.action_id.expire_date = fields.Datetime.now() - timedelta(seconds=1)
+        self.env["asterisk_common.action"]._gc()  # never sent: it ends, bob is told
+        self.assertEqual(call.status, "failed")
+        self.assertIn("did not send it in time", str(call.timeline_html))
 
     def test_call_back_from_a_missed_call(self):
         self.replay_capture("inbound_ring_group")

@@ -1050,6 +1050,10 @@ class Tracker:
         the connection was down): end them, and the call if none is left."""
         if not self.live(call) or (call["last_event_at"] or 0) > snapshot_time:
             return False
+        if call["action_uid"] and not self._channels_of(call):
+            # Placed by click-to-dial, not at the PBX yet: its Originate's
+            # outcome (a failure, its expiry, its channels) decides.
+            return False
         t = call["last_event_at"] or snapshot_time
         closed = False
         for chan in self._channels_of(call):

@@ -240,9 +240,13 @@ class AsteriskAction(models.Model):
     def _gc(self):
         """Cron: expire what waited too long, forget what is old."""
         now = fields.Datetime.now()
-        self.sudo().search([("state", "=", "queued"), ("expire_date", "<", now)]).write(
-            {"state": "expired", "done_date": now, "error": _("Expired in the queue.")}
-        )
+        expired = self.sudo().search([("state", "=", "queued"), ("expire_date", "<", now)])
+        if expired:
+            # An outcome like any other: the requester is told (a click-to-dial
+            # call, waiting for its Originate, ends as well).
+            expired._worker_done(
+                "expired", {}, _("Expired in the queue: the AMI worker did not send it in time.")
+            )
         days = self.env["asterisk_common.settings"].get("log_retention_days")
         old = now - timedelta(days=days)
         self.sudo().search(

@@ -60,7 +60,8 @@ class TestActionQueue(AsteriskCommonCase):
             self.server.ami_action({"Action": "Ping"})
 
     def test_gc_expires_and_purges(self):
-        action = self.server.ami_action({"Action": "Ping"})
+        action = self.server.with_user(self.pbx_user).sudo().ami_action({"Action": "Ping"})
+        self.env["bus.bus"].search([]).unlink()
         action.expire_date = fields.Datetime.now() - timedelta(seconds=1)
         old = self.server.ami_action({"Action": "Ping"})
         old.state = "done"
@@ -73,6 +74,10 @@ class TestActionQueue(AsteriskCommonCase):
         self.env["asterisk_common.action"]._gc()
         self.assertEqual(action.state, "expired")
         self.assertFalse(old.exists())
+        self.env.cr.precommit.run()  # bus rows are written at flush/commit
+        (told,) = self.env["bus.bus"].search([("message", "like", "simple_notification")])
+        self.assertIn("did not send it in time", told.message)
+        self.assertIn(str(self.pbx_user.partner_id.id), told.channel)
 
     def test_originate_failure_notifies_requester(self):
         action = (
