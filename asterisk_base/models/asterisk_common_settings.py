@@ -17,7 +17,8 @@ DANGEROUS_COMMANDS = [
     "dialplan save",
     "queue reset",
     "sip prune",
-    # With System() in the dialplan, these two run commands on the PBX host.
+    # Calls and dialplan changed at run time; the first two, with System(),
+    # run commands on the PBX host.
     "channel originate",
     "dialplan add",
     "channel redirect",
