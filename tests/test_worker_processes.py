@@ -11,6 +11,7 @@ import pytest
 from .odoo_env import REPO, odoo_cmd, query
 from .test_worker import connected, logged_in
 from .worker_env import (
+    LiveStream,
     OdooServer,
     add_map_entry,
     add_server,
@@ -86,20 +87,7 @@ def test_two_nodes_one_consumer_and_failover(db, sim, odoo):
     sim.reset_max_logged_in()
     watch = ConsumerWatch(sim)
     watch.start()
-    sent = []  # (seq, the port of the session logged in when it was sent, or None)
-
-    def emit(simulator, seq):
-        simulator.emit_nowait(event("Newchannel", "1700000011.1", seq))
-        live = [s for s in simulator.sessions if s.authenticated and not s.closed]
-        return live[0].remote[1] if live else None
-
-    def stream(until):
-        seq = 0
-        while not until.is_set():
-            sent.append((seq, sim.call(emit, sim.sim, seq)))
-            seq += 1
-            time.sleep(0.02)
-
+    stream = LiveStream(sim, "1700000011.1")
     try:
         nodes = [odoo(db), odoo(db)]
         wait_until(lambda: connected(db, server_id), 30, message="server connected")
@@ -107,9 +95,7 @@ def test_two_nodes_one_consumer_and_failover(db, sim, odoo):
         pid = leader_pid(db, server_id)
         leader = next(n for n in nodes if n.proc.pid == pid)
         standby = next(n for n in nodes if n is not leader)
-        done = threading.Event()
-        streamer = threading.Thread(target=stream, args=(done,))
-        streamer.start()
+        stream.start()
         time.sleep(1.0)
         leader.kill()
         killed_at = time.monotonic()
@@ -121,8 +107,7 @@ def test_two_nodes_one_consumer_and_failover(db, sim, odoo):
         )
         takeover = time.monotonic() - killed_at
         time.sleep(1.0)
-        done.set()
-        streamer.join()
+        sent = stream.stop()  # (seq, the port of the session logged in then, or None)
         sessions = [port for _, port in sent if port]
         old_port, new_port = sessions[0], sessions[-1]
         to_new = [seq for seq, port in sent if port == new_port]
@@ -131,6 +116,7 @@ def test_two_nodes_one_consumer_and_failover(db, sim, odoo):
         )
         time.sleep(0.5)
     finally:
+        stream.stop()
         watch.stop()
     handled = [r[3] for r in records(db)]
     to_old = [seq for seq, port in sent if port == old_port]

@@ -327,8 +327,22 @@ class LiveStream:
 
     def stop(self):
         self._done.set()
-        self._thread.join(10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(10)
         return self.sent
+
+    def finish(self, db, timeout=15):
+        """Stop; once every event sent to the last session is handled (the
+        test handler's records of ``db``), :meth:`check` them all."""
+        sent = self.stop()
+        last_port = [port for _, port in sent if port][-1]
+        after = {seq for seq, port in sent if port == last_port}
+        wait_until(
+            lambda: {r[3] for r in records(db)} >= after,
+            timeout,
+            message="the events sent to the last session handled",
+        )
+        return self.check([r[3] for r in records(db)])
 
     def check(self, handled):
         """Each event read by a session handled once and in order; every one
