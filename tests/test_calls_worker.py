@@ -350,6 +350,8 @@ def test_click_to_dial_rings_my_phone_then_the_number(calls_db, sim, odoo):
         "carol",
     )
     assert call["users"] == ["bob", "carol"]
+    told = notifications(calls_db, "bob")
+    assert [(n["type"], n["title"]) for n in told] == [("success", "Call to Carol")], told
     assert node.errors() == []
 
 

@@ -559,6 +559,8 @@ def test_own_capture_conformance(name):
 # tests); the simulator has no scenario for them.
 NOT_SIMULATED = {
     "inbound_followme_voicemail": "a follow-me through a Local channel answering itself",
+    "originate_local_dial_out": "the Local channel of an Originate dialling out once answered",
+    "originate_local_dial_busy": "the Local channel of an Originate dialling out once answered",
 }
 
 

@@ -333,7 +333,7 @@ class AsteriskCall(models.Model):
             "answer": lambda: _("%s answered", who),
             "dial_end": lambda: _(
                 "%(who)s did not answer: %(status)s",
-                who=who if entry.get("device") else _("The call"),
+                who=self._device_text(entry) if entry.get("device") else _("The call"),
                 status=entry.get("status"),
             ),
             "hangup": lambda: _("%(who)s hung up (%(cause)s)", who=who, cause=entry.get("cause")),
@@ -787,13 +787,18 @@ class AsteriskCall(models.Model):
             call = tracker.calls.get(linkedid)
             if call is not None and call.id:
                 self.browse(call.id)._close_popups(sorted(user_ids))
-        outcomes = [
+        # Who clicked to dial hears how it went: answered, or why not.
+        answered = [tracker.calls[linkedid] for linkedid in tracker.answered]
+        answered = [c.id for c in answered if c.id and c["action_uid"] and c["caller_user_id"]]
+        failed = [
             c.id
             for c in tracker.ended
             if c["action_uid"] and c["caller_user_id"] and c["status"] != "answered"
         ]
-        if outcomes:
-            self.browse(outcomes).sudo()._notify_dial_outcome()
+        if answered:
+            self.browse(answered).sudo()._notify_dial_answered()
+        if failed:
+            self.browse(failed).sudo()._notify_dial_outcome()
 
     def _notify_live(self):
         """Calls started, were answered or ended: the users in them and the
@@ -826,6 +831,22 @@ class AsteriskCall(models.Model):
             for call in calls
         ]
 
+    def _notify_dial_answered(self):
+        """Tell who clicked to dial that the other side answered."""
+        for call in self:
+            call.caller_user_id._bus_send(
+                "simple_notification",
+                {
+                    "type": "success",
+                    "title": _("Call to %s", call._dial_target_name()),
+                    "message": _("Answered: you are connected."),
+                    "sticky": False,
+                },
+            )
+
+    def _dial_target_name(self):
+        return self.partner_id.display_name or self.called_name or self.called_number
+
     def _notify_dial_outcome(self):
         """Tell who clicked to dial why the other side was not reached (their
         own phone's failures are told by the Originate's response)."""
@@ -842,7 +863,7 @@ class AsteriskCall(models.Model):
                 "simple_notification",
                 {
                     "type": "warning",
-                    "title": _("Call to %s", call.partner_id.display_name or call.called_number),
+                    "title": _("Call to %s", call._dial_target_name()),
                     "message": reasons.get(call.status, call.status),
                     "sticky": False,
                 },

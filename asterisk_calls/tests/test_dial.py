@@ -1,3 +1,4 @@
+import json
 import time
 from datetime import timedelta
 
@@ -81,6 +82,66 @@ class TestClickToDial(CallsCase):
         # No auto-answer: an inherited header would also reach the number
         # the Local channel dials once the user answers.
         self.assertNotIn("Variable", payload)
+
+    def dial_on_two_phones(self, capture, channel_id):
+        """Bob clicks to dial Robert; his extension rings his two phones (the
+        captures' SIP/bob and SIP/carol), and Asterisk does what ``capture``
+        recorded for an Originate with that ``ChannelId``."""
+        self.pbx_carol.channel_ids.filtered(lambda c: c.name == "SIP/carol").write(
+            {"pbx_user_id": self.pbx_bob.id}
+        )
+        self.pbx_bob.channel_ids.originate = True
+        result = self.Call.with_user(self.bob).pbx_dial(
+            "06 12 34 56 78", "res.partner", self.robert.id
+        )
+        call = self.Call.browse(result["call_id"])
+        self.assertTrue(call.action_id.payload["Channel"].startswith("Local/202@"))
+        call.linkedid = channel_id
+        self.env.flush_all()
+        self.env.cr.precommit.data.pop("bus.bus.values", None)
+        self.replay_capture(capture, start=time.time())
+        return call
+
+    def notices_to(self, user):
+        return [
+            message["payload"]
+            for channel, message in (
+                (json.loads(v["channel"]), json.loads(v["message"]))
+                for v in self.env.cr.precommit.data.get("bus.bus.values", [])
+            )
+            if channel[1:] == ["res.partner", user.partner_id.id]
+            and message["type"] == "simple_notification"
+        ]
+
+    def test_two_phones_my_answer_is_not_the_answer(self):
+        call = self.dial_on_two_phones("originate_local_dial_out", "odoo-7c8d9e0f1a2b")
+        self.assertEqual(self.calls(), call)
+        self.assertEqual(
+            (call.status, call.direction, call.caller_user_id, call.partner_id),
+            ("answered", "outbound", self.bob, self.robert),
+        )
+        self.assertEqual(
+            (call.user_ids, call.missed_user_ids), (self.bob, self.Call.env["res.users"])
+        )
+        self.assertFalse(call.answered_by_id)  # the provider's side, no PBX user
+        # bob picked up after 1 s, the number answered 1 s later and talked 2 s
+        self.assertAlmostEqual(call.ring_seconds, 2, delta=1)
+        self.assertAlmostEqual(call.talk_seconds, 2, delta=1)
+        notices = self.notices_to(self.bob)
+        self.assertEqual([n["type"] for n in notices], ["success"], notices)
+        self.assertEqual(notices[0]["title"], "Call to Robert")
+
+    def test_two_phones_the_number_is_busy(self):
+        call = self.dial_on_two_phones("originate_local_dial_busy", "odoo-8d9e0f1a2b3c")
+        self.assertEqual((call.status, call.answered_at), ("busy", False))
+        self.assertFalse(call.missed_user_ids, "bob's own phones rang: nobody missed the call")
+        notices = self.notices_to(self.bob)
+        self.assertEqual(
+            [(n["type"], n["message"]) for n in notices], [("warning", "the line is busy")]
+        )
+        timeline = str(call.timeline_html)
+        self.assertIn("Originate: rang Bob (SIP/carol) first", timeline)
+        self.assertIn("Bob (SIP/carol) did not answer: CANCEL", timeline)
 
     def test_why_no_call(self):
         Call = self.Call.with_user(self.alice)

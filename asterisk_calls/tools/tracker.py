@@ -544,6 +544,19 @@ class Tracker:
             self._direction(call)
             return
         dest.set("dialed_by", caller["uniqueid"])
+        if self._own_phone(call, dest):
+            # The caller's extension rings their other devices (click-to-dial
+            # on several phones): not someone the call reaches.
+            self._log(
+                call,
+                t,
+                "originate_ring",
+                f"oring:{dest['uniqueid']}",
+                device=dest["device"],
+                user_id=dest["user_id"],
+                user=self._who(dest),
+            )
+            return
         tracking["dials"].setdefault(dest["uniqueid"], "")
         call.touch("tracking")
         if caller["uniqueid"] == origin or not call["called_number"]:
@@ -586,11 +599,25 @@ class Tracker:
             tracking = call["tracking"]
             tracking["originate_dial"] = status
             call.touch("tracking")
-            if status == "ANSWER" and not dest["user_id"]:
-                # A Local channel answered: what runs behind it answered.
+            if status == "ANSWER" and not dest["user_id"] and not call["caller_user_id"]:
+                # A Local channel answered: what runs behind it answered (unless
+                # it is a user's extension ringing their own phones).
                 self._answered(call, dest, t, by_party=False)
             elif status != "ANSWER":
                 self._log(call, t, "dial_end", f"oend:{dest['uniqueid']}", status=status)
+            return
+        if self._own_phone(call, dest):
+            if status != "ANSWER":
+                self._log(
+                    call,
+                    t,
+                    "dial_end",
+                    f"oend:{dest['uniqueid']}",
+                    device=dest["device"],
+                    user_id=dest["user_id"],
+                    user=self._who(dest),
+                    status=status,
+                )
             return
         call["tracking"]["dials"][dest["uniqueid"]] = status
         call.touch("tracking")
@@ -616,6 +643,12 @@ class Tracker:
                 user=self._who(dest),
                 status=status,
             )
+
+    @staticmethod
+    def _own_phone(call, dest):
+        """A device of the user who placed the call: their picking up is not
+        an answer, their phone ringing is not a missed call."""
+        return bool(dest["user_id"]) and dest["user_id"] == call["caller_user_id"]
 
     @staticmethod
     def _pbx_answered(call, t):

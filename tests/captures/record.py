@@ -448,7 +448,8 @@ async def click_to_dial(
     }
     if other_channel_id:
         headers["OtherChannelId"] = other_channel_id
-    headers["Variable"] = variable
+    if variable:
+        headers["Variable"] = variable
     await rec.action("Originate", **headers)
 
 
@@ -495,6 +496,48 @@ async def sc_originate_local_two_devices(rec, out):
         "100",
         "odoo-2b3c4d5e6f7a",
         other_channel_id="odoo-2b3c4d5e6f7a-2",
+    )
+    return phones
+
+
+async def sc_originate_local_dial_out(rec, out):
+    phones = await start_uas(
+        rec,
+        out,
+        {
+            "bob": uas(5070, "answer", 1000),
+            "carol": uas(5090, "ring", media=17100),
+            "provider": uas(5080, "answer_bye", 1000, media=17200),
+        },
+    )
+    await click_to_dial(
+        rec,
+        "Local/bobcarol@demo",
+        "0612345678",
+        "odoo-7c8d9e0f1a2b",
+        other_channel_id="odoo-7c8d9e0f1a2b-2",
+        variable="",
+    )
+    return phones
+
+
+async def sc_originate_local_dial_busy(rec, out):
+    phones = await start_uas(
+        rec,
+        out,
+        {
+            "bob": uas(5070, "answer", 1000),
+            "carol": uas(5090, "ring", media=17100),
+            "provider": uas(5080, "busy", media=17200),
+        },
+    )
+    await click_to_dial(
+        rec,
+        "Local/bobcarol@demo",
+        "0612345678",
+        "odoo-8d9e0f1a2b3c",
+        other_channel_id="odoo-8d9e0f1a2b3c-2",
+        variable="",
     )
     return phones
 
@@ -618,6 +661,20 @@ SCENARIOS = {
         "odoo-2b3c4d5e6f7a-2, Variable SIPADDHEADER01; bob answers after 1 s, carol rings and "
         "is cancelled; 100 answers, waits 2 s, plays hello-world, hangs up",
         sc_originate_local_two_devices,
+    ),
+    "originate_local_dial_out": (
+        "AMI Originate (async) Channel=Local/bobcarol@demo (the two phones of one user) "
+        "Context=demo Exten=0612345678 (Dial(SIP/provider/${EXTEN},30,tT)), ChannelId "
+        "odoo-7c8d9e0f1a2b, OtherChannelId odoo-7c8d9e0f1a2b-2, no Variable; bob answers after "
+        "1 s, carol rings and is cancelled; the provider rings 1 s, answers, talks 2 s and hangs "
+        "up (BYE)",
+        sc_originate_local_dial_out,
+    ),
+    "originate_local_dial_busy": (
+        "AMI Originate (async) Channel=Local/bobcarol@demo Context=demo Exten=0612345678, "
+        "ChannelId odoo-8d9e0f1a2b3c, OtherChannelId odoo-8d9e0f1a2b3c-2, no Variable; bob "
+        "answers after 1 s, carol rings and is cancelled; the provider answers 486 Busy Here",
+        sc_originate_local_dial_busy,
     ),
     "originate_local_inherited_header": (
         "AMI Originate (async) Channel=Local/bobcarol@demo Context=demo Exten=100, ChannelId "
