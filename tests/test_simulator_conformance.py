@@ -559,8 +559,15 @@ def test_own_capture_conformance(name):
 # tests); the simulator has no scenario for them.
 NOT_SIMULATED = {
     "inbound_followme_voicemail": "a follow-me through a Local channel answering itself",
-    "originate_local_dial_out": "the Local channel of an Originate dialling out once answered",
-    "originate_local_dial_busy": "the Local channel of an Originate dialling out once answered",
+    **dict.fromkeys(
+        [
+            "originate_local_dial_out",
+            "originate_local_dial_busy",
+            "originate_local_auto_answer",
+            "originate_local_auto_answer_busy",
+        ],
+        "the Local channel of an Originate dialling out once answered (replayed into Odoo)",
+    ),
 }
 
 

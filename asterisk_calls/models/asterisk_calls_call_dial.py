@@ -83,13 +83,19 @@ class AsteriskCallDial(models.Model):
             action["Channel"] = devices.name
             variables = devices._originate_variables()
         else:
-            # The user's extension rings all their devices (the dialplan's job),
-            # without auto-answer: a header reaches them only as an inherited
-            # variable of the Local channel, which then dials the number with
-            # it too, and the called phone would answer by itself.
+            # The user's extension rings all their devices (the dialplan's job).
             action["Channel"] = f"Local/{pbx_user.extension}@{pbx_user.originate_context}"
             action["OtherChannelId"] = f"{channel_id}-2"
-            variables = []
+            variables = devices._shared_auto_answer()
+            if variables:
+                # The header, inherited one level, reaches the phones the
+                # extension rings; the number must not get it (its phone would
+                # answer by itself): a Local channel dials it, and keeps the
+                # variable to itself (tests/captures originate_local_auto_answer).
+                for key in ("Context", "Exten", "Priority"):
+                    del action[key]
+                action["Application"] = "Dial"
+                action["Data"] = f"Local/{dial}@{pbx_user.originate_context}/n"
         if variables:
             action["Variable"] = variables
         queued = server.sudo().ami_action(action, expire=10)

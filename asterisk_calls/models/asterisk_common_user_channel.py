@@ -35,3 +35,16 @@ class AsteriskUserChannel(models.Model):
         if self.name.upper().startswith("PJSIP/"):
             return [f"PJSIP_HEADER(add,{name})={value}"]
         return [f"SIPADDHEADER01={name}: {value}"]
+
+    def _shared_auto_answer(self):
+        """The variable that adds the auto-answer header to the INVITEs of all
+        these devices, rung together by their user's extension: only when each
+        wants the same header and is a chan_sip device (PJSIP_HEADER is a
+        function of the PJSIP channel itself and cannot be inherited).
+        Prefixed ``_``: inherited one level, by the phones the extension rings."""
+        wanted = {(c.auto_answer and c.auto_answer_header) or False for c in self}
+        if len(wanted) != 1 or False in wanted:
+            return []
+        if any(not c.name.upper().startswith("SIP/") for c in self):
+            return []
+        return ["_" + self[0]._originate_variables()[0]]

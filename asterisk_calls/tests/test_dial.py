@@ -79,9 +79,9 @@ class TestClickToDial(CallsCase):
         self.assertEqual(payload["Channel"], "Local/203@from-internal")
         self.assertEqual(payload["OtherChannelId"], payload["ChannelId"] + "-2")
         self.assertEqual(payload["Exten"], "201")
-        # No auto-answer: an inherited header would also reach the number
-        # the Local channel dials once the user answers.
+        # No auto-answer: it cannot reach Local/agent1@demo's phone.
         self.assertNotIn("Variable", payload)
+        self.assertEqual(payload["Context"], "from-internal")
 
     def dial_on_two_phones(self, capture, channel_id):
         """Bob clicks to dial Robert; his extension rings his two phones (the
@@ -130,6 +130,43 @@ class TestClickToDial(CallsCase):
         notices = self.notices_to(self.bob)
         self.assertEqual([n["type"] for n in notices], ["success"], notices)
         self.assertEqual(notices[0]["title"], "Call to Robert")
+
+    def test_two_phones_answer_by_themselves(self):
+        (self.pbx_bob | self.pbx_carol).channel_ids.filtered(
+            lambda c: c.name.startswith("SIP/")
+        ).write({"auto_answer": True, "auto_answer_header": "call_info"})
+        call = self.dial_on_two_phones("originate_local_auto_answer", "odoo-9e0f1a2b3c4d")
+        payload = call.action_id.payload
+        # Inherited one level: by the phones the extension rings, and by the
+        # Local channel that dials the number, which passes it on to nobody.
+        self.assertEqual(
+            (payload["Application"], payload["Data"], payload["Variable"]),
+            (
+                "Dial",
+                "Local/00612345678@from-internal/n",
+                ["_SIPADDHEADER01=Call-Info: <sip:127.0.0.1>;answer-after=0"],
+            ),
+        )
+        self.assertNotIn("Exten", payload)
+        self.assertEqual(self.calls(), call)
+        self.assertEqual(
+            (call.status, call.direction, call.user_ids, call.called_number),
+            ("answered", "outbound", self.bob, "+33612345678"),
+        )
+        self.assertFalse(call.missed_user_ids)
+        self.assertAlmostEqual(call.talk_seconds, 2, delta=1)
+        self.assertEqual([n["type"] for n in self.notices_to(self.bob)], ["success"])
+
+    def test_two_phones_answer_by_themselves_the_number_is_busy(self):
+        (self.pbx_bob | self.pbx_carol).channel_ids.write({"auto_answer": True})
+        call = self.dial_on_two_phones("originate_local_auto_answer_busy", "odoo-0f1a2b3c4d5e")
+        self.assertEqual(call.action_id.payload["Application"], "Dial")
+        self.assertEqual((call.status, call.answered_at, call.user_ids), ("busy", False, self.bob))
+        self.assertFalse(call.missed_user_ids)
+        notices = self.notices_to(self.bob)
+        self.assertEqual(
+            [(n["type"], n["message"]) for n in notices], [("warning", "the line is busy")]
+        )
 
     def test_two_phones_the_number_is_busy(self):
         call = self.dial_on_two_phones("originate_local_dial_busy", "odoo-8d9e0f1a2b3c")

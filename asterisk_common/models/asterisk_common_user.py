@@ -123,9 +123,9 @@ class AsteriskUserChannel(models.Model):
     )
     auto_answer = fields.Boolean(
         help="Ask the phone to answer click-to-dial calls by itself (Alert-Info / "
-        "Call-Info headers). Only when it is the user's one device marked for "
-        "click-to-dial: several ring through the user's extension, and Asterisk "
-        "would pass the header on to the number dialled."
+        "Call-Info headers). When several devices ring for click-to-dial (through "
+        "the user's extension), only if all of them are SIP/ devices that want the "
+        "same header."
     )
 
     _sql_constraints = [

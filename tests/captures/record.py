@@ -542,6 +542,41 @@ async def sc_originate_local_dial_busy(rec, out):
     return phones
 
 
+async def originate_auto_answer(rec, out, provider, channel_id):
+    phones = await start_uas(
+        rec,
+        out,
+        {
+            "bob": uas(5070, "answer", 1000),
+            "carol": uas(5090, "ring", media=17100),
+            "provider": uas(5080, *provider, media=17200),
+        },
+    )
+    # "_": inherited one level, by the phones ;2 dials and by the Local
+    # channel ;1 dials, which passes it on to nobody.
+    await rec.action(
+        "Originate",
+        Channel="Local/bobcarol@demo",
+        Application="Dial",
+        Data="Local/0612345678@demo/n",
+        CallerID=ORIGINATE_CALLERID,
+        Timeout="30000",
+        Async="true",
+        ChannelId=channel_id,
+        OtherChannelId=f"{channel_id}-2",
+        Variable="_" + AUTO_ANSWER,
+    )
+    return phones
+
+
+async def sc_originate_local_auto_answer(rec, out):
+    return await originate_auto_answer(rec, out, ("answer_bye", 1000), "odoo-9e0f1a2b3c4d")
+
+
+async def sc_originate_local_auto_answer_busy(rec, out):
+    return await originate_auto_answer(rec, out, ("busy",), "odoo-0f1a2b3c4d5e")
+
+
 async def sc_originate_local_inherited_header(rec, out):
     phones = await start_uas(
         rec, out, {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "ring", media=17100)}
@@ -675,6 +710,21 @@ SCENARIOS = {
         "ChannelId odoo-8d9e0f1a2b3c, OtherChannelId odoo-8d9e0f1a2b3c-2, no Variable; bob "
         "answers after 1 s, carol rings and is cancelled; the provider answers 486 Busy Here",
         sc_originate_local_dial_busy,
+    ),
+    "originate_local_auto_answer": (
+        "AMI Originate (async) Channel=Local/bobcarol@demo Application=Dial "
+        "Data=Local/0612345678@demo/n, ChannelId odoo-9e0f1a2b3c4d, OtherChannelId "
+        "odoo-9e0f1a2b3c4d-2, Variable _SIPADDHEADER01 (inherited one level); bob answers after "
+        "1 s, carol rings and is cancelled; the provider rings 1 s, answers, talks 2 s and hangs "
+        "up (BYE)",
+        sc_originate_local_auto_answer,
+    ),
+    "originate_local_auto_answer_busy": (
+        "AMI Originate (async) Channel=Local/bobcarol@demo Application=Dial "
+        "Data=Local/0612345678@demo/n, ChannelId odoo-0f1a2b3c4d5e, OtherChannelId "
+        "odoo-0f1a2b3c4d5e-2, Variable _SIPADDHEADER01; bob answers after 1 s, carol rings and "
+        "is cancelled; the provider answers 486 Busy Here",
+        sc_originate_local_auto_answer_busy,
     ),
     "originate_local_inherited_header": (
         "AMI Originate (async) Channel=Local/bobcarol@demo Context=demo Exten=100, ChannelId "
