@@ -330,6 +330,29 @@ class DatabaseService:
             await self._safe(self.orm(resync))
         finally:
             self.dispatcher.release()
+        await self._safe(self._probe(link))
+
+    async def _probe(self, link):
+        """Ask what the PBX offers (which actions: the server model's
+        ``_ami_probe_actions``, e.g. its parking lots) and hand the replies
+        to ``_ami_probed``: on every (re)connect, the PBX may have changed."""
+        server = link.id
+
+        def wanted(env):
+            return env["asterisk_common.server"].browse(server)._ami_probe_actions()
+
+        replies = []
+        for action in await self.orm(wanted):
+            try:
+                replies.append((await link.client.send_action(action)).to_dict())
+            except AmiError as e:
+                replies.append({"action": action.get("Action"), "ok": False, "error": str(e)})
+        if replies:
+
+            def probed(env):
+                env["asterisk_common.server"].browse(server)._ami_probed(replies)
+
+            await self.orm(probed)
 
     def _event_dict(self, link, message, received):
         """The event as handlers get it: the AMI keys, plus the worker's

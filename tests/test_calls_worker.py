@@ -392,3 +392,26 @@ def test_click_to_dial_pbx_down_is_refused_at_once(calls_db, sim, odoo):
     )
     with pytest.raises(xmlrpc.client.Fault, match="is not connected"):
         click_to_dial(node, "bob", "203")
+
+
+def test_park_is_offered_where_the_pbx_parks_calls(calls_db, sim, odoo):
+    """The worker asks for the parking lots on every (re)connect."""
+
+    def lots(server_id):
+        return query(
+            calls_db, "SELECT parking_lots FROM asterisk_common_server WHERE id = %s", [server_id]
+        )[0][0]
+
+    node, server_id = start(odoo, calls_db, sim)
+    wait_until(
+        lambda: any(a.get("Action") == "Parkinglots" for a in sim.actions_received),
+        10,
+        message="the Parkinglots probe",
+    )
+    time.sleep(0.5)
+    assert lots(server_id) is None  # the capture PBX: no res_parking
+    parking = "[general]\n\n[default]\nparkext => 700\nparkpos => 701-720\ncontext => parkedcalls\n"
+    sim.call(sim.config_store.set_text, "res_parking.conf", parking)
+    sim.drop_connections()
+    wait_until(lambda: lots(server_id) == "default (701-720)", 20, message="the parking lots")
+    assert node.errors() == []

@@ -17,12 +17,18 @@ class AsteriskCallControl(models.Model):
     _inherit = "asterisk_calls.call"
 
     can_spy = fields.Boolean(compute="_compute_can_spy")
+    can_park = fields.Boolean(compute="_compute_can_park")
 
     @api.depends_context("uid")
     def _compute_can_spy(self):
         allowed = self.env.user.has_group("asterisk_calls.group_asterisk_supervisor")
         for call in self:
             call.can_spy = allowed and call.status in ("ringing", "in_progress")
+
+    @api.depends("status", "server_id.parking_lots")
+    def _compute_can_park(self):
+        for call in self:
+            call.can_park = call.status == "in_progress" and bool(call.server_id.parking_lots)
 
     # -- which channel ----------------------------------------------------------------
 
@@ -127,6 +133,13 @@ class AsteriskCallControl(models.Model):
     def action_park(self):
         """Park the other party; it comes back to the user's phone on timeout."""
         self._check_live()
+        if not self.server_id.sudo().parking_lots:
+            raise UserError(
+                _(
+                    "%s has no parking lot (res_parking): calls cannot be parked.",
+                    self.server_id.name,
+                )
+            )
         mine = self._my_channel()
         peer = self._peer_channel(mine)
         return self._send(

@@ -7,6 +7,12 @@ class AsteriskServer(models.Model):
     _inherit = "asterisk_common.server"
 
     live_call_count = fields.Integer(compute="_compute_live_call_count")
+    parking_lots = fields.Char(
+        readonly=True,
+        copy=False,
+        help="The PBX's parking lots, as the worker found them when it connected; empty: "
+        "it has none (res_parking not loaded), and calls cannot be parked.",
+    )
     outside_prefix = fields.Char(
         string="Outside Line Prefix",
         help="Digits dialled before an outside number to get a line, e.g. 0 or 9 "
@@ -79,6 +85,27 @@ class AsteriskServer(models.Model):
     def _ami_resync(self, channels, snapshot_time=None):
         super()._ami_resync(channels, snapshot_time=snapshot_time)
         self.env["asterisk_calls.call"]._resync(self, channels, snapshot_time or 0)
+
+    def _ami_probe_actions(self):
+        return super()._ami_probe_actions() + [{"Action": "Parkinglots"}]
+
+    def _ami_probed(self, replies):
+        """Park is offered only where the PBX parks calls: res_parking loaded
+        (else "Invalid/unknown command: Parkinglots") with a lot."""
+        super()._ami_probed(replies)
+        reply = next((r for r in replies if r.get("action") == "Parkinglots"), None)
+        if reply is None:
+            return
+        lots = [
+            e for e in reply.get("events") or [] if e.get("Event") == "Parkinglot" and e.get("Name")
+        ]
+        value = ", ".join(
+            f"{e['Name']} ({e.get('StartSpace', '?')}-{e.get('StopSpace', '?')})" for e in lots
+        )
+        if value != (self.parking_lots or ""):
+            # Like the health report: no write_date, which the worker watches.
+            self._worker_health(self.id, {"parking_lots": value or None})
+            self.modified(["parking_lots"])  # the calls' can_park
 
     def action_view_live_calls(self):
         self.ensure_one()

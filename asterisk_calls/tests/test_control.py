@@ -65,6 +65,24 @@ class TestInCallActions(CallsCase):
         self.assertEqual(self.last_action()["Exten"], "100")
 
     def test_park_the_other_party(self):
+        self.assertFalse(self.call.can_park)
+        with self.assertRaisesRegex(UserError, "has no parking lot"):
+            self.call.with_user(self.alice).action_park()
+        self.server._ami_probed(
+            [
+                {
+                    "action": "Parkinglots",
+                    "ok": True,
+                    "events": [
+                        {"Event": "Parkinglot", "Name": "default", "StartSpace": "701",
+                         "StopSpace": "720", "Timeout": "45"},
+                        {"Event": "ParkinglotsComplete", "ListItems": "1"},
+                    ],
+                }
+            ]
+        )  # fmt: skip
+        self.assertEqual(self.server.parking_lots, "default (701-720)")
+        self.assertTrue(self.call.can_park)
         self.call.with_user(self.alice).action_park()
         self.assertEqual(
             self.last_action(),
@@ -74,6 +92,16 @@ class TestInCallActions(CallsCase):
                 "TimeoutChannel": "SIP/alice-00000003",
             },
         )
+
+    def test_park_is_gone_when_the_pbx_no_longer_parks(self):
+        self.server.parking_lots = "default (701-720)"
+        self.server._ami_probed(
+            [{"action": "Parkinglots", "ok": False, "response": {
+                "Response": "Error", "Message": "Invalid/unknown command: Parkinglots. Use "
+                "Action: ListCommands to show available commands."}, "events": []}]
+        )  # fmt: skip
+        self.assertFalse(self.server.parking_lots)
+        self.assertFalse(self.call.can_park)
 
     def test_hangup_mine_or_all_for_admins(self):
         self.call.with_user(self.alice).action_hangup()

@@ -168,6 +168,7 @@ class SecurityCase(CallsCase):
             {
                 "recording_http_user": "rec-user",
                 "recording_http_password": "rec-PASSWORD-42",
+                "parking_lots": "default (701-720)",
             }
         )
         cls.server.action_generate_ban_token()

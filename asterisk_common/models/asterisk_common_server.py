@@ -310,10 +310,22 @@ class AsteriskServer(models.Model):
         self.ensure_one()
         _logger.info("%s: %d live channels after (re)connect", self.name, len(channels))
 
+    def _ami_probe_actions(self):
+        """Actions the worker sends on every (re)connect to learn what this PBX
+        offers; modules add theirs and read the replies in :meth:`_ami_probed`."""
+        return []
+
+    def _ami_probed(self, replies):
+        """The replies to :meth:`_ami_probe_actions`, in its order: each
+        ``{"action", "ok", "response", "events"}``, or ``{"action", "ok":
+        False, "error"}`` when none came."""
+        self.ensure_one()
+
     @api.model
     def _worker_health(self, server_id, values):
         """Worker: store a health report without touching write_date (no NOTIFY)."""
         columns = [k for k in values if k in self._fields]
+        self.browse(server_id).flush_recordset(columns)
         assignments = SQL(", ").join(SQL("%s = %s", SQL.identifier(c), values[c]) for c in columns)
         self.env.cr.execute(
             SQL(

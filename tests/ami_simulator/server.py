@@ -521,7 +521,7 @@ class AmiSimulator:
             s.error(m, "Permission denied")
             return True
         handler = ACTIONS.get(low)
-        if handler is None:
+        if handler is None or (low in PARKING_ACTIONS and self._parking_lots() is None):
             s.error(
                 m,
                 f"Invalid/unknown command: {action}. "
@@ -1539,11 +1539,43 @@ class AmiSimulator:
         )
         return True
 
+    def _parking_lots(self) -> list[tuple[str, str, str, str]] | None:
+        """res_parking.conf's lots, (name, first space, last space, timeout);
+        None without the file: res_parking does not load, its actions do not
+        exist (the capture PBX: "Invalid/unknown command: Parkinglots")."""
+        cfg = self.config_store.files.get("res_parking.conf")
+        if cfg is None:
+            return None
+        lots = []
+        for cat in cfg.categories:
+            if cat.name == "general":
+                continue
+            values = {v.name: v.value for v in cat.variables}
+            start, _, stop = values.get("parkpos", "701-750").partition("-")
+            lots.append((cat.name, start, stop or start, values.get("parkingtime", "45")))
+        return lots
+
+    def act_parkinglots(self, s: Session, m: Message):
+        """res_parking's manager_parking_lot_list (checked on Asterisk 20)."""
+        lots = self._parking_lots() or []
+        s.listack(m, "Parking lots will follow")
+        for name, start, stop, timeout in lots:
+            s.list_item(
+                m,
+                "Parkinglot",
+                [("Name", name), ("StartSpace", start), ("StopSpace", stop), ("Timeout", timeout)],
+            )
+        s.list_complete(m, "ParkinglotsComplete", len(lots))
+        return True
+
     def act_listcommands(self, s: Session, m: Message):
         # Only the actions the user's write classes allow, as Asterisk lists
         # them: sorted case-insensitively, the synopsis then its classes.
         pairs = []
+        parking = self._parking_lots() is not None
         for name in sorted(ACTION_NAMES, key=str.lower):
+            if name.lower() in PARKING_ACTIONS and not parking:
+                continue
             authority, synopsis = ACTION_INFO.get(name.lower(), (0, name))
             if authority and not s.writeperm & authority:
                 continue
@@ -1902,8 +1934,11 @@ ACTION_NAMES = {
     "setvar": "Setvar",
     "userevent": "UserEvent",
     "waitevent": "WaitEvent",
+    "parkinglots": "Parkinglots",
 }
 ACTION_NAMES = set(ACTION_NAMES.values())
+# res_parking's, only there when it loaded (it needs res_parking.conf)
+PARKING_ACTIONS = {"parkinglots"}
 
 _F = EVENT_FLAGS
 # The write classes each action needs (any one of them) and its synopsis, as
@@ -1957,6 +1992,7 @@ ACTION_INFO: dict[str, tuple[int, str]] = {
     "setvar": (_F["call"], "Sets a channel variable or function value."),
     "userevent": (_F["user"], "Send an arbitrary event."),
     "waitevent": (0, "Wait for an event to occur."),
+    "parkinglots": (_F["call"], "Get a list of parking lots"),
 }
 # What "module show like" finds: the channel drivers behind the SIP actions above.
 LOADED_MODULES = {
