@@ -8,7 +8,7 @@ still be handled in order with the rest of their call (same dispatch shard):
   neither on failure (``Uniqueid: <unknown>``, ``Channel: Local/busy@demo``);
 - the ``DialBegin``/``DialEnd`` of an Originate have no calling channel, only
   ``DestUniqueid``/``DestLinkedid``;
-- transfer events name their channels with prefixed keys.
+- transfer and parking events name their channels with prefixed keys.
 
 The router learns ``Uniqueid -> Linkedid`` from the events that carry both
 (Asterisk moves a channel to the oldest linkedid of a bridge it joins, so the
@@ -29,6 +29,8 @@ PAIRS = (
     ("OrigTransfererUniqueid", "OrigTransfererLinkedid"),
     ("SecondTransfererUniqueid", "SecondTransfererLinkedid"),
     ("TransferTargetUniqueid", "TransferTargetLinkedid"),
+    ("ParkeeUniqueid", "ParkeeLinkedid"),
+    ("RetrieverUniqueid", "RetrieverLinkedid"),
 )
 # Keys that name a channel without its linkedid, most specific first.
 UNIQUE_KEYS = (
@@ -40,8 +42,15 @@ UNIQUE_KEYS = (
     "TransfereeUniqueid",
     "LocalOneUniqueid",
     "LocalTwoUniqueid",
+    "ParkeeUniqueid",
 )
-LINKED_KEYS = ("DestLinkedid", "TransfererLinkedid", "OrigTransfererLinkedid", "TransfereeLinkedid")
+LINKED_KEYS = (
+    "DestLinkedid",
+    "TransfererLinkedid",
+    "OrigTransfererLinkedid",
+    "TransfereeLinkedid",
+    "ParkeeLinkedid",
+)
 # Events the router reads even when the events map does not name them.
 ROUTING_EVENTS = frozenset({"Newchannel", "DialBegin", "Hangup"})
 

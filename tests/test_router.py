@@ -113,3 +113,12 @@ def test_repeated_keys_take_their_first_value():
     event = {"Event": "Newstate", "Uniqueid": ["1.1", "9.9"], "Linkedid": ["1.1", "2.2"]}
     assert router.route(event) == "1.1"
     assert router.route({"Event": "Hangup", "Uniqueid": ["1.1"], "Linkedid": []}) == "1.1"
+
+
+def test_parking_events_follow_their_call():
+    """ParkedCall & co. name the parked channel only with Parkee* keys."""
+    path = os.path.join(os.path.dirname(__file__), "captures", "park_caller.raw")
+    router = CallRouter()
+    events = [(e, router.route(e, float(i))) for i, e in enumerate(parse_capture(path))]
+    parking = [(e["Event"], key) for e, key in events if e["Event"].startswith("ParkedCall")]
+    assert parking == [("ParkedCall", "1796269144.38"), ("ParkedCallGiveUp", "1796269144.38")]

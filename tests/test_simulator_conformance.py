@@ -559,6 +559,7 @@ def test_own_capture_conformance(name):
 # tests); the simulator has no scenario for them.
 NOT_SIMULATED = {
     "inbound_followme_voicemail": "a follow-me through a Local channel answering itself",
+    "park_caller": "the Park action and res_parking's holding bridge",
     **dict.fromkeys(
         [
             "originate_local_dial_out",

@@ -37,6 +37,7 @@ M2M_TABLES = {
     "missed_user_ids": "asterisk_calls_call_missed_rel",
 }
 JSON_COLUMNS = {"timeline", "tracking", "cdr"}
+BOOLEAN_COLUMNS = {"transferred", "originated", "is_local", "active", "followup"}
 MANY2ONE_COLUMNS = {
     "partner_id", "caller_user_id", "answered_by_id", "action_id", "server_id", "call_id",
     "pbx_user_id", "user_id",
@@ -67,6 +68,7 @@ CALL_COLUMNS = (
     "talk_seconds",
     "transferred",
     "originated",
+    "parking_space",
     "action_uid",
     "cdr_disposition",
     "cdr_duration",
@@ -210,6 +212,9 @@ class AsteriskCall(models.Model):
         store=True,
     )
     transferred = fields.Boolean(readonly=True)
+    parking_space = fields.Char(
+        readonly=True, help="The parking space the call waits in: dial it to take the call."
+    )
     originated = fields.Boolean(
         readonly=True, help="Started by an AMI Originate (click-to-dial, a script)."
     )
@@ -366,6 +371,34 @@ class AsteriskCall(models.Model):
                 member=entry.get("user") or entry.get("member"),
                 queue=entry.get("queue"),
                 wait=entry.get("holdtime") or "?",
+            ),
+            "parked": lambda: _(
+                "%(by)s parked %(who)s in space %(space)s (lot %(lot)s)",
+                by=entry.get("by") or "?",
+                who=who,
+                space=entry.get("space"),
+                lot=entry.get("lot") or "?",
+            ),
+            "unparked": lambda: _(
+                "%(by)s took %(who)s from parking space %(space)s after %(seconds)s s",
+                by=entry.get("by") or "?",
+                who=who,
+                space=entry.get("space"),
+                seconds=entry.get("seconds") or "?",
+            ),
+            "park_giveup": lambda: _(
+                "%(who)s hung up while parked in space %(space)s (%(seconds)s s)",
+                who=who,
+                space=entry.get("space"),
+                seconds=entry.get("seconds") or "?",
+            ),
+            "park_timeout": lambda: _(
+                "Nobody took %(who)s from parking space %(space)s in %(seconds)s s: it rings "
+                "%(parker)s again",
+                who=who,
+                space=entry.get("space"),
+                seconds=entry.get("seconds") or "?",
+                parker=entry.get("parker") or "?",
             ),
             "originate_failed": lambda: _(
                 "Asterisk reports the Originate failed (reason %s)", entry.get("reason")
@@ -684,6 +717,8 @@ class AsteriskCall(models.Model):
                 value = Json(value) if value is not None else None
             elif key in MANY2ONE_COLUMNS:
                 value = value or None
+            elif value is False and key not in BOOLEAN_COLUMNS:
+                value = None  # as the ORM stores an empty Char, not the text 'false'
             row[key] = value
         return row
 
@@ -797,6 +832,17 @@ class AsteriskCall(models.Model):
         ]
         if answered:
             self.browse(answered).sudo()._notify_dial_answered()
+        for _linkedid, user_id, space, who in tracker.parked:
+            # The Park action's reply does not say where: this event does.
+            self.env["res.users"].browse(user_id)._bus_send(
+                "simple_notification",
+                {
+                    "type": "info",
+                    "title": _("%(who)s is parked in space %(space)s", who=who, space=space),
+                    "message": _("Dial %s from any phone to take the call.", space),
+                    "sticky": True,
+                },
+            )
         if failed:
             self.browse(failed).sudo()._notify_dial_outcome()
 

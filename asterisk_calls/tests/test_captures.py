@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 
+from ..models.asterisk_calls_call import BOOLEAN_COLUMNS
 from .common import CallsCase, capture_path, parse_capture
 from .expected import BURST, CAPTURE_CALLS, NO_CALLS, OWN_CAPTURE_CALLS
 
@@ -55,6 +56,16 @@ class TestCaptures(CallsCase):
         self.assertTrue(call.started_at and call.ended_at, f"{label}: times")
         self.assertFalse(call.is_live)
         self.assertTrue(call.followup, f"{label}: follow-up pending")
+
+    def test_fast_path_knows_every_stored_boolean(self):
+        """The tracker writes with SQL: False is NULL except in Boolean columns."""
+        stored = {
+            name
+            for model in ("asterisk_calls.call", "asterisk_calls.channel")
+            for name, field in self.env[model]._fields.items()
+            if field.type == "boolean" and field.store
+        }
+        self.assertEqual(stored, BOOLEAN_COLUMNS)
 
     def test_each_capture(self):
         for name, expected_calls in CAPTURE_CALLS.items():

@@ -1,3 +1,5 @@
+import json
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
@@ -92,6 +94,34 @@ class TestInCallActions(CallsCase):
                 "TimeoutChannel": "SIP/alice-00000003",
             },
         )
+
+    def test_a_parked_call_says_where_it_waits(self):
+        """Real capture park_caller: bob parks alice (what the Park button
+        sends), who waits in space 701, then hangs up."""
+        self.Call.search([]).unlink()
+        events = parse_capture(capture_path("park_caller"))
+        parked = next(i for i, e in enumerate(events) if e["Event"] == "ParkedCall")
+        self.env.cr.precommit.data.pop("bus.bus.values", None)
+        router = self.replay(events[: parked + 1])
+        call = self.calls()
+        self.assertEqual((call.status, call.parking_space), ("in_progress", "701"))
+        told = [
+            json.loads(v["message"])["payload"]
+            for v in self.env.cr.precommit.data.get("bus.bus.values", [])
+            if json.loads(v["channel"])[1:] == ["res.partner", self.bob.partner_id.id]
+            and json.loads(v["message"])["type"] == "simple_notification"
+        ]
+        self.assertEqual(
+            [(n["title"], n["message"]) for n in told],
+            [("Alice is parked in space 701", "Dial 701 from any phone to take the call.")],
+        )
+        self.replay(events[parked + 1 :], router=router, start=1795700000.0 + (parked + 1) * 0.05)
+        self.assertEqual(
+            (call.status, call.answered_by_id, call.parking_space), ("answered", self.bob, False)
+        )
+        timeline = str(call.timeline_html)
+        self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
+        self.assertIn("Alice hung up while parked in space 701 (5 s)", timeline)
 
     def test_park_is_gone_when_the_pbx_no_longer_parks(self):
         self.server.parking_lots = "default (701-720)"

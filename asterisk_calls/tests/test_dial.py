@@ -203,8 +203,9 @@ class TestClickToDial(CallsCase):
             self.Call.with_user(self.bob).pbx_dial("0612345678", "asterisk_common.event", event.id)
 
     def test_unplaced_call_ends_when_the_action_fails(self):
-        result = self.Call.with_user(self.bob).pbx_dial("0612345678")
+        result = self.Call.with_user(self.bob).pbx_dial("0698765432")
         call = self.Call.browse(result["call_id"])
+        self.assertIs(call.called_name, False, "no contact: no name (not the text 'false')")
         call.action_id._worker_done("failed", None, "Server Capture PBX is not connected")
         self.assertEqual(call.status, "failed")
         self.assertIn(

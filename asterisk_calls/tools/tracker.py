@@ -190,6 +190,7 @@ class Tracker:
         self.rings = []  # (linkedid, user_id): a user's phone started ringing
         self.stops = {}  # linkedid -> users whose popup closes (answered, ended, rang out)
         self.answered = []  # linkedids answered by this batch
+        self.parked = []  # (linkedid, user_id of who parked it, space, who is parked)
         self.created = []  # calls new in this batch (set when saved)
         self.announced = []  # calls placed by Odoo that the PBX started now
 
@@ -983,6 +984,74 @@ class Tracker:
             user_id=user_id,
             user=self.directory.user_name(user_id) if user_id else "",
             **extra,
+        )
+
+    # -- parking (res_parking) -------------------------------------------------------
+
+    def on_ParkedCall(self, event, t):
+        """A party waits in a parking space: anyone dials it to take the call."""
+        chan, call = self._chan_and_call(event, t, "Parkee")
+        if call is None:
+            return
+        space = clean(event.get("ParkingSpace"))
+        parker = device_of(clean(event.get("ParkerDialString")))
+        parker_user = self.directory.owner(parker)[1] if parker else None
+        if parker_user and call["parking_space"] != space:
+            self.parked.append((call["linkedid"], parker_user, space, self._who(chan)))
+        call.set("parking_space", space)
+        self._park_log(
+            call,
+            t,
+            "parked",
+            chan,
+            event,
+            by=self.directory.user_name(parker_user) if parker_user else parker,
+            by_user_id=parker_user,
+            lot=clean(event.get("Parkinglot")),
+        )
+
+    def on_UnParkedCall(self, event, t):
+        chan, call = self._chan_and_call(event, t, "Parkee")
+        if call is None:
+            return
+        call.set("parking_space", False)
+        retriever = self.channel(event, t, "Retriever")
+        self._park_log(
+            call,
+            t,
+            "unparked",
+            chan,
+            event,
+            by=self._who(retriever) if retriever else "",
+            by_user_id=retriever["user_id"] if retriever else None,
+        )
+
+    def on_ParkedCallGiveUp(self, event, t):
+        self._park_end(event, t, "park_giveup")
+
+    def on_ParkedCallTimeOut(self, event, t):
+        self._park_end(event, t, "park_timeout")
+
+    def _park_end(self, event, t, kind):
+        chan, call = self._chan_and_call(event, t, "Parkee")
+        if call is None:
+            return
+        call.set("parking_space", False)
+        self._park_log(call, t, kind, chan, event, parker=clean(event.get("ParkerDialString")))
+
+    def _park_log(self, call, t, kind, chan, event, **params):
+        space = clean(event.get("ParkingSpace"))
+        self._log(
+            call,
+            t,
+            kind,
+            f"{kind}:{chan['uniqueid']}:{space}",
+            device=chan["device"],
+            user_id=chan["user_id"],
+            user=self._who(chan),
+            space=space,
+            seconds=clean(event.get("ParkingDuration")),
+            **params,
         )
 
     # -- the end of a call ----------------------------------------------------------

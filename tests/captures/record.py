@@ -411,6 +411,25 @@ async def sc_mixmonitor_action(rec, out):
     return phones
 
 
+async def sc_park_caller(rec, out):
+    start = len(rec.messages)
+    phones = await run_phones(
+        rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye", 6000)
+    )
+    alice = await rec.wait_for(
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/alice-"),
+        start=start,
+    )
+    bob = await rec.wait_for(
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/bob-"),
+        start=start,
+    )
+    await asyncio.sleep(1.0)
+    # what Odoo's Park button sends when bob parks his caller (action_park)
+    await rec.action("Park", Channel=alice.get("Channel"), TimeoutChannel=bob.get("Channel"))
+    return phones
+
+
 # --- Originate (click-to-dial) -----------------------------------------------------
 # What Odoo sends: the user's own phone rings first (Channel), shows CallerID,
 # then the dialled number runs in the user's context (Context/Exten/Priority).
@@ -660,6 +679,12 @@ SCENARIOS = {
         "bridge, AMI MixMonitor Channel=SIP/alice-... File=odoo-recording-test.wav Options=b, "
         "2 s later AMI StopMixMonitor; alice hangs up (BYE) 6 s after the answer",
         sc_mixmonitor_action,
+    ),
+    "park_caller": (
+        "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; 1 s after the "
+        "bridge, AMI Park Channel=SIP/alice-... TimeoutChannel=SIP/bob-... (res_parking.conf: "
+        "lot default, 701-720); alice, parked, hangs up (BYE) 6 s after her answer",
+        sc_park_caller,
     ),
     "originate_answered": (
         "AMI Originate (async) Channel=SIP/bob Context=demo Exten=100 Priority=1, CallerID "
