@@ -6,8 +6,16 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
 
-from ..tools import checked_network, covered_by, is_never_banned, network_of, normalize_network
+from ..tools import (
+    ban_key,
+    checked_network,
+    covered_by,
+    is_never_banned,
+    network_of,
+    normalize_network,
+)
 from .asterisk_base_security_event import OTHER_ACCOUNTS, WINDOW
 
 _logger = logging.getLogger(__name__)
@@ -212,15 +220,34 @@ class Ban(models.Model):
         all_policies = list(policies.values()) + ([default] if default else [])
         if not candidates or not all_policies:
             return self.browse()
+        # What is counted and banned: an address, or an IPv6 network.
+        prefix = self.env["asterisk_common.settings"].get("ipv6_ban_prefix")
+        keys = {a: ban_key(a, prefix, exempt) for a in candidates}
+        services = collections.defaultdict(set)
+        for address, key in keys.items():
+            services[key] |= failed[address]
+        networks = sorted({k for k in keys.values() if "/" in k})
+        covered = SQL("address = ANY(%s)", candidates)
+        if networks:
+            # The other addresses of those networks count too (earlier batches).
+            covered = SQL(
+                "(%s OR (strpos(address, ':') > 0 AND address::inet <<= ANY(%s::cidr[])))",
+                covered,
+                networks,
+            )
         longest = max(p.find_seconds for p in all_policies)
         self.env.cr.execute(
-            """SELECT address, service, window_start, account, sum(count)
-                 FROM asterisk_base_security_event
-                WHERE server_id = %s AND failure AND address = ANY(%s) AND window_start > %s
-             GROUP BY address, service, window_start, account""",
-            [server.id, candidates, now - timedelta(seconds=longest + WINDOW)],
+            SQL(
+                """SELECT address, service, window_start, account, sum(count)
+                     FROM asterisk_base_security_event
+                    WHERE server_id = %s AND failure AND %s AND window_start > %s
+                 GROUP BY address, service, window_start, account""",
+                server.id,
+                covered,
+                now - timedelta(seconds=longest + WINDOW),
+            )
         )
-        totals = collections.Counter()  # (address, policy id) -> failures
+        totals = collections.Counter()  # (key, policy id) -> failures
         accounts = collections.defaultdict(set)
         for address, service, window_start, account, count in self.env.cr.fetchall():
             policy = policies.get(service) or default
@@ -230,9 +257,10 @@ class Ban(models.Model):
             if window_start + timedelta(seconds=WINDOW) > now - timedelta(
                 seconds=policy.find_seconds
             ):
-                totals[address, policy.id] += count
+                key = keys.get(address) or ban_key(address, prefix, exempt)
+                totals[key, policy.id] += count
                 if account:
-                    accounts[address].add(account)
+                    accounts[key].add(account)
         by_id = {p.id: p for p in all_policies}
         over = {}
         for (address, policy_id), count in totals.items():
@@ -261,7 +289,7 @@ class Ban(models.Model):
                     "address": address,
                     "origin": "policy",
                     "policy_id": policy.id,
-                    "service": policy.service or ", ".join(sorted(failed[address])),
+                    "service": policy.service or ", ".join(sorted(services[address])),
                     "accounts": ", ".join(tried)[:250],
                     "failures": count,
                     "offense": offense,

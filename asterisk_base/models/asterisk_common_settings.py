@@ -33,6 +33,8 @@ SETTINGS = {
     "distributed_addresses": (int, 0),
     "distributed_minutes": (int, 60),
     "security_event_retention_days": (int, 0),
+    # IPv6 policy bans cover the attacker's /N network; 0 (or 128): the address.
+    "ipv6_ban_prefix": (int, 0),
     # Web console: commands (word prefixes, comma-separated) that need a
     # confirmation. Missing or emptied: the default list, never none.
     "console_dangerous_commands": (str, ", ".join(DANGEROUS_COMMANDS)),

@@ -25,6 +25,13 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="asterisk_base.security_event_retention_days",
         help="Counted security events older than this are deleted every night (0: keep them).",
     )
+    asterisk_ipv6_ban_prefix = fields.Integer(
+        string="IPv6 Bans Cover a /",
+        config_parameter="asterisk_base.ipv6_ban_prefix",
+        help="The ban policy counts the failures of an IPv6 attacker over this network and "
+        "bans it whole (64: a subscriber's network, in which they pick any address for "
+        "free). 0: each address alone. Never wider than /32, nor over a trusted address.",
+    )
     asterisk_console_dangerous_commands = fields.Char(
         string="Commands to Confirm",
         config_parameter="asterisk_base.console_dangerous_commands",

@@ -3,6 +3,7 @@ from odoo.tests import BaseCase
 from odoo.addons.asterisk_base.tools import (
     MAX_HEADERS,
     acl_rule,
+    ban_key,
     is_never_banned,
     network_of,
     normalize_network,
@@ -21,6 +22,16 @@ class TestAddresses(BaseCase):
         self.assertEqual(parse_ami_address("IPV6/UDP/fe80::1%eth0/5060"), "fe80::1")
         for garbage in (None, "", "IPV4/UDP", "IPV4/UDP/not-an-ip/5060", "UDP/1.2.3.4/5060", 42):
             self.assertIsNone(parse_ami_address(garbage), garbage)
+
+    def test_what_a_policy_ban_covers(self):
+        self.assertEqual(ban_key("203.0.113.5", 64), "203.0.113.5")
+        self.assertEqual(ban_key("2001:db8:0:7:a:b:c:d", 64), "2001:db8:0:7::/64")
+        self.assertEqual(ban_key("2001:db8:0:7:a:b:c:d", 48), "2001:db8::/48")
+        self.assertEqual(ban_key("2001:db8::5", 0), "2001:db8::5")
+        self.assertEqual(ban_key("2001:db8::5", 128), "2001:db8::5")
+        self.assertEqual(ban_key("2001:db8::5", 1), "2001:db8::/32")  # never wider
+        trusted = [network_of("2001:db8::10")]
+        self.assertEqual(ban_key("2001:db8::5", 64, trusted), "2001:db8::5")
 
     def test_networks(self):
         self.assertEqual(normalize_network(" 203.0.113.5 "), "203.0.113.5")

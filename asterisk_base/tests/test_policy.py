@@ -66,9 +66,44 @@ class TestPolicy(ProtectionCase):
         policy.permanent_after = 0
         self.assertEqual(policy._duration(2), 4 * 3600)
 
-    def test_ipv6(self):
+    def test_ipv6_bans_the_attackers_network(self):
         self.attack(ATTACKER6, 10)
-        self.assertEqual(self.bans(ATTACKER6).address, "2001:db8::5")
+        self.assertEqual(self.bans().mapped("address"), ["2001:db8::/64"])
+        self.assertEqual(self.bans().failures, 10)
+
+    def test_ipv6_attacker_rotating_addresses_in_its_64(self):
+        """One failure per address, a new address each time: one attacker."""
+        for i in range(9):
+            self.attack(f"2001:db8:0:7::{i + 1:x}", 1, start=self.now + i)
+        self.assertFalse(self.bans(), "9 failures")
+        self.attack("2001:db8:0:7:ffff::1", 1, start=self.now + 9)
+        ban = self.bans()
+        self.assertEqual((ban.address, ban.failures), ("2001:db8:0:7::/64", 10))
+        self.assertEqual(self.Ban._active_bans(self.server)[0]["address"], "2001:db8:0:7::/64")
+        # Its other addresses are covered: no second ban.
+        self.attack("2001:db8:0:7::99", 20, start=self.now + 10)
+        self.assertEqual(len(self.bans()), 1)
+        # Another network is another subscriber.
+        self.attack("2001:db8:0:8::1", 9, start=self.now + 11)
+        self.assertEqual(len(self.bans()), 1)
+
+    def test_ipv6_per_address_and_shared_networks(self):
+        self.env["ir.config_parameter"].set_param("asterisk_base.ipv6_ban_prefix", 0)
+        for i in range(10):
+            self.attack(f"2001:db8:0:7::{i + 1:x}", 1, start=self.now + i)
+        self.assertFalse(self.bans(), "each address alone: one failure each")
+        self.attack(ATTACKER6, 10, start=self.now + 20)
+        self.assertEqual(self.bans().mapped("address"), [ATTACKER6])
+        # A /64 that holds a trusted address (a hosting provider's shared
+        # network) is never banned whole: only the attacker's address is.
+        self.env["ir.config_parameter"].set_param("asterisk_base.ipv6_ban_prefix", 64)
+        self.env["asterisk_base.whitelist"].create({"network": "2001:db8:0:9::10", "name": "VPS"})
+        self.attack("2001:db8:0:9::66", 10, start=self.now + 40)
+        self.assertIn("2001:db8:0:9::66", self.bans().mapped("address"))
+        # A prefix set too wide is held at /32.
+        self.env["ir.config_parameter"].set_param("asterisk_base.ipv6_ban_prefix", 8)
+        self.attack("2001:db9::1", 10, start=self.now + 60)
+        self.assertIn("2001:db9::/32", self.bans().mapped("address"))
 
     def test_never_banned(self):
         self.env["asterisk_base.whitelist"].create({"network": "198.51.100.0/24", "name": "Office"})

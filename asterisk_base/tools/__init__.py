@@ -1,5 +1,6 @@
 from .addresses import (
     acl_rule,
+    ban_key,
     checked_network,
     covered_by,
     is_never_banned,
@@ -12,6 +13,7 @@ from .config_update import MAX_HEADERS, update_config_actions
 __all__ = [
     "MAX_HEADERS",
     "acl_rule",
+    "ban_key",
     "checked_network",
     "covered_by",
     "is_never_banned",

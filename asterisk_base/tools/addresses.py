@@ -85,3 +85,23 @@ def is_never_banned(address, exempt_networks=()):
     if first.is_loopback or first.is_unspecified or first.is_link_local:
         return True
     return covered_by(address, exempt_networks)
+
+
+# The widest IPv6 network a policy ban may cover (a mistyped setting of 8 must
+# not ban a continent).
+MIN_IPV6_PREFIX = 32
+
+
+def ban_key(address, ipv6_prefix, exempt_networks=()):
+    """What the ban policy counts and bans for ``address``: the address, or
+    for IPv6 its /``ipv6_prefix`` network (0 or 128: the address alone). A
+    subscriber gets a /64 or more and picks any address in it for free: per
+    address, one attacker would never reach a threshold. Not when that network
+    holds a trusted address (a hosting provider's shared /64)."""
+    network = network_of(address)
+    if network.version != 6 or not 0 < ipv6_prefix < 128:
+        return address
+    wider = network.supernet(new_prefix=max(ipv6_prefix, MIN_IPV6_PREFIX))
+    if is_never_banned(str(wider), exempt_networks):
+        return address
+    return str(wider)
