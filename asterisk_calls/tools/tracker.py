@@ -609,16 +609,7 @@ class Tracker:
             return
         if self._own_phone(call, dest):
             if status != "ANSWER":
-                self._log(
-                    call,
-                    t,
-                    "dial_end",
-                    f"oend:{dest['uniqueid']}",
-                    device=dest["device"],
-                    user_id=dest["user_id"],
-                    user=self._who(dest),
-                    status=status,
-                )
+                self._log_dial_end(call, t, dest, f"oend:{dest['uniqueid']}", status)
             return
         call["tracking"]["dials"][dest["uniqueid"]] = status
         call.touch("tracking")
@@ -634,16 +625,19 @@ class Tracker:
         else:
             self._stop(call, [dest["user_id"]])
         if status != "ANSWER" and self.is_party(dest):
-            self._log(
-                call,
-                t,
-                "dial_end",
-                f"end:{dest['uniqueid']}",
-                device=dest["device"],
-                user_id=dest["user_id"],
-                user=self._who(dest),
-                status=status,
-            )
+            self._log_dial_end(call, t, dest, f"end:{dest['uniqueid']}", status)
+
+    def _log_dial_end(self, call, t, dest, key, status):
+        self._log(
+            call,
+            t,
+            "dial_end",
+            key,
+            device=dest["device"],
+            user_id=dest["user_id"],
+            user=self._who(dest),
+            status=status,
+        )
 
     @staticmethod
     def _own_phone(call, dest):

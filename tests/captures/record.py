@@ -519,46 +519,34 @@ async def sc_originate_local_two_devices(rec, out):
     return phones
 
 
-async def sc_originate_local_dial_out(rec, out):
+async def originate_local_dial(rec, out, provider, channel_id):
+    """Odoo's click-to-dial on two phones (no auto-answer): ;1 dials the number."""
     phones = await start_uas(
         rec,
         out,
         {
             "bob": uas(5070, "answer", 1000),
             "carol": uas(5090, "ring", media=17100),
-            "provider": uas(5080, "answer_bye", 1000, media=17200),
+            "provider": uas(5080, *provider, media=17200),
         },
     )
     await click_to_dial(
         rec,
         "Local/bobcarol@demo",
         "0612345678",
-        "odoo-7c8d9e0f1a2b",
-        other_channel_id="odoo-7c8d9e0f1a2b-2",
+        channel_id,
+        other_channel_id=f"{channel_id}-2",
         variable="",
     )
     return phones
+
+
+async def sc_originate_local_dial_out(rec, out):
+    return await originate_local_dial(rec, out, ("answer_bye", 1000), "odoo-7c8d9e0f1a2b")
 
 
 async def sc_originate_local_dial_busy(rec, out):
-    phones = await start_uas(
-        rec,
-        out,
-        {
-            "bob": uas(5070, "answer", 1000),
-            "carol": uas(5090, "ring", media=17100),
-            "provider": uas(5080, "busy", media=17200),
-        },
-    )
-    await click_to_dial(
-        rec,
-        "Local/bobcarol@demo",
-        "0612345678",
-        "odoo-8d9e0f1a2b3c",
-        other_channel_id="odoo-8d9e0f1a2b3c-2",
-        variable="",
-    )
-    return phones
+    return await originate_local_dial(rec, out, ("busy",), "odoo-8d9e0f1a2b3c")
 
 
 async def originate_auto_answer(rec, out, provider, channel_id):
@@ -594,6 +582,30 @@ async def sc_originate_local_auto_answer(rec, out):
 
 async def sc_originate_local_auto_answer_busy(rec, out):
     return await originate_auto_answer(rec, out, ("busy",), "odoo-0f1a2b3c4d5e")
+
+
+async def sc_originate_pjsip_auto_answer(rec, out):
+    phones = await start_uas(rec, out, {"dave": uas(5072, "answer", 1000, media=17300)})
+    # what Odoo's click-to-dial sends for a PJSIP device with auto-answer
+    await rec.action(
+        "Originate",
+        Channel="PJSIP/dave",
+        Context="demo",
+        Exten="100",
+        Priority="1",
+        CallerID=ORIGINATE_CALLERID,
+        Timeout="30000",
+        Async="true",
+        ChannelId="odoo-1a2b3c4d5e6f",
+        Variable="PJSIP_HEADER(add,Call-Info)=<sip:127.0.0.1>;answer-after=0",
+    )
+    return phones
+
+
+async def sc_pjsip_contacts(rec, out):
+    await rec.action("PJSIPShowContacts")
+    await rec.action("PJSIPShowEndpoints")
+    return []
 
 
 async def sc_originate_local_inherited_header(rec, out):
@@ -750,6 +762,18 @@ SCENARIOS = {
         "odoo-0f1a2b3c4d5e-2, Variable _SIPADDHEADER01; bob answers after 1 s, carol rings and "
         "is cancelled; the provider answers 486 Busy Here",
         sc_originate_local_auto_answer_busy,
+    ),
+    "originate_pjsip_auto_answer": (
+        "AMI Originate (async) Channel=PJSIP/dave Context=demo Exten=100, ChannelId "
+        "odoo-1a2b3c4d5e6f, Variable PJSIP_HEADER(add,Call-Info)=<sip:127.0.0.1>;answer-after=0 "
+        "(PJSIP endpoint dave, static contact 127.0.0.1:5072); dave answers after 1 s; 100 "
+        "answers, waits 2 s, plays hello-world, hangs up",
+        sc_originate_pjsip_auto_answer,
+    ),
+    "pjsip_contacts": (
+        "AMI PJSIPShowContacts and PJSIPShowEndpoints on the PJSIP configuration (endpoint dave "
+        "with a static contact, alice's registration AOR)",
+        sc_pjsip_contacts,
     ),
     "originate_local_inherited_header": (
         "AMI Originate (async) Channel=Local/bobcarol@demo Context=demo Exten=100, ChannelId "
