@@ -304,6 +304,7 @@ OWN_PLANS = {
     # Originate (click-to-dial): the capture's own action drives the simulator;
     # only how the phones react is set (bob answers after 1 s by default).
     "originate_answered": ({}, None),
+    "originate_pjsip_auto_answer": ({}, None),
     "originate_dial_out": ({1: phones(carol=("answer", 1.0, 2.0))}, None),
     "originate_phone_busy": ({1: phones(bob="busy")}, None),
     "originate_phone_noanswer": ({1: phones(bob="ring")}, None),

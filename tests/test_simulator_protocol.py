@@ -1079,3 +1079,15 @@ def test_load_generator_rate_events_and_bytes_per_call():
     assert 0.8 <= achieved / rate <= 1.05
     assert abs(events_per_call - stats["events_per_call"]) <= 1
     assert 0.8 * stats["bytes_per_call"] <= bytes_per_call <= 1.2 * stats["bytes_per_call"]
+
+
+def test_originate_variables_are_split_as_asterisk_splits_them():
+    """manager.c reads a Variable header with ast_app_separate_args."""
+    from tests.ami_simulator.server import separate_args
+
+    assert separate_args("A=1,B=2") == ["A=1", "B=2"]
+    assert separate_args("PJSIP_HEADER(add,Call-Info)=<sip:x>;answer-after=0,C=3") == [
+        "PJSIP_HEADER(add,Call-Info)=<sip:x>;answer-after=0",
+        "C=3",
+    ]
+    assert separate_args('N="a,b",M=c\\,d') == ["N=a,b", "M=c,d"]

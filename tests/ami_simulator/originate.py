@@ -157,10 +157,11 @@ class PhoneOriginateCall(sc.Call):
         self.emit(ch.newchannel(c))
         if self.tech == "SIP":
             self.emit(ch.varset(c, "SIPCALLID", pbx.sip_call_id()))
-        c.exten = ""
+            c.exten = ""  # chan_sip empties it; chan_pjsip keeps "s"
         self.newexten(c, 1, "AppDial2", "(Outgoing Line)")
         for k, v in self.variables:
-            self.emit(ch.varset(c, k, v))
+            if not k.endswith(")"):  # a function's write (PJSIP_HEADER) sets no variable
+                self.emit(ch.varset(c, k, v))
         c.accountcode = self.account or c.accountcode
         if self.cid_num or self.cid_name:
             # pbx.c: the CallerID the phone shows; a part not given stays as it was
@@ -190,7 +191,14 @@ class PhoneOriginateCall(sc.Call):
             self.finish_channel(c, 17, cdr=False)
             return
         self.set_state(c, STATE_RINGING)
-        self.emit(ch.device_state(c.device, "NOT_INUSE"), ch.dial_state(None, c, "RINGING"))
+        # chan_pjsip reports its device's state per call; a chan_sip peer
+        # without call-limit stays NOT_INUSE (captures originate_pjsip_auto_answer,
+        # originate_answered)
+        pjsip = self.tech == "PJSIP"
+        self.emit(
+            ch.device_state(c.device, "RINGING" if pjsip else "NOT_INUSE"),
+            ch.dial_state(None, c, "RINGING"),
+        )
         if kind != "answer" or ring >= self.timeout:
             # the Originate Timeout: no DialEnd, the phone gets a CANCEL
             await self.wait(self.timeout)
@@ -202,6 +210,8 @@ class PhoneOriginateCall(sc.Call):
         await self.wait(ring)
         self.set_state(c, STATE_UP)
         self.answer_vt = self.vt
+        if pjsip:
+            self.emit(ch.device_state(c.device, "INUSE"))
         self.emit(ch.dial_end(None, c, "ANSWER"))
         self.defer_until_block(
             lambda: self.send_response("Success", sc.REASON_ANSWERED, c.name, c.uniqueid)
@@ -225,6 +235,8 @@ class PhoneOriginateCall(sc.Call):
             self.phone_bye(c)
         else:
             self.sip_hangup(c, c.hangup_cause or 16)
+        if pjsip:
+            self.emit(ch.device_state(c.device, "NOT_INUSE"))
 
     sip_hangup = sc.SipInboundCall.sip_hangup
 

@@ -698,7 +698,8 @@ class LocalOriginateCall(Call):
         # originate_local_two_devices); the caller id: ;1, then ;2
         for c in (one, two):
             for k, v in self.variables:
-                self.emit(ch.varset(c, k, v))
+                if not k.endswith(")"):  # a function's write sets no variable
+                    self.emit(ch.varset(c, k, v))
             if self.cid_num or self.cid_name:
                 c.cid_num, c.cid_name = self.cid_num or UNKNOWN, self.cid_name or UNKNOWN
                 if c is two:
@@ -1260,7 +1261,11 @@ class SipInboundCall(Call):
         """Asterisk hangs up a SIP channel (its dialplan ended)."""
         self.emit(ch.soft_hangup_request(chan, 16))
         if chan.answered:  # an unanswered channel never set up RTP statistics
-            for k, v in rtcp_vars(random.getrandbits(31), 71):
+            stats = rtcp_vars(random.getrandbits(31), 71)
+            if chan.name.startswith("PJSIP/"):
+                # chan_pjsip sets RTPAUDIOQOS once (capture originate_pjsip_auto_answer)
+                stats = stats[:-1]
+            for k, v in stats:
                 self.emit(ch.varset(chan, k, v))
         if cdr and (chan.cdr_records or chan.cdr_start is not None):
             self.finish_channel(chan, cause, cdr=False)

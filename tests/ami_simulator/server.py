@@ -809,7 +809,7 @@ class AmiSimulator:
         cid = sc.parse_callerid(m.get("CallerID"))
         variables = []
         for v in m.getall("Variable"):
-            for item in v.split(","):
+            for item in separate_args(v.lstrip()):
                 k, _, val = item.partition("=")
                 if k:
                     variables.append((k.strip(), val))
@@ -1889,6 +1889,40 @@ def _sipshowpeer_fields(peer: str, opts: dict, dynamic: bool, port) -> list[tupl
         ("SIP-Use-Reason-Header", "N"),
         ("Description", ""),
     ]
+
+
+def separate_args(text: str) -> list[str]:
+    """app.c ``__ast_app_separate_args`` with ``remove_chars`` (manager.c
+    splits a ``Variable:`` header with it): a comma inside parentheses,
+    brackets or quotes does not separate (``PJSIP_HEADER(add,Call-Info)=...``
+    is one item); quotes are taken away, a backslash keeps the next character."""
+    items, current = [], []
+    paren = bracket = 0
+    quote = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+            continue
+        elif char == '"':
+            quote = not quote
+            continue
+        elif char == "(":
+            paren += 1
+        elif char == ")":
+            paren = max(0, paren - 1)
+        elif char == "[":
+            bracket += 1
+        elif char == "]":
+            bracket = max(0, bracket - 1)
+        elif char == "," and not (paren or quote or bracket):
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return items
 
 
 ACTIONS: dict[str, Callable] = {}

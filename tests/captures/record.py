@@ -602,12 +602,6 @@ async def sc_originate_pjsip_auto_answer(rec, out):
     return phones
 
 
-async def sc_pjsip_contacts(rec, out):
-    await rec.action("PJSIPShowContacts")
-    await rec.action("PJSIPShowEndpoints")
-    return []
-
-
 async def sc_originate_local_inherited_header(rec, out):
     phones = await start_uas(
         rec, out, {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "ring", media=17100)}
@@ -769,11 +763,6 @@ SCENARIOS = {
         "(PJSIP endpoint dave, static contact 127.0.0.1:5072); dave answers after 1 s; 100 "
         "answers, waits 2 s, plays hello-world, hangs up",
         sc_originate_pjsip_auto_answer,
-    ),
-    "pjsip_contacts": (
-        "AMI PJSIPShowContacts and PJSIPShowEndpoints on the PJSIP configuration (endpoint dave "
-        "with a static contact, alice's registration AOR)",
-        sc_pjsip_contacts,
     ),
     "originate_local_inherited_header": (
         "AMI Originate (async) Channel=Local/bobcarol@demo Context=demo Exten=100, ChannelId "
