@@ -18,6 +18,7 @@ LIVE_ACTIONS = {
     "CoreStatus",
     "CoreShowChannels",
     "SIPpeers",
+    "PJSIPShowEndpoints",
     "PJSIPShowContacts",
     "DeviceStateList",
     "QueueStatus",
@@ -80,7 +81,9 @@ def test_status_lists_of_a_busy_pbx(calls_db, live_sim, odoo):
     assert idle["system"]["uptime"] >= 20  # the simulator started 23 s ago
     assert idle["channels"] == []
     assert {p["name"] for p in idle["sip_peers"]} == {"alice", "bob", "carol", "provider"}
-    assert [(c["aor"], c["status"]) for c in idle["pjsip_contacts"]] == [("alice", "Unknown")]
+    # chan_sip only: "No Contacts found", "No endpoints found": empty, no error.
+    assert (idle["pjsip_contacts"], idle["pjsip_endpoints"]) == ([], [])
+    assert idle["sections"]["pjsip_endpoints"]["state"] == "ok"
     queues = {q["name"]: q for q in idle["queues"]}
     assert [m["name"] for m in queues["support"]["members"]] == ["Agent One", "Agent Two"]
     assert (queues["support"]["logged_in"], queues["support"]["available"]) == (2, 2)

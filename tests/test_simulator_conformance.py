@@ -288,6 +288,13 @@ def phones(**behaviour):
     return hook
 
 
+def pjsip_conf(sim):
+    """The pjsip.conf of the PJSIP captures, from their configuration diff."""
+    diff = (OWN_CAPTURES / "asterisk_config_additions_pjsip.diff").read_text().splitlines()
+    text = "".join(line[1:] + "\n" for line in diff if line.startswith("+") and line[:3] != "+++")
+    sim.config_store.set_text("pjsip.conf", text)
+
+
 # tests/captures: the call starts once the client has logged in
 OWN_PLANS = {
     "queue_answered": ({1: lambda sim: sim.start_call("queue")}, None),
@@ -305,6 +312,7 @@ OWN_PLANS = {
     # only how the phones react is set (bob answers after 1 s by default).
     "originate_answered": ({}, None),
     "originate_pjsip_auto_answer": ({}, None),
+    "pjsip_endpoints": ({1: pjsip_conf}, None),
     "originate_dial_out": ({1: phones(carol=("answer", 1.0, 2.0))}, None),
     "originate_phone_busy": ({1: phones(bob="busy")}, None),
     "originate_phone_noanswer": ({1: phones(bob="ring")}, None),

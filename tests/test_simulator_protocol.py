@@ -511,6 +511,8 @@ def test_mixmonitor_playdtmf_and_core_actions():
         await c.action(Action="Command", ActionID="cmd", Command="core show nothing")
         m, _ = await c.read_until(lambda m: m.get("ActionID") == "cmd")
         assert m.get("Response") == "Error" and m.get("Output").startswith("No such command")
+        # alice's registration counts as a PJSIP contact once she is a PJSIP AOR
+        sim.config_store.set_text("pjsip.conf", "[alice]\ntype = aor\nmax_contacts = 1\n")
         for action, done in (
             ("QueueStatus", "QueueStatusComplete"),
             ("QueueSummary", "QueueSummaryComplete"),

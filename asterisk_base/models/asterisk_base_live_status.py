@@ -5,6 +5,7 @@ trip) and is told to ask again through the bus when an event says something
 changed: never polled by the browser.
 """
 
+import collections
 import logging
 import math
 import threading
@@ -32,6 +33,7 @@ ACTIONS = (
     "CoreStatus",
     "CoreShowChannels",
     "SIPpeers",
+    "PJSIPShowEndpoints",
     "PJSIPShowContacts",
     "DeviceStateList",
     "QueueStatus",
@@ -41,6 +43,7 @@ ACTIONS = (
 SECTIONS = {
     "CoreShowChannels": "channels",
     "SIPpeers": "sip_peers",
+    "PJSIPShowEndpoints": "pjsip_endpoints",
     "PJSIPShowContacts": "pjsip_contacts",
     "DeviceStateList": "devices",
     "QueueStatus": "queues",
@@ -49,6 +52,7 @@ SECTIONS = {
 # The module behind each list: named when Asterisk does not know the action.
 MODULES = {
     "SIPpeers": "chan_sip",
+    "PJSIPShowEndpoints": "res_pjsip",
     "PJSIPShowContacts": "res_pjsip",
     "DeviceStateList": "res_manager_devicestate",
     "QueueStatus": "app_queue",
@@ -69,6 +73,18 @@ DEVICE_STATES = {
     "ONHOLD": (_lt("On hold"), "warning"),
 }
 DEVICE_STATE_NUMBERS = list(DEVICE_STATES)  # index = enum value
+# ast_devstate2str, as PJSIPShowEndpoints' DeviceState gives it -> DEVICE_STATES key.
+DEVICE_STATE_TEXTS = {
+    "Unknown": "UNKNOWN",
+    "Not in use": "NOT_INUSE",
+    "In use": "INUSE",
+    "Busy": "BUSY",
+    "Invalid": "INVALID",
+    "Unavailable": "UNAVAILABLE",
+    "Ringing": "RINGING",
+    "Ring+Inuse": "RINGINUSE",
+    "On Hold": "ONHOLD",
+}
 # Channel states (ast_state2str) -> level; the others are "muted".
 CHANNEL_LEVELS = {"Up": "success", "Ring": "info", "Ringing": "info", "Busy": "danger"}
 # PJSIP contact statuses (pjsip_options.c status_map) -> level.
@@ -188,6 +204,45 @@ def parse_pjsip_contacts(reply):
     return sorted(contacts, key=lambda c: (c["aor"], c["uri"]))
 
 
+def parse_pjsip_endpoints(env, reply, contacts):
+    """Every PJSIP endpoint, registered or not (PJSIPShowContacts lists only
+    the registered contacts), with its state and its contacts: an AOR's
+    static ones, and the registered ones with their reachability."""
+    registered = collections.defaultdict(list)
+    for contact in contacts:
+        registered[contact["endpoint"] or contact["aor"]].append(contact)
+    endpoints = []
+    for event in _events(reply, "EndpointList"):
+        name = _text(event.get("ObjectName"))
+        state = _text(event.get("DeviceState"))
+        label, level = _device_state(env, DEVICE_STATE_TEXTS.get(state, state))
+        mine = registered.pop(name, [])
+        uris = {c["uri"] for c in mine}
+        static = [
+            # "aor/uri," pairs
+            uri.partition("/")[2]
+            for uri in _text(event.get("Contacts")).split(",")
+            if uri.strip() and uri.partition("/")[2] not in uris
+        ]
+        endpoints.append(
+            {
+                "name": name,
+                "aor": _text(event.get("Aor")),
+                "state": label,
+                "level": level,
+                "channels": _int(event.get("ActiveChannels")),
+                "contacts": mine + [{"uri": uri, "static": True} for uri in static],
+            }
+        )
+    # Contacts of endpoints the PBX did not list (another AOR's): shown too.
+    for name, mine in registered.items():
+        endpoints.append(
+            {"name": name, "aor": name, "state": "", "level": "muted", "channels": 0,
+             "contacts": mine}
+        )  # fmt: skip
+    return sorted(endpoints, key=lambda e: e["name"])
+
+
 def parse_devices(env, reply):
     devices = []
     for event in _events(reply, "DeviceStateChange"):
@@ -301,6 +356,8 @@ def _error_kind(action, result):
     error = (result.get("error") or "").lower()
     if action == "PJSIPShowContacts" and "no contacts found" in error:
         return "empty"
+    if action == "PJSIPShowEndpoints" and "no endpoints found" in error:
+        return "empty"
     if "invalid/unknown command" in error:
         return "missing"
     return "error"
@@ -312,7 +369,14 @@ def parse_live_status(env, results, tz="UTC", now=None):
     replies = {action: (result.get("reply") or {}) for action, result in results.items()}
     sections = {
         name: {"state": "ok", "message": ""}
-        for name in ("channels", "sip_peers", "pjsip_contacts", "devices", "queues")
+        for name in (
+            "channels",
+            "sip_peers",
+            "pjsip_endpoints",
+            "pjsip_contacts",
+            "devices",
+            "queues",
+        )
     }
     failures = {}  # error -> the actions that got it: one line for a PBX that answers nothing
     for action in ACTIONS:
@@ -338,11 +402,13 @@ def parse_live_status(env, results, tz="UTC", now=None):
                 message,
             )
         errors.append(message)
+    contacts = parse_pjsip_contacts(replies.get("PJSIPShowContacts"))
     return {
         "system": parse_system(replies.get("CoreSettings"), replies.get("CoreStatus"), tz, now),
         "channels": parse_channels(replies.get("CoreShowChannels")),
         "sip_peers": parse_sip_peers(env, replies.get("SIPpeers")),
-        "pjsip_contacts": parse_pjsip_contacts(replies.get("PJSIPShowContacts")),
+        "pjsip_contacts": contacts,
+        "pjsip_endpoints": parse_pjsip_endpoints(env, replies.get("PJSIPShowEndpoints"), contacts),
         "devices": parse_devices(env, replies.get("DeviceStateList")),
         "queues": parse_queues(env, replies.get("QueueStatus"), replies.get("QueueSummary")),
         "sections": sections,

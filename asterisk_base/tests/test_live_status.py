@@ -95,6 +95,21 @@ def queue_status(callers=()):
     return events
 
 
+def endpoint(name, contacts, state, channels=0):
+    return {
+        "Event": "EndpointList",
+        "ObjectType": "endpoint",
+        "ObjectName": name,
+        "Transport": "",
+        "Aor": name,
+        "Auths": "",
+        "OutboundAuths": "",
+        "Contacts": contacts,
+        "DeviceState": state,
+        "ActiveChannels": str(channels),
+    }
+
+
 def pbx(**overrides):
     """``{action: result}`` of a busy Asterisk 20 with chan_sip and PJSIP."""
     results = {
@@ -137,6 +152,18 @@ def pbx(**overrides):
                 peer("dave", "10.0.0.7", 5060, "LAGGED (2500 ms)"),
                 peer("erin", "10.0.0.8", 5060, "UNREACHABLE"),
                 {"Event": "PeerlistComplete", "EventList": "Complete", "ListItems": "5"},
+            ],
+        ),
+        # As Asterisk 20 lists them (tests/captures README, PJSIP): every
+        # endpoint, the contacts of its AORs static or registered.
+        "PJSIPShowEndpoints": done(
+            "PJSIPShowEndpoints",
+            [
+                endpoint("dave", "dave/sip:dave@127.0.0.1:5072,", "Not in use"),
+                endpoint("erin", "", "Unavailable"),
+                endpoint("frank", "frank/sip:frank@10.0.0.9:5062,", "In use", channels=1),
+                endpoint("gina", "gina/sip:gina@10.0.0.10:5060,", "Unavailable"),
+                {"Event": "EndpointListComplete", "EventList": "Complete", "ListItems": "4"},
             ],
         ),
         "PJSIPShowContacts": done(
@@ -255,6 +282,24 @@ class TestLiveStatusParsing(TransactionCase):
         self.assertEqual((frank["level"], frank["rtt_ms"]), ("success", 12.3))
         self.assertEqual((gina["level"], gina["rtt_ms"]), ("danger", False))
 
+        endpoints = {e["name"]: e for e in status["pjsip_endpoints"]}
+        self.assertEqual(
+            {n: (e["state"], e["level"]) for n, e in endpoints.items()},
+            {
+                "dave": ("Not in use", "success"),
+                "erin": ("Unavailable", "danger"),
+                "frank": ("In use", "warning"),
+                "gina": ("Unavailable", "danger"),
+            },
+        )
+        self.assertEqual(
+            endpoints["dave"]["contacts"], [{"uri": "sip:dave@127.0.0.1:5072", "static": True}]
+        )
+        self.assertEqual(endpoints["erin"]["contacts"], [], "never registered: still listed")
+        (registered,) = endpoints["frank"]["contacts"]  # once, with its reachability
+        self.assertEqual((registered["status"], registered["rtt_ms"]), ("Reachable", 12.3))
+        self.assertEqual(endpoints["frank"]["channels"], 1)
+
         self.assertEqual(
             [(d["device"], d["raw"], d["level"]) for d in status["devices"]],
             [
@@ -297,6 +342,7 @@ class TestLiveStatusParsing(TransactionCase):
                     "available commands.",
                 ),
                 PJSIPShowContacts=failed("PJSIPShowContacts", "No Contacts found\n"),
+                PJSIPShowEndpoints=failed("PJSIPShowEndpoints", "No endpoints found\n"),
                 QueueSummary=failed("QueueSummary", "Permission denied"),
             ),
         )
@@ -305,6 +351,8 @@ class TestLiveStatusParsing(TransactionCase):
         self.assertIn("chan_sip", sections["sip_peers"]["message"])
         self.assertEqual(sections["pjsip_contacts"]["state"], "ok", "no contact is no error")
         self.assertEqual(status["pjsip_contacts"], [])
+        self.assertEqual(sections["pjsip_endpoints"]["state"], "ok")
+        self.assertEqual(status["pjsip_endpoints"], [])
         self.assertEqual(sections["queues"]["state"], "ok", "QueueStatus answered")
         self.assertIs(status["queues"][0]["logged_in"], False)
         (error,) = status["errors"]

@@ -1350,8 +1350,21 @@ class AmiSimulator:
         s.ack(m, None, _sipshowpeer_fields(peer, opts, dynamic, port))
         return True
 
+    def _pjsip_sections(self) -> dict[str, dict[str, dict]]:
+        """``{type: {name: options}}`` of the store's pjsip*.conf files."""
+        sections: dict[str, dict[str, dict]] = {}
+        for name in sorted(self.config_store.files):
+            if name.startswith("pjsip") and name.endswith(".conf"):
+                for cat in self.config_store.files[name].categories:
+                    values = {v.name: v.value for v in cat.variables}
+                    sections.setdefault(values.get("type", ""), {})[cat.name] = values
+        return sections
+
     def act_pjsipshowcontacts(self, s: Session, m: Message):
-        contacts = [(n, p) for n, p in self.sip_registrations.items()]
+        # Only the contacts registered to a PJSIP AOR (a static contact is no
+        # object of its own: "No Contacts found", checked on Asterisk 20).
+        aors = self._pjsip_sections().get("aor", {})
+        contacts = [(n, p) for n, p in self.sip_registrations.items() if n in aors]
         if not contacts:
             s.error(m, "No Contacts found\n")
             return True
@@ -1387,6 +1400,44 @@ class AmiSimulator:
                 ],
             )
         s.list_complete(m, "ContactListComplete", len(contacts))
+        return True
+
+    def act_pjsipshowendpoints(self, s: Session, m: Message):
+        """pjsip_configuration.c ami_show_endpoints over the type=endpoint
+        sections of the store's pjsip*.conf (checked on Asterisk 20: the
+        static contacts of an AOR are listed, ``aor/uri,`` each)."""
+        sections = self._pjsip_sections()
+        endpoints = sections.get("endpoint", {})
+        if not endpoints:
+            s.error(m, "No endpoints found\n")
+            return True
+        s.listack(m, "A listing of Endpoints follows, presented as EndpointList events")
+        for name, values in sorted(endpoints.items()):
+            aors = [a.strip() for a in values.get("aors", "").split(",") if a.strip()]
+            contacts = "".join(
+                f"{aor}/{sections.get('aor', {}).get(aor, {}).get('contact')},"
+                for aor in aors
+                if sections.get("aor", {}).get(aor, {}).get("contact")
+            )
+            state = self.device_states.get(
+                f"PJSIP/{name}", "NOT_INUSE" if contacts else "UNAVAILABLE"
+            )
+            s.list_item(
+                m,
+                "EndpointList",
+                [
+                    ("ObjectType", "endpoint"),
+                    ("ObjectName", name),
+                    ("Transport", values.get("transport", "")),
+                    ("Aor", values.get("aors", "")),
+                    ("Auths", values.get("auth", "")),
+                    ("OutboundAuths", values.get("outbound_auth", "")),
+                    ("Contacts", contacts),
+                    ("DeviceState", DEVSTATE_TEXT.get(state, "Unknown")),
+                    ("ActiveChannels", "0"),
+                ],
+            )
+        s.list_complete(m, "EndpointListComplete", len(endpoints))
         return True
 
     def act_devicestatelist(self, s: Session, m: Message):
@@ -1891,6 +1942,20 @@ def _sipshowpeer_fields(peer: str, opts: dict, dynamic: bool, port) -> list[tupl
     ]
 
 
+# ast_devstate2str: what PJSIPShowEndpoints' DeviceState says.
+DEVSTATE_TEXT = {
+    "UNKNOWN": "Unknown",
+    "NOT_INUSE": "Not in use",
+    "INUSE": "In use",
+    "BUSY": "Busy",
+    "INVALID": "Invalid",
+    "UNAVAILABLE": "Unavailable",
+    "RINGING": "Ringing",
+    "RINGINUSE": "Ring+Inuse",
+    "ONHOLD": "On Hold",
+}
+
+
 def separate_args(text: str) -> list[str]:
     """app.c ``__ast_app_separate_args`` with ``remove_chars`` (manager.c
     splits a ``Variable:`` header with it): a comma inside parentheses,
@@ -1953,6 +2018,7 @@ ACTION_NAMES = {
     "sippeers": "SIPpeers",
     "sipshowpeer": "SIPshowpeer",
     "pjsipshowcontacts": "PJSIPShowContacts",
+    "pjsipshowendpoints": "PJSIPShowEndpoints",
     "devicestatelist": "DeviceStateList",
     "getconfig": "GetConfig",
     "getconfigjson": "GetConfigJSON",
@@ -2011,6 +2077,7 @@ ACTION_INFO: dict[str, tuple[int, str]] = {
     "sippeers": (_F["system"] | _F["reporting"], "List SIP peers (text format)."),
     "sipshowpeer": (_F["system"] | _F["reporting"], "show SIP peer (text format)."),
     "pjsipshowcontacts": (_F["system"], "Lists PJSIP Contacts."),
+    "pjsipshowendpoints": (_F["system"], "Lists PJSIP endpoints."),
     "devicestatelist": (_F["call"] | _F["reporting"], "List the current known device states."),
     "getconfig": (_F["system"] | _F["config"], "Retrieve configuration."),
     "getconfigjson": (_F["system"] | _F["config"], "Retrieve configuration (JSON format)."),

@@ -602,6 +602,12 @@ async def sc_originate_pjsip_auto_answer(rec, out):
     return phones
 
 
+async def sc_pjsip_endpoints(rec, out):
+    await rec.action("PJSIPShowEndpoints")
+    await rec.action("PJSIPShowContacts")
+    return
+
+
 async def sc_originate_local_inherited_header(rec, out):
     phones = await start_uas(
         rec, out, {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "ring", media=17100)}
@@ -764,6 +770,11 @@ SCENARIOS = {
         "answers, waits 2 s, plays hello-world, hangs up",
         sc_originate_pjsip_auto_answer,
     ),
+    "pjsip_endpoints": (
+        "AMI PJSIPShowEndpoints and PJSIPShowContacts (asterisk_config_additions_pjsip.diff: "
+        "dave with a static contact, erin never registered); no call",
+        sc_pjsip_endpoints,
+    ),
     "originate_local_inherited_header": (
         "AMI Originate (async) Channel=Local/bobcarol@demo Context=demo Exten=100, ChannelId "
         "odoo-6a7b8c9d0e1f (no OtherChannelId), Variable __SIPADDHEADER01 (inherited); bob "
@@ -788,15 +799,16 @@ async def record(name: str, args) -> None:
     await rec.connect()
     await asyncio.sleep(0.5)
     phones = await scenario(rec, out)
-    rcs = [await p.wait() for p in phones]
-    with contextlib.suppress(TimeoutError):  # a call without phones (Originate to nowhere)
-        await rec.wait_for(
-            lambda m: m.is_event("Newchannel") or m.is_event("OriginateResponse"), timeout=40
-        )
-    if not rec.seen_channels and not rec.originate_responses:
-        await rec.logoff()
-        raise RuntimeError(f"{name}: no channel was created (sipp rc={rcs})")
-    await rec.wait_call_over(args.quiet)
+    rcs = [await p.wait() for p in phones or []]
+    if phones is not None:  # None: actions only, no call
+        with contextlib.suppress(TimeoutError):  # a call without phones (Originate to nowhere)
+            await rec.wait_for(
+                lambda m: m.is_event("Newchannel") or m.is_event("OriginateResponse"), timeout=40
+            )
+        if not rec.seen_channels and not rec.originate_responses:
+            await rec.logoff()
+            raise RuntimeError(f"{name}: no channel was created (sipp rc={rcs})")
+        await rec.wait_call_over(args.quiet)
     await rec.logoff()
     with contextlib.suppress(Exception):
         rec.writer.close()

@@ -17,7 +17,7 @@ const LEVEL_CLASSES = {
 };
 
 /**
- * A PBX's live status: channels, SIP peers, PJSIP contacts, device states,
+ * A PBX's live status: channels, SIP peers, PJSIP endpoints and contacts, device states,
  * queues, version and uptime, as the PBX answers them over AMI. Fetched again
  * when the server says on the bus that something changed; never polled.
  * Everything from the PBX is shown as text (t-esc): caller names come from

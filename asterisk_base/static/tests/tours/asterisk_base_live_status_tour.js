@@ -45,7 +45,10 @@ registry.category("web_tour.tours").add("asterisk_base_live_status", {
         },
         { trigger: `${PAGE} .o_asterisk_live_status_channel .badge.text-bg-success:contains(Up)` },
         {
-            trigger: `${PAGE} .o_asterisk_live_status_pjsip_contacts .o_asterisk_live_status_empty:contains(no device is registered)`,
+            trigger: `${PAGE} .o_asterisk_live_status_endpoint[data-name=erin]:contains(not registered) .badge.text-bg-danger:contains(Unavailable)`,
+        },
+        {
+            trigger: `${PAGE} .o_asterisk_live_status_endpoint[data-name=dave] .o_asterisk_live_status_contact:contains(sip:dave@127.0.0.1:5072)`,
         },
         {
             trigger: `${PAGE} .o_asterisk_live_status_queue[data-name=support] .o_asterisk_live_status_queue_caller:contains(alice)`,
