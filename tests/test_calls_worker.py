@@ -415,3 +415,42 @@ def test_park_is_offered_where_the_pbx_parks_calls(calls_db, sim, odoo):
     sim.drop_connections()
     wait_until(lambda: lots(server_id) == "default (701-720)", 20, message="the parking lots")
     assert node.errors() == []
+
+
+def test_bob_parks_his_caller(calls_db, sim, odoo):
+    """Park from the call, through the worker, on a PBX with a parking lot."""
+    parking = "[general]\n\n[default]\nparkext => 700\nparkpos => 701-720\ncontext => parkedcalls\n"
+    sim.call(sim.config_store.set_text, "res_parking.conf", parking)
+    node, server_id = start(odoo, calls_db, sim)
+    wait_until(
+        lambda: query(calls_db, "SELECT parking_lots FROM asterisk_common_server")[0][0],
+        10,
+        message="the parking lots found",
+    )
+    sim.start_call("alice_calls_bob", phones={"bob": ("answer", 1.0)}, talk_time=40.0)
+    call = wait_until(
+        lambda: (c := calls(calls_db, "c.status = 'in_progress'")) and c[0], 20, 0.2, "answered"
+    )
+    # what bob's Park button runs
+    node.rpc("asterisk_calls.call", "action_park", [call["id"]], login="bob")
+    (space,) = wait_until(
+        lambda: query(
+            calls_db,
+            "SELECT parking_space FROM asterisk_calls_call WHERE id = %s AND parking_space IS "
+            "NOT NULL",
+            [call["id"]],
+        ),
+        20,
+        0.2,
+        "parked",
+    )[0]
+    assert space == "701"
+    park = next(a for a in sim.actions_received if a.get("Action") == "Park")
+    assert (park["Channel"][:10], park["TimeoutChannel"][:8]) == ("SIP/alice-", "SIP/bob-")
+    told = wait_until(lambda: notifications(calls_db, "bob"), 20, 0.2, "bob told")
+    assert any(n["title"] == "Alice is parked in space 701" for n in told), told
+    ended = call_of(calls_db, call["id"])  # alice gives up in the lot
+    assert (ended["status"], ended["answered_by"]) == ("answered", "bob")
+    kinds = [e["k"] for e in ended["timeline"]]
+    assert "parked" in kinds and "park_giveup" in kinds, kinds
+    assert node.errors() == []

@@ -221,6 +221,17 @@ def _rewrite(recorded_name: str, prefix: str):
     return rewrite
 
 
+def _rewrites(*pairs):
+    rewrites = [_rewrite(*pair) for pair in pairs]
+
+    def rewrite(sim, block: bytes) -> bytes:
+        for one in rewrites:
+            block = one(sim, block)
+        return block
+
+    return rewrite
+
+
 def history(local_pairs: int, pbxes: int):
     """A hook giving the simulator the past of the Asterisk that recorded the
     shared captures: the Local channel pairs and the PBXes it had started
@@ -288,6 +299,13 @@ def phones(**behaviour):
     return hook
 
 
+def parked_lot(sim):
+    """res_parking.conf of the parking capture, from its configuration diff."""
+    diff = (OWN_CAPTURES / "asterisk_config_additions_parking.diff").read_text().splitlines()
+    text = "".join(line[1:] + "\n" for line in diff if line.startswith("+") and line[:3] != "+++")
+    sim.config_store.set_text("res_parking.conf", text)
+
+
 def pjsip_conf(sim):
     """The pjsip.conf of the PJSIP captures, from their configuration diff."""
     diff = (OWN_CAPTURES / "asterisk_config_additions_pjsip.diff").read_text().splitlines()
@@ -326,6 +344,24 @@ OWN_PLANS = {
     "outbound_trunk": ({1: lambda sim: sim.start_call("outbound_trunk")}, None),
     "recorded_inbound": ({1: lambda sim: sim.start_call("recorded_inbound")}, None),
     # the MixMonitor and StopMixMonitor come from the capture's client, 1 s after the bridge
+    # the Park comes from the capture's client, 1 s after the bridge
+    "park_caller": (
+        {
+            1: lambda sim: (
+                parked_lot(sim)
+                or call_then_pause(
+                    sim,
+                    "alice_calls_bob",
+                    1.0,
+                    phones={"bob": ("answer", 1.0)},
+                    early_ringing=True,
+                    talk_time=7.0,
+                    device_event=True,
+                )
+            )
+        },
+        _rewrites(("SIP/alice-00000012", "SIP/alice-"), ("SIP/bob-00000013", "SIP/bob-")),
+    ),
     "mixmonitor_action": (
         {
             1: lambda sim: call_then_pause(
@@ -568,7 +604,6 @@ def test_own_capture_conformance(name):
 # tests); the simulator has no scenario for them.
 NOT_SIMULATED = {
     "inbound_followme_voicemail": "a follow-me through a Local channel answering itself",
-    "park_caller": "the Park action and res_parking's holding bridge",
     **dict.fromkeys(
         [
             "originate_local_dial_out",

@@ -6,6 +6,7 @@ from odoo.tests import TransactionCase, new_test_user
 PBX_HOST = "192.0.2.10"
 ATTACKER = "203.0.113.5"
 ATTACKER6 = "2001:db8::5"
+ATTACKER6_NET = "2001:db8::/64"  # what the policy bans for it (Settings > PBX: /64)
 
 
 def security_event(name, address, *, service="SIP", account="100", at=None, local=PBX_HOST):

@@ -22,7 +22,7 @@ class TestAcl(ProtectionCase):
                 ("Append", "odoo_bans", "permit", "::/0"),
                 ("Append", "odoo_bans", "deny", "198.51.100.0/24"),
                 ("Append", "odoo_bans", "deny", "203.0.113.5/32"),
-                ("Append", "odoo_bans", "deny", "2001:db8::5/128"),
+                ("Append", "odoo_bans", "deny", "2001:db8::/64"),
             ],
         )
         self.assertEqual(self.server._ban_acl_edits(bans, exists=False)[0], ("NewCat", "odoo_bans"))

@@ -2,7 +2,7 @@ import json
 
 from odoo.tests import HttpCase, tagged
 
-from .common import ATTACKER, ATTACKER6, PBX_HOST, security_event
+from .common import ATTACKER, ATTACKER6, ATTACKER6_NET, PBX_HOST, security_event
 
 
 @tagged("post_install", "-at_install")
@@ -45,18 +45,18 @@ class TestFeed(HttpCase):
     def test_feed_lists_the_active_bans(self):
         response = self.get(f"/asterisk/bans/{self.server.id}.txt", self.token)
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(response.text, f"{ATTACKER}\n{ATTACKER6}\n")
+        self.assertEqual(response.text, f"{ATTACKER}\n{ATTACKER6_NET}\n")
         self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
         self.assertNotIn("Set-Cookie", response.headers)
         only4 = self.get(f"/asterisk/bans/{self.server.id}.txt?family=4", self.token)
         self.assertEqual(only4.text, f"{ATTACKER}\n")
         only6 = self.get(f"/asterisk/bans/{self.server.id}.txt?family=ipv6", self.token)
-        self.assertEqual(only6.text, f"{ATTACKER6}\n")
+        self.assertEqual(only6.text, f"{ATTACKER6_NET}\n")
 
     def test_json_feed_tells_expiry(self):
         response = self.get(f"/asterisk/bans/{self.server.id}.json", self.token)
         data = json.loads(response.text)
-        self.assertEqual([b["address"] for b in data["bans"]], [ATTACKER, ATTACKER6])
+        self.assertEqual([b["address"] for b in data["bans"]], [ATTACKER, ATTACKER6_NET])
         self.assertTrue(all(b["expires_at"].endswith("Z") for b in data["bans"]))
         self.assertEqual(set(data), {"bans"})
         self.assertEqual(set(data["bans"][0]), {"address", "permanent", "expires_at"})
@@ -75,7 +75,7 @@ class TestFeed(HttpCase):
             self.token,
             {"If-None-Match": first.headers["ETag"]},
         )
-        self.assertEqual(changed.text, f"{ATTACKER6}\n")
+        self.assertEqual(changed.text, f"{ATTACKER6_NET}\n")
 
     def test_wrong_or_missing_token_gets_403_and_nothing_else(self):
         path = f"/asterisk/bans/{self.server.id}.txt"

@@ -485,6 +485,10 @@ class Call:
     def atxfer(self, chan: Channel, context: str, exten: str) -> str | None:
         return "No attended transfer feature code found"
 
+    def can_park(self, chan: Channel) -> bool:
+        """Modelled (capture park_caller): the caller of a bridged SIP call."""
+        return False
+
     # -- dialplan interpreter ----------------------------------------------
     async def run_dialplan_safe(
         self, chan: Channel, context: str, exten: str, prio: int = 1
@@ -1138,6 +1142,7 @@ class SipInboundCall(Call):
         self.media = media
         self.atxfer_plan = atxfer
         self.early_ringing = early_ringing
+        self.parking = None  # parking.ParkedCaller once parked
         self.caller_id = caller_id
         self.device_event = device_event
         self.callee: Channel | None = None
@@ -1323,11 +1328,30 @@ class SipInboundCall(Call):
         callee_end = self.phone_talk(peer)
         if callee_end is not None and callee_end < caller_end:
             await self.wait(callee_end)  # the dialled phone hangs up first
-            dial.callee_bye()
-            raise EndOfDialplan()
-        await self.wait(caller_end)
-        dial.caller_bye()
+            if self.parking is None:
+                dial.callee_bye()
+                raise EndOfDialplan()
+            await self.wait(caller_end - callee_end)
+        else:
+            await self.wait(caller_end)
+        if self.parking is not None:
+            self.parking.caller_bye()
+        else:
+            dial.caller_bye()
         raise EndOfDialplan()
+
+    def can_park(self, chan: Channel) -> bool:
+        return (
+            chan is self.caller
+            and self.parking is None
+            and self.bridge is not None
+            and self.callee in self.bridge.channels
+        )
+
+    def park(self, chan: Channel, parker: Channel | None, lot: tuple) -> None:
+        from .parking import ParkedCaller  # parking imports this module
+
+        self.parking = ParkedCaller(self, parker, lot)
 
     def force_cleanup(self) -> None:
         super().force_cleanup()

@@ -17,6 +17,7 @@ import os
 import random
 import re
 import time
+import uuid
 from collections.abc import Callable
 
 from . import channels as ch
@@ -251,6 +252,9 @@ class AmiSimulator:
         # Dial): peer -> "answer" | ("answer", ring_seconds[, talk_seconds]) |
         # "busy" | "ring" | "unreachable"; default: answers after 1 s of ringing.
         self.phone_behaviour: dict[str, object] = {}
+        # res_parking: each lot's holding bridge, kept once created; spaces taken
+        self.parking_bridges: dict[str, ch.Bridge] = {}
+        self.parked_spaces: dict[str, set[str]] = {}
         self.silent = False
         self.log = log
         self.sip_registrations: dict[str, int] = {"alice": 5061}
@@ -1371,6 +1375,7 @@ class AmiSimulator:
         s.listack(m, "A listing of Contacts follows, presented as ContactList events")
         for name, port in contacts:
             uri = f"sip:{name}@127.0.0.1:{port}"
+            qualify = aors[name].get("qualify_frequency", "0")
             s.list_item(
                 m,
                 "ContactList",
@@ -1382,6 +1387,7 @@ class AmiSimulator:
                     ),
                     ("ViaAddr", "127.0.0.1"),
                     ("QualifyTimeout", "3.000000"),
+                    ("Qualify2xxOnly", "false"),
                     ("CallId", f"{name}-reg"),
                     ("RegServer", ""),
                     ("PruneOnBoot", "no"),
@@ -1390,12 +1396,12 @@ class AmiSimulator:
                     ("ViaPort", str(port)),
                     ("AuthenticateQualify", "no"),
                     ("Uri", uri),
-                    ("QualifyFrequency", "0"),
+                    ("QualifyFrequency", qualify),
                     ("UserAgent", "sipp"),
                     ("ExpirationTime", str(int(time.time()) + 3600)),
                     ("OutboundProxy", ""),
-                    ("Qualify2xxOnly", "false"),
-                    ("Status", "Unknown"),
+                    # as checked on Asterisk 20; a qualified one: until its first OPTIONS
+                    ("Status", "NonQualified" if qualify == "0" else "Unknown"),
                     ("RoundtripUsec", "N/A"),
                 ],
             )
@@ -1603,20 +1609,76 @@ class AmiSimulator:
                 continue
             values = {v.name: v.value for v in cat.variables}
             start, _, stop = values.get("parkpos", "701-750").partition("-")
-            lots.append((cat.name, start, stop or start, values.get("parkingtime", "45")))
+            lots.append(
+                (
+                    cat.name,
+                    start,
+                    stop or start,
+                    values.get("parkingtime", "45"),
+                    values.get("context", "parkedcalls"),
+                )
+            )
         return lots
+
+    def parking_bridge(self, lot: tuple) -> tuple[ch.Bridge, bool]:
+        """The lot's holding bridge, and whether it was created now."""
+        bridge = self.parking_bridges.get(lot[0])
+        if bridge is not None:
+            return bridge, False
+        bridge = ch.Bridge(
+            str(uuid.uuid4()), "parking", "holding_bridge", creator="Parking", name=lot[0]
+        )
+        self.parking_bridges[lot[0]] = bridge
+        self.table.bridges[bridge.uniqueid] = bridge
+        return bridge, True
+
+    def parking_space(self, lot: tuple) -> str:
+        """The first free space of the lot (res_parking's default ``findslot``)."""
+        taken = self.parked_spaces.setdefault(lot[0], set())
+        space = next(
+            (n for n in range(int(lot[1]), int(lot[2]) + 1) if str(n) not in taken), int(lot[1])
+        )
+        taken.add(str(space))
+        return str(space)
+
+    def parking_release(self, lot: tuple, space: str) -> None:
+        self.parked_spaces.get(lot[0], set()).discard(space)
 
     def act_parkinglots(self, s: Session, m: Message):
         """res_parking's manager_parking_lot_list (checked on Asterisk 20)."""
         lots = self._parking_lots() or []
         s.listack(m, "Parking lots will follow")
-        for name, start, stop, timeout in lots:
+        for name, start, stop, timeout, _context in lots:
             s.list_item(
                 m,
                 "Parkinglot",
                 [("Name", name), ("StartSpace", start), ("StopSpace", stop), ("Timeout", timeout)],
             )
         s.list_complete(m, "ParkinglotsComplete", len(lots))
+        return True
+
+    def act_park(self, s: Session, m: Message):
+        """res_parking's manager_park (parking_manager.c): parks ``Channel`` in
+        ``Parkinglot`` (the first lot by default); modelled for the caller of
+        a bridged SIP call (capture park_caller)."""
+        name = m.get("Channel")
+        if not name:
+            s.error(m, "Channel not specified")
+            return True
+        chan = self.table.get(name)
+        if chan is None:
+            s.error(m, f"Channel does not exist: {name}")
+            return True
+        lots = self._parking_lots() or []
+        wanted = m.get("Parkinglot")
+        lot = next((lot for lot in lots if not wanted or lot[0] == wanted), None)
+        call = chan.call
+        if lot is None or call is None or not call.can_park(chan):
+            s.error(m, "Park failed")  # pragma: no cover - not modelled
+            return True
+        timeout_name = m.get("TimeoutChannel") or m.get("Channel2")
+        s.ack(m, "Park successful")
+        call.park(chan, self.table.get(timeout_name) if timeout_name else None, lot)
         return True
 
     def act_listcommands(self, s: Session, m: Message):
@@ -2035,10 +2097,11 @@ ACTION_NAMES = {
     "userevent": "UserEvent",
     "waitevent": "WaitEvent",
     "parkinglots": "Parkinglots",
+    "park": "Park",
 }
 ACTION_NAMES = set(ACTION_NAMES.values())
 # res_parking's, only there when it loaded (it needs res_parking.conf)
-PARKING_ACTIONS = {"parkinglots"}
+PARKING_ACTIONS = {"parkinglots", "park"}
 
 _F = EVENT_FLAGS
 # The write classes each action needs (any one of them) and its synopsis, as
@@ -2094,6 +2157,7 @@ ACTION_INFO: dict[str, tuple[int, str]] = {
     "userevent": (_F["user"], "Send an arbitrary event."),
     "waitevent": (0, "Wait for an event to occur."),
     "parkinglots": (_F["call"], "Get a list of parking lots"),
+    "park": (_F["call"], "Park a channel."),
 }
 # What "module show like" finds: the channel drivers behind the SIP actions above.
 LOADED_MODULES = {
