@@ -390,6 +390,19 @@ class Tracker:
         timeline.append({"t": round(t, 3), "k": kind_, "key": key, **params})
         call.touch("timeline")
 
+    def _log_chan(self, call, t, kind_, key, chan, **params):
+        """A timeline entry about one channel: its device and whose it is."""
+        self._log(
+            call,
+            t,
+            kind_,
+            key,
+            device=chan["device"],
+            user_id=chan["user_id"],
+            user=self._who(chan),
+            **params,
+        )
+
     def _touch(self, call, t):
         if t > (call["last_event_at"] or 0):
             call.set("last_event_at", t)
@@ -533,30 +546,14 @@ class Tracker:
             call.set("originated", True)
             if not origin:
                 self._set_origin(call, dest)
-            self._log(
-                call,
-                t,
-                "originate_ring",
-                f"oring:{dest['uniqueid']}",
-                device=dest["device"],
-                user_id=dest["user_id"],
-                user=self._who(dest),
-            )
+            self._log_chan(call, t, "originate_ring", f"oring:{dest['uniqueid']}", dest)
             self._direction(call)
             return
         dest.set("dialed_by", caller["uniqueid"])
         if self._own_phone(call, dest):
             # The caller's extension rings their other devices (click-to-dial
             # on several phones): not someone the call reaches.
-            self._log(
-                call,
-                t,
-                "originate_ring",
-                f"oring:{dest['uniqueid']}",
-                device=dest["device"],
-                user_id=dest["user_id"],
-                user=self._who(dest),
-            )
+            self._log_chan(call, t, "originate_ring", f"oring:{dest['uniqueid']}", dest)
             return
         tracking["dials"].setdefault(dest["uniqueid"], "")
         call.touch("tracking")
@@ -628,16 +625,7 @@ class Tracker:
             self._log_dial_end(call, t, dest, f"end:{dest['uniqueid']}", status)
 
     def _log_dial_end(self, call, t, dest, key, status):
-        self._log(
-            call,
-            t,
-            "dial_end",
-            key,
-            device=dest["device"],
-            user_id=dest["user_id"],
-            user=self._who(dest),
-            status=status,
-        )
+        self._log_chan(call, t, "dial_end", key, dest, status=status)
 
     @staticmethod
     def _own_phone(call, dest):
@@ -1035,14 +1023,12 @@ class Tracker:
 
     def _park_log(self, call, t, kind, chan, event, **params):
         space = clean(event.get("ParkingSpace"))
-        self._log(
+        self._log_chan(
             call,
             t,
             kind,
             f"{kind}:{chan['uniqueid']}:{space}",
-            device=chan["device"],
-            user_id=chan["user_id"],
-            user=self._who(chan),
+            chan,
             space=space,
             seconds=clean(event.get("ParkingDuration")),
             **params,

@@ -519,9 +519,9 @@ async def sc_originate_local_two_devices(rec, out):
     return phones
 
 
-async def originate_local_dial(rec, out, provider, channel_id):
-    """Odoo's click-to-dial on two phones (no auto-answer): ;1 dials the number."""
-    phones = await start_uas(
+async def two_phones_and_provider(rec, out, provider):
+    """bob answers after 1 s, carol rings (bob's two phones); the provider as given."""
+    return await start_uas(
         rec,
         out,
         {
@@ -530,6 +530,11 @@ async def originate_local_dial(rec, out, provider, channel_id):
             "provider": uas(5080, *provider, media=17200),
         },
     )
+
+
+async def originate_local_dial(rec, out, provider, channel_id):
+    """Odoo's click-to-dial on two phones (no auto-answer): ;1 dials the number."""
+    phones = await two_phones_and_provider(rec, out, provider)
     await click_to_dial(
         rec,
         "Local/bobcarol@demo",
@@ -550,15 +555,7 @@ async def sc_originate_local_dial_busy(rec, out):
 
 
 async def originate_auto_answer(rec, out, provider, channel_id):
-    phones = await start_uas(
-        rec,
-        out,
-        {
-            "bob": uas(5070, "answer", 1000),
-            "carol": uas(5090, "ring", media=17100),
-            "provider": uas(5080, *provider, media=17200),
-        },
-    )
+    phones = await two_phones_and_provider(rec, out, provider)
     # "_": inherited one level, by the phones ;2 dials and by the Local
     # channel ;1 dials, which passes it on to nobody.
     await rec.action(
