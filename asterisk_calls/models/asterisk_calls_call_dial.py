@@ -133,8 +133,15 @@ class AsteriskCallDial(models.Model):
                         "dial": dial,
                     }
                 ],
-                # "announce": the live lists learn of it when the PBX starts it.
-                "tracking": {"dials": {}, "rang": [], "talked": [], "announce": True},
+                # "announce": the live lists learn of it when the PBX starts it;
+                # "label": the CallerID it shows, which a trunk's channel repeats.
+                "tracking": {
+                    "dials": {},
+                    "rang": [],
+                    "talked": [],
+                    "announce": True,
+                    "label": label,
+                },
             }
         )
         # The same fast path as the tracker: this runs on every click.

@@ -83,7 +83,7 @@ class TestClickToDial(CallsCase):
         self.assertNotIn("Variable", payload)
         self.assertEqual(payload["Context"], "from-internal")
 
-    def dial_on_two_phones(self, capture, channel_id):
+    def dial_on_two_phones(self, capture, channel_id, contact=True):
         """Bob clicks to dial Robert; his extension rings his two phones (the
         captures' SIP/bob and SIP/carol), and Asterisk does what ``capture``
         recorded for an Originate with that ``ChannelId``."""
@@ -91,9 +91,12 @@ class TestClickToDial(CallsCase):
             {"pbx_user_id": self.pbx_bob.id}
         )
         self.pbx_bob.channel_ids.originate = True
-        result = self.Call.with_user(self.bob).pbx_dial(
-            "06 12 34 56 78", "res.partner", self.robert.id
-        )
+        if contact:
+            result = self.Call.with_user(self.bob).pbx_dial(
+                "06 12 34 56 78", "res.partner", self.robert.id
+            )
+        else:
+            result = self.Call.with_user(self.bob).pbx_dial("06 98 76 54 32")
         call = self.Call.browse(result["call_id"])
         self.assertTrue(call.action_id.payload["Channel"].startswith("Local/202@"))
         call.linkedid = channel_id
@@ -120,6 +123,7 @@ class TestClickToDial(CallsCase):
             (call.status, call.direction, call.caller_user_id, call.partner_id),
             ("answered", "outbound", self.bob, self.robert),
         )
+
         self.assertEqual(
             (call.user_ids, call.missed_user_ids), (self.bob, self.Call.env["res.users"])
         )
@@ -156,6 +160,17 @@ class TestClickToDial(CallsCase):
         self.assertFalse(call.missed_user_ids)
         self.assertAlmostEqual(call.talk_seconds, 2, delta=1)
         self.assertEqual([n["type"] for n in self.notices_to(self.bob)], ["success"])
+
+    def test_the_trunk_repeats_my_callerid_which_is_not_the_called_name(self):
+        """The provider's channel has no CallerID of its own: it shows the
+        Originate's (the capture's: "Call to Robert"), which names nobody."""
+        self.server.originate_callerid = "Call to Robert"  # what the recorded Originate showed
+        call = self.dial_on_two_phones("originate_local_dial_busy", "odoo-8d9e0f1a2b3c", False)
+        self.assertEqual(call.action_id.payload["CallerID"], '"Call to Robert" <00698765432>')
+        self.assertFalse(call.partner_id)
+        self.assertFalse(call.called_name, "not the trunk's copy of our own CallerID")
+        (notice,) = self.notices_to(self.bob)
+        self.assertEqual(notice["title"], "Call to +33698765432")
 
     def test_two_phones_answer_by_themselves_the_number_is_busy(self):
         (self.pbx_bob | self.pbx_carol).channel_ids.write({"auto_answer": True})

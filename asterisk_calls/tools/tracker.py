@@ -561,7 +561,10 @@ class Tracker:
             self._set_called(call, event.get("Exten"))
         if self.is_party(dest):
             name = clean(event.get("DestCallerIDName"))
-            self._rings(call, dest, t, name if name != clean(event.get("DestCallerIDNum")) else "")
+            # Not a name: the number again, or the CallerID of Odoo's Originate
+            # that a trunk channel without one of its own repeats.
+            ignored = (clean(event.get("DestCallerIDNum")), tracking.get("label"))
+            self._rings(call, dest, t, "" if name in ignored else name)
         self._direction(call)
 
     def _rings(self, call, dest, t, name=""):
