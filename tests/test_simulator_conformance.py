@@ -299,18 +299,20 @@ def phones(**behaviour):
     return hook
 
 
-def parked_lot(sim):
-    """res_parking.conf of the parking capture, from its configuration diff."""
-    diff = (OWN_CAPTURES / "asterisk_config_additions_parking.diff").read_text().splitlines()
-    text = "".join(line[1:] + "\n" for line in diff if line.startswith("+") and line[:3] != "+++")
-    sim.config_store.set_text("res_parking.conf", text)
+def new_file_of(diff_name: str, conf: str):
+    """A hook giving the simulator ``conf`` as a configuration diff of
+    tests/captures creates it (a new file: its added lines)."""
+
+    def hook(sim):
+        diff = (OWN_CAPTURES / diff_name).read_text().splitlines()
+        text = "".join(line[1:] + "\n" for line in diff if line[:1] == "+" and line[:3] != "+++")
+        sim.config_store.set_text(conf, text)
+
+    return hook
 
 
-def pjsip_conf(sim):
-    """The pjsip.conf of the PJSIP captures, from their configuration diff."""
-    diff = (OWN_CAPTURES / "asterisk_config_additions_pjsip.diff").read_text().splitlines()
-    text = "".join(line[1:] + "\n" for line in diff if line.startswith("+") and line[:3] != "+++")
-    sim.config_store.set_text("pjsip.conf", text)
+parked_lot = new_file_of("asterisk_config_additions_parking.diff", "res_parking.conf")
+pjsip_conf = new_file_of("asterisk_config_additions_pjsip.diff", "pjsip.conf")
 
 
 # tests/captures: the call starts once the client has logged in

@@ -159,9 +159,7 @@ class PhoneOriginateCall(sc.Call):
             self.emit(ch.varset(c, "SIPCALLID", pbx.sip_call_id()))
             c.exten = ""  # chan_sip empties it; chan_pjsip keeps "s"
         self.newexten(c, 1, "AppDial2", "(Outgoing Line)")
-        for k, v in self.variables:
-            if not k.endswith(")"):  # a function's write (PJSIP_HEADER) sets no variable
-                self.emit(ch.varset(c, k, v))
+        self.set_variables(c, self.variables)
         c.accountcode = self.account or c.accountcode
         if self.cid_num or self.cid_name:
             # pbx.c: the CallerID the phone shows; a part not given stays as it was

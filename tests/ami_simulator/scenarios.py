@@ -489,6 +489,13 @@ class Call:
         """Modelled (capture park_caller): the caller of a bridged SIP call."""
         return False
 
+    def set_variables(self, chan: Channel, variables: list[tuple[str, str]]) -> None:
+        """An Originate's ``Variable``s on ``chan``: a VarSet each, but for a
+        function's write (``PJSIP_HEADER(add,...)``), which sets no variable."""
+        for k, v in variables:
+            if not k.endswith(")"):
+                self.emit(ch.varset(chan, k, v))
+
     # -- dialplan interpreter ----------------------------------------------
     async def run_dialplan_safe(
         self, chan: Channel, context: str, exten: str, prio: int = 1
@@ -701,9 +708,7 @@ class LocalOriginateCall(Call):
         # the Originate's Variables on ;1, copied to ;2 by chan_local (capture
         # originate_local_two_devices); the caller id: ;1, then ;2
         for c in (one, two):
-            for k, v in self.variables:
-                if not k.endswith(")"):  # a function's write sets no variable
-                    self.emit(ch.varset(c, k, v))
+            self.set_variables(c, self.variables)
             if self.cid_num or self.cid_name:
                 c.cid_num, c.cid_name = self.cid_num or UNKNOWN, self.cid_name or UNKNOWN
                 if c is two:
@@ -1266,10 +1271,9 @@ class SipInboundCall(Call):
         """Asterisk hangs up a SIP channel (its dialplan ended)."""
         self.emit(ch.soft_hangup_request(chan, 16))
         if chan.answered:  # an unanswered channel never set up RTP statistics
-            stats = rtcp_vars(random.getrandbits(31), 71)
-            if chan.name.startswith("PJSIP/"):
-                # chan_pjsip sets RTPAUDIOQOS once (capture originate_pjsip_auto_answer)
-                stats = stats[:-1]
+            # chan_pjsip sets RTPAUDIOQOS once (capture originate_pjsip_auto_answer)
+            pjsip = chan.name.startswith("PJSIP/")
+            stats = pbx.qos_stats(71) if pjsip else rtcp_vars(random.getrandbits(31), 71)
             for k, v in stats:
                 self.emit(ch.varset(chan, k, v))
         if cdr and (chan.cdr_records or chan.cdr_start is not None):

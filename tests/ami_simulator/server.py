@@ -1418,13 +1418,10 @@ class AmiSimulator:
             s.error(m, "No endpoints found\n")
             return True
         s.listack(m, "A listing of Endpoints follows, presented as EndpointList events")
+        static = {name: aor.get("contact") for name, aor in sections.get("aor", {}).items()}
         for name, values in sorted(endpoints.items()):
             aors = [a.strip() for a in values.get("aors", "").split(",") if a.strip()]
-            contacts = "".join(
-                f"{aor}/{sections.get('aor', {}).get(aor, {}).get('contact')},"
-                for aor in aors
-                if sections.get("aor", {}).get(aor, {}).get("contact")
-            )
+            contacts = "".join(f"{aor}/{static[aor]}," for aor in aors if static.get(aor))
             state = self.device_states.get(
                 f"PJSIP/{name}", "NOT_INUSE" if contacts else "UNAVAILABLE"
             )

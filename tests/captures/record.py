@@ -584,17 +584,12 @@ async def sc_originate_local_auto_answer_busy(rec, out):
 async def sc_originate_pjsip_auto_answer(rec, out):
     phones = await start_uas(rec, out, {"dave": uas(5072, "answer", 1000, media=17300)})
     # what Odoo's click-to-dial sends for a PJSIP device with auto-answer
-    await rec.action(
-        "Originate",
-        Channel="PJSIP/dave",
-        Context="demo",
-        Exten="100",
-        Priority="1",
-        CallerID=ORIGINATE_CALLERID,
-        Timeout="30000",
-        Async="true",
-        ChannelId="odoo-1a2b3c4d5e6f",
-        Variable="PJSIP_HEADER(add,Call-Info)=<sip:127.0.0.1>;answer-after=0",
+    await click_to_dial(
+        rec,
+        "PJSIP/dave",
+        "100",
+        "odoo-1a2b3c4d5e6f",
+        variable="PJSIP_HEADER(add,Call-Info)=<sip:127.0.0.1>;answer-after=0",
     )
     return phones
 
