@@ -942,16 +942,33 @@ class AsteriskCall(models.Model):
 
     def _popup_payload(self, user):
         """What the incoming-call popup shows ``user``: plain values, rendered
-        as text by the client (the caller's name comes from the caller). The
-        last calls and activities are those ``user`` may read."""
+        as text by the client (the caller's name comes from the caller)."""
         self.ensure_one()
         partner = self.partner_id
+        return dict(
+            {
+                "call_id": self.id,
+                "linkedid": self.linkedid,
+                "direction": self.direction,
+                "caller_number": self.caller_number or "",
+                "caller_name": self.caller_name or "",
+                "called_number": self.called_number or "",
+                "queue": self.queue or "",
+                "partner": {"id": partner.id, "name": partner.display_name} if partner else False,
+            },
+            **self._popup_history(user, partner, self.external_number),
+        )
+
+    @api.model
+    def _popup_history(self, user, partner, external_number):
+        """The caller's last calls (but this one) and the contact's open
+        activities, those ``user`` may read, as the popup lists them."""
         last_calls = self.with_user(user).search(
             [
-                ("id", "!=", self.id),
+                ("id", "not in", self.ids),
                 "|",
                 ("partner_id", "=", partner.id) if partner else (0, "=", 1),
-                ("external_number", "=", self.external_number or "-"),
+                ("external_number", "=", external_number or "-"),
             ],
             limit=5,
         )
@@ -963,14 +980,6 @@ class AsteriskCall(models.Model):
                 order="date_deadline",
             )
         return {
-            "call_id": self.id,
-            "linkedid": self.linkedid,
-            "direction": self.direction,
-            "caller_number": self.caller_number or "",
-            "caller_name": self.caller_name or "",
-            "called_number": self.called_number or "",
-            "queue": self.queue or "",
-            "partner": {"id": partner.id, "name": partner.display_name} if partner else False,
             "last_calls": [
                 {
                     "id": c.id,

@@ -12,8 +12,9 @@ class AsteriskUser(models.Model):
     )
 
     def action_test_popup(self, caller_name=None, caller_number="+33612345678"):
-        """Send this user a popup as if a call rang: checks, end to end, that
-        the bus reaches their browser (a websocket proxy missing, say)."""
+        """Send this user a popup as if a call rang (the caller's contact, last
+        calls and activities as a real one shows them): checks, end to end,
+        that the bus reaches their browser (a websocket proxy missing, say)."""
         self.ensure_one()
         if not self.env.user.has_group("asterisk_common.group_asterisk_admin"):
             raise AccessError(_("Only PBX administrators can send test popups."))
@@ -21,6 +22,7 @@ class AsteriskUser(models.Model):
         partner = self.env["res.partner"].browse(
             self.env["res.partner"].sudo()._pbx_find({number}).get(number)
         )
+        history = self.env["asterisk_calls.call"]._popup_history(self.user_id, partner, number)
         self.user_id._bus_send(
             "asterisk_calls.ring",
             {
@@ -34,8 +36,7 @@ class AsteriskUser(models.Model):
                 "partner": {"id": partner.id, "name": partner.sudo().display_name}
                 if partner
                 else False,
-                "last_calls": [],
-                "activities": [],
+                **history,
                 "sticky": True,
                 "open_partner_on_answer": False,
             },

@@ -130,6 +130,24 @@ class TestPopups(WebsocketCase, CallsCase):
         (payload,) = self._received(ws, "asterisk_calls.ring")
         self.assertEqual(payload["caller_name"], hostile)  # unchanged: the client shows text
 
+    def test_test_popup_shows_the_history_the_user_may_read(self):
+        partner = self.env["res.partner"].create({"name": "Robert", "mobile": "06 12 34 56 78"})
+        Call = self.env["asterisk_calls.call"]
+        values = {"server_id": self.server.id, "status": "answered", "partner_id": partner.id}
+        bobs = Call.create(dict(values, linkedid="t.bob", user_ids=self.bob.ids))
+        Call.create(dict(values, linkedid="t.carol", user_ids=self.carol.ids))
+        partner.activity_schedule(
+            "mail.mail_activity_data_call", summary="Quote", user_id=self.bob.id
+        )
+        ws = self._listen(self.bob)
+        self.pbx_bob.with_user(self.admin_user).action_test_popup(caller_number="0612345678")
+        self.trigger_notification_dispatching(self.bob.partner_id)
+        (payload,) = self._received(ws, "asterisk_calls.ring")
+        self.assertEqual(payload["partner"]["id"], partner.id)
+        # Carol's call with him is not Bob's to read, in a test popup as in a real one
+        self.assertEqual([c["id"] for c in payload["last_calls"]], bobs.ids)
+        self.assertEqual([a["summary"] for a in payload["activities"]], ["Quote"])
+
     def test_live_lists_refresh_for_participants_and_supervisors(self):
         supervisor = self.env["res.users"].create(
             {

@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.asterisk_calls.models import res_partner
@@ -6,9 +9,9 @@ from odoo.addons.asterisk_common.tests.screenshots import TourScreenshots
 from .test_recording import wav_bytes
 
 
-@tagged("post_install", "-at_install")
-class TestCallsUi(TourScreenshots, HttpCase):
-    """The telephony UI in a real browser (Debian's chromium)."""
+class CallsUiCase(TourScreenshots, HttpCase):
+    """The admin is a PBX user (their calls and popups), the company French
+    (the numbers' region)."""
 
     def setUp(self):
         super().setUp()
@@ -21,6 +24,11 @@ class TestCallsUi(TourScreenshots, HttpCase):
             self.env["asterisk_common.user"].create(
                 {"user_id": admin.id, "server_id": server.id, "extension": "101"}
             )
+
+
+@tagged("post_install", "-at_install")
+class TestCallsUi(CallsUiCase):
+    """The telephony UI in a real browser (Debian's chromium)."""
 
     def test_popup_stays_text_and_opens_the_contact(self):
         self.env["res.partner"].create({"name": "Robert Popup", "mobile": "06 12 34 56 78"})
@@ -85,3 +93,41 @@ class TestCallsUi(TourScreenshots, HttpCase):
         ).write({"status": "failed"})
         action = self.env.ref("asterisk_calls.call_action_live")
         self.start_tour(f"/odoo/action-{action.id}", "asterisk_calls_live", login="admin")
+
+
+@tagged("post_install", "-at_install")
+class TestCallsUiPhone(CallsUiCase):
+    """The popup on a phone (Odoo's mobile layout, touch): all of it within
+    the screen, nothing covered, long values wrapped."""
+
+    browser_size = "375x667"
+    touch_enabled = True
+
+    def test_popup_fits_a_phone_screen(self):
+        admin = self.env.ref("base.user_admin")
+        partner = self.env["res.partner"].create(
+            {"name": "Robert Phone-Screen", "mobile": "06 98 76 54 32"}
+        )
+        server = self.env["asterisk_common.user"].search([("user_id", "=", admin.id)]).server_id
+        now = fields.Datetime.now()
+        for n, status in enumerate(("answered", "no_answer", "busy")):
+            self.env["asterisk_calls.call"].create(
+                {
+                    "linkedid": f"phone.{n}",
+                    "server_id": server[:1].id,
+                    "direction": "inbound",
+                    "status": status,
+                    "caller_number": "+33698765432",
+                    "called_number": "101",
+                    "partner_id": partner.id,
+                    "user_ids": [(6, 0, admin.ids)],
+                    "answered_by_id": admin.id if status == "answered" else False,
+                    "started_at": now - timedelta(days=n + 1),
+                    "ended_at": now - timedelta(days=n + 1) + timedelta(minutes=2),
+                }
+            )
+        for summary in ("Send the quotation again", "Call back about the delivery"):
+            partner.activity_schedule(
+                "mail.mail_activity_data_call", summary=summary, user_id=admin.id
+            )
+        self.start_tour("/odoo", "asterisk_calls_popup_phone", login="admin")

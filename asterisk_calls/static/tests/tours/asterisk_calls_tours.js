@@ -1,5 +1,6 @@
 import { registry } from "@web/core/registry";
 import { user } from "@web/core/user";
+import { screenshot } from "@asterisk_common/../tests/tours/screenshot";
 
 const HOSTILE = '<img src=x onerror="window.__pbx_xss=1">';
 
@@ -140,5 +141,79 @@ registry.category("web_tour.tours").add("asterisk_calls_graph", {
             },
         },
         { trigger: "body.o_pbx_graph_checked" },
+    ],
+});
+
+// The popup on a phone-sized screen (TestCallsUiPhone: 375x667, touch): it fits
+// the screen, a caller name longer than the screen wraps, the contact's last
+// calls and activities show, and its buttons are not covered.
+const LONG_NAME = "Établissements-Marchand-Fournitures-Industrielles-Sud-Ouest-Service-Achats";
+
+function checkInside(inner, outer, what) {
+    const a = inner.getBoundingClientRect();
+    const b = outer.getBoundingClientRect ? outer.getBoundingClientRect() : outer;
+    if (a.left < b.left - 0.5 || a.right > b.right + 0.5 || a.top < b.top - 0.5 || a.bottom > b.bottom + 0.5) {
+        throw new Error(`${what} overflows: ${JSON.stringify(a)} not inside ${JSON.stringify(b)}`);
+    }
+}
+
+function checkReachable(element, what) {
+    const r = element.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+    if (!hit || !element.contains(hit)) {
+        throw new Error(`${what} is covered by ${hit && hit.outerHTML.slice(0, 120)}`);
+    }
+}
+
+registry.category("web_tour.tours").add("asterisk_calls_popup_phone", {
+    steps: () => [
+        {
+            trigger: ".o_main_navbar",
+            async run() {
+                const { orm, bus_service } = services();
+                const [pbxUser] = await orm.search("asterisk_common.user", [
+                    ["user_id", "=", user.userId],
+                ]);
+                await orm.call("asterisk_common.user", "action_test_popup", [[pbxUser]], {
+                    caller_name: LONG_NAME,
+                    caller_number: "06 98 76 54 32",
+                });
+                await bus_service.addChannel("asterisk_calls_phone_tour");
+            },
+        },
+        { trigger: ".o_asterisk_call_popup .o_asterisk_open_partner:contains(Robert Phone-Screen)" },
+        {
+            trigger: ".o_asterisk_call_popup:contains(Call back about the delivery)",
+            run() {
+                const screen = { left: 0, top: 0, right: window.innerWidth, bottom: window.innerHeight };
+                if (window.innerWidth > 400) {
+                    throw new Error(`not a phone-sized screen: ${window.innerWidth}px wide`);
+                }
+                const popup = this.anchor;
+                checkInside(popup, screen, "the popup");
+                if (popup.scrollWidth > popup.clientWidth) {
+                    throw new Error(`the popup scrolls sideways (${popup.scrollWidth} > ${popup.clientWidth})`);
+                }
+                const name = popup.querySelector(".o_asterisk_caller_name");
+                if (name.textContent.trim() !== LONG_NAME) {
+                    throw new Error(`caller name shown as ${name.textContent}`);
+                }
+                checkInside(name, popup, "the caller's name");
+                const lastCalls = popup.querySelectorAll(".o_asterisk_last_call");
+                if (lastCalls.length !== 3) {
+                    throw new Error(`${lastCalls.length} last calls shown, not 3`);
+                }
+                if (popup.querySelectorAll(".o_asterisk_activity").length !== 2) {
+                    throw new Error("the contact's activities are not shown");
+                }
+                checkReachable(popup.querySelector(".o_asterisk_open_partner"), "the contact link");
+                checkReachable(popup.querySelector(".o_asterisk_popup_close"), "the close button");
+            },
+        },
+        screenshot("popup"),
+        { trigger: ".o_asterisk_call_popup .o_asterisk_open_partner", run: "click" },
+        { trigger: ".o_form_view .o_field_widget[name=name] input:value(Robert Phone-Screen)" },
+        { trigger: ".o_asterisk_call_popup .o_asterisk_popup_close", run: "click" },
+        { trigger: "body:not(:has(.o_asterisk_call_popup))" },
     ],
 });
