@@ -1,6 +1,6 @@
 """The live status page behind the real worker: the PBX's status lists over
 AMI from the simulator over TCP, and the bus message that events from the PBX
-send to PBX admins (throttled)."""
+send to PBX admins while a page is open (throttled)."""
 
 import json
 import time
@@ -138,7 +138,16 @@ def test_status_lists_of_a_busy_pbx(calls_db, live_sim, odoo):
 def test_pbx_events_tell_admins_on_the_bus(calls_db, live_sim, odoo):
     node, server_id = start(odoo, calls_db, live_sim)
     admins = admins_channel(calls_db)
-    time.sleep(1.5)  # FullyBooted's message, and the throttle's window, are behind us
+    time.sleep(1.5)  # FullyBooted's event, and the throttle's window, are behind us
+    # No live status page open: a change is told to nobody.
+    last = last_bus_id(calls_db)
+    live_sim.emit(peer_status("carol", "Lagged"))
+    time.sleep(2.5)  # past the throttle's trailing message
+    assert live_messages(calls_db, last) == [], "no page open, no message"
+    assert node.errors() == []
+
+    # A page opens (its heartbeat says so): the next change is told.
+    assert node.rpc("asterisk_common.server", "live_status_watch", [server_id]) == 40
     last = last_bus_id(calls_db)
 
     # alice's phone registers: PeerStatus (and DeviceStateChange).

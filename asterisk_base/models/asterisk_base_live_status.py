@@ -2,7 +2,9 @@
 
 The page asks the PBX through the worker (several actions at once, one round
 trip) and is told to ask again through the bus when an event says something
-changed: never polled by the browser.
+changed: never polled by the browser. Only while a page is open: it says so
+when it asks, and every ``WATCH_HEARTBEAT`` seconds (``asterisk_base.live_status_watch``);
+with no page open the events cost one indexed read a second, and no bus message.
 """
 
 import collections
@@ -27,6 +29,12 @@ _lt = LazyTranslate(__name__)
 BUS_TYPE = "asterisk_base.live_status"
 NOTIFY_INTERVAL = 1.0  # seconds between two notifications about one server
 ASK_TIMEOUT = 5.0  # seconds Asterisk has to answer each status action
+# An open page says so every WATCH_HEARTBEAT seconds (live_status.js, told by
+# live_status()); it is
+# taken for closed WATCH_SECONDS after it last did. Long enough for a browser
+# that slows the timers of a hidden tab to once a minute.
+WATCH_HEARTBEAT = 40
+WATCH_SECONDS = 150
 # One refresh: these actions, queued together and sent at once by the worker.
 ACTIONS = (
     "CoreSettings",
@@ -458,6 +466,41 @@ class Throttle:
 _throttle = Throttle(NOTIFY_INTERVAL)
 
 
+class WatchCache:
+    """Until when each server's live status page is known to be open, so
+    that the handlers read the table once per watch, not once per event.
+    Only an open page is remembered: a closed one is looked up again at the
+    next notification (at most one a second per server), so a page that just
+    opened gets the very next change."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._until = {}
+        self._lock = threading.Lock()
+
+    def watched(self, key, seconds_left):
+        """Whether ``key`` is watched; ``seconds_left()`` reads how long the
+        watch still lasts (None or <= 0: not watched) when not known."""
+        now = self.clock()
+        with self._lock:
+            if self._until.get(key, 0.0) > now:
+                return True
+        left = seconds_left() or 0.0
+        with self._lock:
+            if left > 0:
+                self._until[key] = now + left
+            else:
+                self._until.pop(key, None)
+        return left > 0
+
+    def reset(self):
+        with self._lock:
+            self._until.clear()
+
+
+_watches = WatchCache()
+
+
 def _schedule(delay, func, *args):
     timer = threading.Timer(delay, func, args)
     timer.daemon = True
@@ -471,7 +514,7 @@ def _trailing_notify(dbname, server_id):
     try:
         with Registry(dbname).cursor() as cr:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            env["asterisk_base.live_status"]._notify(server_id)
+            env["asterisk_base.live_status"]._notify_if_watched(server_id)
     except Exception:
         _logger.exception("%s: live status notification of server %s failed", dbname, server_id)
 
@@ -486,14 +529,15 @@ class LiveStatus(models.AbstractModel):
     @ami_handler(batch=True, independent=True)
     def ami_live_status_events(self, events):
         """Peer, contact, device, channel and queue events: a bus message to
-        PBX admins, at most one a second per server (the page fetches the
-        status from the PBX, so which events came does not matter)."""
+        PBX admins while a live status page of the server is open, at most one
+        a second per server (the page fetches the status from the PBX, so
+        which events came does not matter)."""
         dbname = self.env.cr.dbname
         for server, _batch in events_by_server(self.env, events):
             key = (dbname, server.id)
             wait = _throttle.hit(key)
             if wait == 0.0:
-                self._notify(server.id)
+                self._notify_if_watched(server.id)
             elif wait is not None:
                 try:
                     _schedule(wait, _trailing_notify, dbname, server.id)
@@ -502,11 +546,67 @@ class LiveStatus(models.AbstractModel):
                     raise
 
     @api.model
+    def _notify_if_watched(self, server_id):
+        watch = self.env["asterisk_base.live_status_watch"]
+        if _watches.watched((self.env.cr.dbname, server_id), lambda: watch._left(server_id)):
+            self._notify(server_id)
+
+    @api.model
     def _notify(self, server_id):
         # One row for every admin's tabs: the group's channel, which every
         # websocket of a member of the group subscribes to.
         group = self.env.ref("asterisk_common.group_asterisk_admin")
         self.env["bus.bus"]._sendone(group, BUS_TYPE, {"server_id": server_id})
+
+
+class LiveStatusWatch(models.Model):
+    """One row per server whose live status page is open somewhere: until
+    when it is, as the page last said. Written with SQL by the pages (at most
+    once every half minute per server, whatever the number of tabs), read by
+    the event handlers."""
+
+    _name = "asterisk_base.live_status_watch"
+    _description = "PBX Live Status Page Open"
+    _log_access = False
+
+    server_id = fields.Many2one(
+        "asterisk_common.server", required=True, ondelete="cascade", readonly=True
+    )
+    watched_until = fields.Datetime(required=True, readonly=True)
+
+    _sql_constraints = [
+        ("server_uniq", "unique (server_id)", "One live status watch per server."),
+    ]
+
+    @api.model
+    def _watch(self, server_id):
+        """The page of ``server_id`` is open: committed at once, in its own
+        transaction, so that a change the PBX reports after the page's next
+        fetch finds it."""
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                """
+                INSERT INTO asterisk_base_live_status_watch (server_id, watched_until)
+                VALUES (%(server)s, now() AT TIME ZONE 'UTC' + make_interval(secs => %(ttl)s))
+                ON CONFLICT (server_id) DO UPDATE SET watched_until = EXCLUDED.watched_until
+                WHERE asterisk_base_live_status_watch.watched_until
+                    < EXCLUDED.watched_until - make_interval(secs => %(heartbeat)s)
+                """,
+                {"server": server_id, "ttl": WATCH_SECONDS, "heartbeat": WATCH_HEARTBEAT},
+            )
+
+    @api.model
+    def _left(self, server_id):
+        """Seconds the page of ``server_id`` is still taken for open, or None."""
+        self.env.cr.execute(
+            """
+            SELECT EXTRACT(EPOCH FROM watched_until - now() AT TIME ZONE 'UTC')
+              FROM asterisk_base_live_status_watch WHERE server_id = %s
+            """,
+            [server_id],
+        )
+        row = self.env.cr.fetchone()
+        return float(row[0]) if row else None
 
 
 class AsteriskServer(models.Model):
@@ -522,6 +622,7 @@ class AsteriskServer(models.Model):
         self._live_status_check()
         self.ensure_one()
         server = self.sudo()
+        self.env["asterisk_base.live_status_watch"]._watch(server.id)
         values = {
             "server": {
                 "id": server.id,
@@ -530,6 +631,7 @@ class AsteriskServer(models.Model):
                 "last_error": server.last_error or "",
             },
             "fetched_at": fields.Datetime.to_string(fields.Datetime.now()),
+            "watch_seconds": WATCH_HEARTBEAT,  # the page's heartbeat
         }
         if server.state != "connected":
             values.update(parse_live_status(self.env, {}, server.tz))
@@ -544,6 +646,14 @@ class AsteriskServer(models.Model):
             parse_live_status(self.env, dict(zip(ACTIONS, results, strict=True)), server.tz)
         )
         return values
+
+    def live_status_watch(self):
+        """The live status page of this server is still open (its heartbeat):
+        PBX events keep telling it to fetch the status again."""
+        self._live_status_check()
+        self.ensure_one()
+        self.env["asterisk_base.live_status_watch"]._watch(self.id)
+        return WATCH_HEARTBEAT
 
     def _live_status_ask(self, actions, timeout=ASK_TIMEOUT):
         """The outcomes of ``actions``, sent at once. Nobody is notified (a PBX

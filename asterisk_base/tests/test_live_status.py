@@ -377,6 +377,9 @@ class TestLiveStatus(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # The page's watch is committed in a cursor of its own: in the test's.
+        cls.registry.enter_test_mode(cls.cr)
+        cls.addClassCleanup(cls.registry.leave_test_mode)
         cls.server = cls.env["asterisk_common.server"].create(
             {"name": "Live PBX", "host": "192.0.2.30", "username": "odoo", "secret": "s",
              "tz": "UTC"}
@@ -393,8 +396,9 @@ class TestLiveStatus(TransactionCase):
 
     def setUp(self):
         super().setUp()
-        live._throttle.reset()
-        self.addCleanup(live._throttle.reset)
+        for state in (live._throttle, live._watches):
+            state.reset()
+            self.addCleanup(state.reset)
 
     def test_admins_get_the_status_in_one_round_trip(self):
         asked, fake = fake_ask([pbx()])
@@ -421,7 +425,10 @@ class TestLiveStatus(TransactionCase):
             for user in (self.pbx_user, self.employee):
                 with self.assertRaises(AccessError, msg=user.login):
                     self.server.with_user(user).live_status()
+                with self.assertRaises(AccessError, msg=user.login):
+                    self.server.with_user(user).live_status_watch()
         self.assertEqual(asked, [], "the PBX was not asked")
+        self.assertFalse(self.watch_row(), "nobody watches")
         # Nobody but the worker calls the handler (it would let anyone ping admins).
         with self.assertRaises(AccessError):
             self.env["asterisk_base.live_status"].with_user(self.admin_user).ami_live_status_events(
@@ -464,9 +471,18 @@ class TestLiveStatus(TransactionCase):
         events = [{"Event": "PeerStatus", "Peer": "SIP/alice", "_server_id": i} for i in server_ids]
         self.env["asterisk_base.live_status"].sudo().ami_live_status_events(events)
 
+    def watch_row(self, server=None):
+        self.env.cr.execute(
+            "SELECT watched_until FROM asterisk_base_live_status_watch WHERE server_id = %s",
+            [(server or self.server).id],
+        )
+        return [until for (until,) in self.env.cr.fetchall()]
+
     def test_events_notify_pbx_admins_at_most_once_a_second(self):
         self.bus_before = self.env["bus.bus"].sudo().search([], order="id desc", limit=1).id or 0
         other = self.server.copy({"name": "Other PBX"})
+        for server in self.server | other:
+            server.with_user(self.admin_user).live_status_watch()
         clock = [1000.0]
         scheduled = []
         throttle = Throttle(1.0, clock=lambda: clock[0])
@@ -514,6 +530,60 @@ class TestLiveStatus(TransactionCase):
             self.assertEqual(len(self.bus_messages()), 5)
         self.assertEqual(len(scheduled), 2)
 
+    def test_only_open_pages_are_told(self):
+        self.bus_before = self.env["bus.bus"].sudo().search([], order="id desc", limit=1).id or 0
+        admins = [self.env.cr.dbname, "res.groups", self.admins.id]
+        self.handle(self.server.id)
+        self.assertEqual(self.bus_messages(), [], "no page open: no message")
+        # The page opens: its first fetch says so, and the next change is told.
+        live._throttle.reset()
+        with fake_ask([pbx()])[1]:
+            self.server.with_user(self.admin_user).live_status()
+        self.handle(self.server.id)
+        self.assertEqual(self.bus_messages(), [(admins, self.server.id)])
+        # Its heartbeats, from every tab, rewrite the row once per heartbeat.
+        (until,) = self.watch_row()
+        self.server.with_user(self.admin_user).live_status_watch()
+        self.assertEqual(self.watch_row(), [until], "written less than a heartbeat ago")
+        self.env.cr.execute(
+            "UPDATE asterisk_base_live_status_watch SET watched_until = watched_until"
+            " - make_interval(secs => %s)",
+            [live.WATCH_HEARTBEAT + 1],
+        )
+        (until,) = self.watch_row()
+        self.assertEqual(
+            self.server.with_user(self.admin_user).live_status_watch(), live.WATCH_HEARTBEAT
+        )
+        self.assertGreater(self.watch_row()[0], until, "a heartbeat later: extended")
+        # The page closed WATCH_SECONDS ago: the next change is not told.
+        self.env.cr.execute(
+            "UPDATE asterisk_base_live_status_watch SET watched_until = now() AT TIME ZONE 'UTC'"
+            " - interval '1 second'"
+        )
+        live._throttle.reset()
+        live._watches.reset()  # the worker's memory of the watch ran out too
+        self.handle(self.server.id)
+        self.assertEqual(len(self.bus_messages()), 1)
+
+    def test_watch_cache(self):
+        clock = [0.0]
+        cache = live.WatchCache(clock=lambda: clock[0])
+        reads = []
+
+        def left(seconds):
+            return lambda: reads.append(seconds) or seconds
+
+        self.assertFalse(cache.watched("a", left(None)))
+        self.assertFalse(cache.watched("a", left(-3.0)))
+        self.assertEqual(reads, [None, -3.0], "a closed page is read again each time")
+        self.assertTrue(cache.watched("a", left(100.0)))
+        clock[0] = 99.0
+        self.assertTrue(cache.watched("a", left(0)))
+        self.assertEqual(len(reads), 3, "an open page is not read again until it may close")
+        clock[0] = 100.5
+        self.assertFalse(cache.watched("a", left(0)))
+        self.assertFalse(cache.watched("b", left(None)), "one entry per server")
+
     def test_throttle(self):
         clock = [0.0]
         throttle = Throttle(1.0, clock=lambda: clock[0])
@@ -542,8 +612,9 @@ class TestLiveStatusTour(TourScreenshots, HttpCase):
         server.state = "connected"
         admin = self.env.ref("base.user_admin")
         admin.groups_id |= self.env.ref("asterisk_common.group_asterisk_admin")
-        live._throttle.reset()
-        self.addCleanup(live._throttle.reset)
+        for state in (live._throttle, live._watches):
+            state.reset()
+            self.addCleanup(state.reset)
         # First answer: bob's phone is not registered, and while the page loads
         # it registers (PeerStatus); the second answer shows it registered.
         before = pbx(
@@ -566,10 +637,19 @@ class TestLiveStatusTour(TourScreenshots, HttpCase):
             results = before if len(asked) == 1 else after
             return [results[a["Action"]] for a in actions]
 
-        with patch(ASK, ask):
+        watched = []
+        watch = live.AsteriskServer.live_status_watch
+
+        def heartbeat(server_):
+            watched.append(server_.id)
+            return watch(server_)
+
+        heartbeats = patch.object(live.AsteriskServer, "live_status_watch", heartbeat)
+        with patch(ASK, ask), patch.object(live, "WATCH_HEARTBEAT", 1), heartbeats:
             self.start_tour(
                 f"/odoo/action-asterisk_common.asterisk_common_server_action/{server.id}",
                 "asterisk_base_live_status",
                 login="admin",
             )
         self.assertEqual(len(asked), 2, "fetched on load and once on the bus message: no polling")
+        self.assertIn(server.id, watched, "the open page's heartbeat")

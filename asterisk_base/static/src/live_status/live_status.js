@@ -8,6 +8,7 @@ import { standardActionServiceProps } from "@web/webclient/actions/action_servic
 // Wait this long after a bus message before fetching: a burst of changes
 // (a call starting rings several devices) gives one fetch.
 const DEBOUNCE_MS = 400;
+
 const LEVEL_CLASSES = {
     success: "text-bg-success",
     warning: "text-bg-warning",
@@ -19,7 +20,8 @@ const LEVEL_CLASSES = {
 /**
  * A PBX's live status: channels, SIP peers, PJSIP endpoints and contacts, device states,
  * queues, version and uptime, as the PBX answers them over AMI. Fetched again
- * when the server says on the bus that something changed; never polled.
+ * when the server says on the bus that something changed; never polled (a
+ * heartbeat only says that the page is still open).
  * Everything from the PBX is shown as text (t-esc): caller names come from
  * callers.
  */
@@ -56,6 +58,7 @@ export class AsteriskLiveStatus extends Component {
         onMounted(() => this.fetch());
         onWillUnmount(() => {
             clearTimeout(this.timer);
+            clearInterval(this.heartbeat);
             this.busService.unsubscribe("asterisk_base.live_status", this.onBusMessage);
         });
     }
@@ -77,6 +80,24 @@ export class AsteriskLiveStatus extends Component {
         this.timer = setTimeout(() => this.fetch(), DEBOUNCE_MS);
     }
 
+    /**
+     * PBX events are told on the bus only to open pages: while open, the page
+     * says so at each fetch and as often as the server asks (watch_seconds).
+     */
+    keepWatching(seconds) {
+        if (!this.heartbeat && seconds) {
+            this.heartbeat = setInterval(() => this.watch(), seconds * 1000);
+        }
+    }
+
+    async watch() {
+        if (this.state.serverId) {
+            await this.orm.silent.call("asterisk_common.server", "live_status_watch", [
+                [this.state.serverId],
+            ]);
+        }
+    }
+
     async fetch() {
         if (!this.state.serverId) {
             return;
@@ -94,6 +115,7 @@ export class AsteriskLiveStatus extends Component {
             if (serverId === this.state.serverId) {
                 this.state.status = status;
             }
+            this.keepWatching(status.watch_seconds);
         } finally {
             this.state.loading = false;
         }

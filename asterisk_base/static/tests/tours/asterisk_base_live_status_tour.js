@@ -71,5 +71,12 @@ registry.category("web_tour.tours").add("asterisk_base_live_status", {
             trigger: `${PAGE} .o_asterisk_live_status_peer[data-name=bob] .badge.text-bg-success:contains(5 ms)`,
         },
         { trigger: `${PAGE} .o_asterisk_live_status_peer[data-name=bob]:contains(127.0.0.1:5070)` },
+        {
+            // the page's heartbeat (watch_seconds: 1 in the test): counted by the test
+            trigger: PAGE,
+            async run() {
+                await new Promise((resolve) => setTimeout(resolve, 1500));
+            },
+        },
     ],
 });
