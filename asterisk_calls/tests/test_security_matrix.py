@@ -68,6 +68,7 @@ MATRIX = {
     "asterisk_base.server_wizard": {"admin": "rwcu"},  # TransientModel
     "asterisk_base.server_wizard_check": {"admin": "rwcu"},  # TransientModel
     "asterisk_base.live_status": {},  # AbstractModel
+    "asterisk_base.live_status_watch": {"admin": "r"},  # written with SQL by the page
     # asterisk_calls
     "asterisk_calls.call": {"user": "rw", "supervisor": "rw", "admin": "rwcu"},
     "asterisk_calls.channel": {**U, "admin": "rwcu"},
