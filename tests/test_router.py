@@ -122,3 +122,16 @@ def test_parking_events_follow_their_call():
     events = [(e, router.route(e, float(i))) for i, e in enumerate(parse_capture(path))]
     parking = [(e["Event"], key) for e, key in events if e["Event"].startswith("ParkedCall")]
     assert parking == [("ParkedCall", "1796269144.38"), ("ParkedCallGiveUp", "1796269144.38")]
+
+
+def test_a_parked_call_taken_or_back_stays_its_call():
+    """UnParkedCall names the parked channel (Parkee*) and the one that took
+    it (Retriever*, of another call): it is routed to the parked call's."""
+    for name, last in (("park_retrieve", "UnParkedCall"), ("park_timeout", "ParkedCallTimeOut")):
+        path = os.path.join(os.path.dirname(__file__), "captures", f"{name}.raw")
+        router = CallRouter()
+        events = [(e, router.route(e, float(i))) for i, e in enumerate(parse_capture(path))]
+        parking = [(e["Event"], key) for e, key in events if "Park" in e["Event"]]
+        (parked_id,) = {e["ParkeeLinkedid"] for e, _key in events if e.get("ParkeeLinkedid")}
+        assert [event for event, _key in parking] == ["ParkedCall", last], name
+        assert {key for _event, key in parking} == {parked_id}, name

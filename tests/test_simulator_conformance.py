@@ -606,6 +606,8 @@ def test_own_capture_conformance(name):
 # tests); the simulator has no scenario for them.
 NOT_SIMULATED = {
     "inbound_followme_voicemail": "a follow-me through a Local channel answering itself",
+    "park_timeout": "the parking timeout calling the parker back (replayed into Odoo)",
+    "park_retrieve": "a parked call taken from its space (replayed into Odoo)",
     **dict.fromkeys(
         [
             "originate_local_dial_out",

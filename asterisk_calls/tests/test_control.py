@@ -123,6 +123,49 @@ class TestInCallActions(CallsCase):
         self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
         self.assertIn("Alice hung up while parked in space 701 (5 s)", timeline)
 
+    def test_a_parked_call_nobody_takes_comes_back(self):
+        """Real capture park_timeout: bob parks alice for 4 s; nobody takes her,
+        so the PBX rings bob's phone again (comebacktoorigin), and he answers."""
+        self.Call.search([]).unlink()
+        events = parse_capture(capture_path("park_timeout"))
+        timed_out = next(i for i, e in enumerate(events) if e["Event"] == "ParkedCallTimeOut")
+        router = self.replay(events[: timed_out + 1])
+        call = self.calls()
+        self.assertEqual((call.status, call.parking_space), ("in_progress", False))
+        self.replay(events[timed_out + 1 :], router=router, start=1795700000.0 + timed_out * 0.05)
+        self.assertEqual(len(self.calls()), 1, "the call back is the same call")
+        self.assertEqual((call.status, call.answered_by_id), ("answered", self.bob))
+        self.assertEqual(
+            sorted(call.channel_ids.mapped("name")),
+            ["SIP/alice-00000000", "SIP/bob-00000001", "SIP/bob-00000002"],
+        )
+        self.assertEqual(set(call.channel_ids.mapped("user_id")), {self.alice, self.bob})
+        timeline = str(call.timeline_html)
+        self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
+        self.assertIn(
+            "Nobody took Alice from parking space 701 in 4 s: it rings SIP/bob again", timeline
+        )
+        self.assertEqual(timeline.count("Rang Bob (SIP/bob): popup sent"), 2)
+
+    def test_a_parked_call_taken_from_another_phone(self):
+        """Real capture park_retrieve: bob parks alice, carol's phone takes her
+        from space 701 (an Originate into the parkedcalls context): carol's
+        channel joins alice's call, and no second call is left behind."""
+        self.Call.search([]).unlink()
+        self.replay_capture("park_retrieve")
+        call = self.calls()
+        self.assertEqual(len(call), 1)
+        self.assertEqual((call.status, call.parking_space), ("answered", False))
+        self.assertEqual(call.user_ids, self.alice | self.bob | self.carol)
+        self.assertFalse(call.missed_user_ids)
+        timeline = str(call.timeline_html)
+        self.assertIn("Carol took Alice from parking space 701 after 3 s", timeline)
+        self.assertIn("Carol joined from call odoo-9a8b7c6d5e4f", timeline)
+        # Replayed after an outage: nothing doubles.
+        entries = len(call.timeline)
+        self.replay_capture("park_retrieve")
+        self.assertEqual((len(self.calls()), len(call.timeline)), (1, entries))
+
     def test_park_is_gone_when_the_pbx_no_longer_parks(self):
         self.server.parking_lots = "default (701-720)"
         self.server._ami_probed(

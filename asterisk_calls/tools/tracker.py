@@ -382,15 +382,16 @@ class Tracker:
         """For the timeline: whether the user gets a popup (None: no user)."""
         return None if not user_id else user_id not in self.directory.no_popup
 
-    def _log(self, call, t, kind_, key, **params):
-        """Add a timeline entry once (``key`` makes replays harmless)."""
+    def _log(self, call, t, kind_, key, /, **params):
+        """Add a timeline entry once (``key`` makes replays harmless).
+        Positional-only: an entry may have a ``call`` (the other call's linkedid)."""
         timeline = call["timeline"]
         if any(entry.get("key") == key for entry in timeline):
             return
         timeline.append({"t": round(t, 3), "k": kind_, "key": key, **params})
         call.touch("timeline")
 
-    def _log_chan(self, call, t, kind_, key, chan, **params):
+    def _log_chan(self, call, t, kind_, key, chan, /, **params):
         """A timeline entry about one channel: its device and whose it is."""
         self._log(
             call,

@@ -411,11 +411,9 @@ async def sc_mixmonitor_action(rec, out):
     return phones
 
 
-async def sc_park_caller(rec, out):
-    start = len(rec.messages)
-    phones = await run_phones(
-        rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye", 6000)
-    )
+async def park_after_bridge(rec, start, **headers):
+    """1 s after alice and bob are bridged, what Odoo's Park button sends when
+    bob parks his caller (action_park); ``headers`` add to it."""
     alice = await rec.wait_for(
         lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/alice-"),
         start=start,
@@ -425,8 +423,68 @@ async def sc_park_caller(rec, out):
         start=start,
     )
     await asyncio.sleep(1.0)
-    # what Odoo's Park button sends when bob parks his caller (action_park)
-    await rec.action("Park", Channel=alice.get("Channel"), TimeoutChannel=bob.get("Channel"))
+    await rec.action(
+        "Park", Channel=alice.get("Channel"), TimeoutChannel=bob.get("Channel"), **headers
+    )
+
+
+async def sc_park_caller(rec, out):
+    start = len(rec.messages)
+    phones = await run_phones(
+        rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye", 6000)
+    )
+    await park_after_bridge(rec, start)
+    return phones
+
+
+class Ended:
+    """A sipp already waited for: its exit code."""
+
+    def __init__(self, rc):
+        self.rc = rc
+
+    async def wait(self):
+        return self.rc
+
+
+async def sc_park_timeout(rec, out):
+    start = len(rec.messages)
+    phones = await run_phones(
+        rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye", 10000)
+    )
+    await park_after_bridge(rec, start, Timeout="4000")
+    # bob's phone hangs up once alice is parked; the same phone takes the
+    # call that comes back to it (res_parking's comebacktoorigin).
+    bob_rc = await phones[0].wait()
+    callback = await Sipp(rec, out, "bob_callback", uas(5070, "answer", 1000)).start()
+    return [Ended(bob_rc), phones[1], callback]
+
+
+async def sc_park_retrieve(rec, out):
+    start = len(rec.messages)
+    phones = await run_phones(
+        rec,
+        out,
+        {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "answer", 1000, media=17100)},
+        "alice",
+        uac_alice("bob", "bye", 9000),
+    )
+    await park_after_bridge(rec, start)
+    await rec.wait_for(lambda m: m.is_event("ParkedCall"), start=start)
+    await asyncio.sleep(2.0)
+    # carol takes the call from its space: an Originate of her phone to it
+    # (what a click-to-dial to 701 sends when the context reaches parkedcalls)
+    await rec.action(
+        "Originate",
+        Channel="SIP/carol",
+        Context="parkedcalls",
+        Exten="701",
+        Priority="1",
+        CallerID='"Parked call" <701>',
+        Timeout="30000",
+        Async="true",
+        ChannelId="odoo-9a8b7c6d5e4f",
+    )
     return phones
 
 
@@ -689,6 +747,21 @@ SCENARIOS = {
         "bridge, AMI Park Channel=SIP/alice-... TimeoutChannel=SIP/bob-... (res_parking.conf: "
         "lot default, 701-720); alice, parked, hangs up (BYE) 6 s after her answer",
         sc_park_caller,
+    ),
+    "park_timeout": (
+        "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; 1 s after the "
+        "bridge, AMI Park Channel=SIP/alice-... TimeoutChannel=SIP/bob-... Timeout=4000; bob's "
+        "channel hangs up; 4 s later the parking times out and the call comes back to SIP/bob "
+        "(comebacktoorigin), which answers after 1 s; alice hangs up (BYE) 10 s after her answer",
+        sc_park_timeout,
+    ),
+    "park_retrieve": (
+        "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; 1 s after the "
+        "bridge, AMI Park Channel=SIP/alice-... TimeoutChannel=SIP/bob-...; 2 s after "
+        "ParkedCall, AMI Originate (async) Channel=SIP/carol Context=parkedcalls Exten=701; "
+        "carol answers after 1 s and takes alice from space 701; alice hangs up (BYE) 9 s "
+        "after her answer",
+        sc_park_retrieve,
     ),
     "originate_answered": (
         "AMI Originate (async) Channel=SIP/bob Context=demo Exten=100 Priority=1, CallerID "
