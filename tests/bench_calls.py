@@ -100,7 +100,7 @@ def run(template, rate, duration, threads, meter=None):
             rss_after = node.rss_mb()
             # The health row's percentiles are the last events' (a rolling
             # window for the admin); the worker logs the whole run's at stop.
-            node.stop()
+            node.discard()
             p50, p95, p99 = whole_run_latency(node.log())
             node = None
             return {
@@ -127,7 +127,7 @@ def run(template, rate, duration, threads, meter=None):
             }
     finally:
         if node:
-            node.stop()
+            node.discard()
         drop_db(db)
 
 

@@ -91,7 +91,7 @@ def main():
             print(f"  actions failed: {failed[0][0]}")
     finally:
         if node:
-            node.stop()
+            node.discard()
         drop_db(db)
         drop_db(template)
 

@@ -307,7 +307,7 @@ def run_agent(template, rate, duration, workers, clients):
         if agent:
             agent.close()
         if node:
-            node.stop()
+            node.discard()
         drop_db(db)
 
 

@@ -80,7 +80,7 @@ def run(template, rate, duration, handler):
             }
     finally:
         if node:
-            node.stop()
+            node.discard()
         drop_db(db)
 
 

@@ -96,3 +96,5 @@ def odoo(request):
     if failed is not None and failed.failed:
         for server in servers:
             print(f"----- {server.name} log tail -----\n{server.log()[-4000:]}")
+    for server in servers:
+        server.discard()

@@ -48,6 +48,7 @@ class TestOnboardingLive(TourScreenshots, HttpCase):
             report = getattr(request.node, "rep_call", None)  # see conftest.py
             if report is not None and report.failed:
                 print(f"----- live Odoo log tail -----\n{server.log()[-4000:]}")
+            server.discard()
             drop_db(db)
 
     @classmethod

@@ -140,9 +140,10 @@ def test_two_nodes_one_consumer_and_failover(db, sim, odoo):
     assert sim.max_logged_in == 1, "two AMI consumers were logged in at once"
 
 
-def test_not_started_by_one_shot_commands(db, sim):
+def test_not_started_by_one_shot_commands(db, sim, request):
     server_id = add_server(db, sim.port)
     conf = OdooServer(db, name="oneshot")  # only for its configuration file
+    request.addfinalizer(conf.discard)
     base = ["-c", conf.conf_path, "--load=base,web,asterisk_agent_worker"]
     upgrade = subprocess.run(
         odoo_cmd(*base, "-u", "asterisk_common", "--stop-after-init", with_test_addons=True),

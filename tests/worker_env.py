@@ -9,6 +9,7 @@ an AMI simulator over TCP, and one or more ``odoo-bin`` processes started with
 import collections
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,6 +113,11 @@ class OdooServer:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def discard(self):
+        """Stop it and remove its folder (configuration, log, filestore)."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def kill(self):
         """SIGKILL the whole process group (the master and its children)."""
