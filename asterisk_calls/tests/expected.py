@@ -355,6 +355,90 @@ BURST = {
     "channels": 2,
 }
 # Captures without calls (security events, config actions, registrations).
+
+# PJSIP phones (tests/captures/pjsip_*, chan_pjsip of the same Asterisk 20): the
+# tests give alice the PJSIP endpoint erin and carol the endpoint dave.
+PJSIP_DEVICES = {"alice": "PJSIP/erin", "carol": "PJSIP/dave"}
+PJSIP_CAPTURE_CALLS = {
+    "pjsip_call_answered": [
+        {
+            "status": "answered",
+            "direction": "internal",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "dave",
+            "called_name": "Carol",
+            "users": ["alice", "carol"],
+            "answered_by": "carol",
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 1,
+            "talk_seconds": 3,
+            "channels": 2,
+            "cdr": ("ANSWERED", 4, 3),
+        }
+    ],
+    "pjsip_call_busy": [
+        {
+            "status": "busy",
+            "direction": "internal",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "dave",
+            "called_name": "Carol",
+            "users": ["alice", "carol"],
+            "answered_by": None,
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 0,
+            "talk_seconds": 0,
+            "channels": 2,
+            "cdr": ("BUSY", 0, 0),
+        }
+    ],
+    "pjsip_call_noanswer": [
+        {
+            "status": "no_answer",
+            "direction": "internal",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "204",
+            "called_name": "Carol",
+            "users": ["alice", "carol"],
+            "answered_by": None,
+            "missed": ["carol"],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 5,
+            "talk_seconds": 0,
+            "channels": 2,
+            "cdr": ("NO ANSWER", 5, 0),
+        }
+    ],
+    # a ring group of a PJSIP phone (carol's) and a chan_sip one (bob's)
+    "pjsip_ring_group": [
+        {
+            "status": "answered",
+            "direction": "internal",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "davebob",
+            "called_name": "Bob",
+            "users": ["alice", "bob", "carol"],
+            "answered_by": "bob",
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 2,
+            "talk_seconds": 3,
+            "channels": 3,
+            "cdr": ("ANSWERED", 5, 3),
+        }
+    ],
+}
+
 NO_CALLS = (
     "e_failed_ami_logins_watcher",
     "f_failed_sip_register",

@@ -2,7 +2,14 @@ from datetime import UTC, datetime
 
 from ..models.asterisk_calls_call import BOOLEAN_COLUMNS
 from .common import CallsCase, capture_path, parse_capture
-from .expected import BURST, CAPTURE_CALLS, NO_CALLS, OWN_CAPTURE_CALLS
+from .expected import (
+    BURST,
+    CAPTURE_CALLS,
+    NO_CALLS,
+    OWN_CAPTURE_CALLS,
+    PJSIP_CAPTURE_CALLS,
+    PJSIP_DEVICES,
+)
 
 
 def snapshot(call):
@@ -95,6 +102,26 @@ class TestCaptures(CallsCase):
                 before = [snapshot(c) for c in calls]
                 self.replay_capture(name, start=1795900000.0)
                 self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
+
+    def test_pjsip_captures(self):
+        """Calls between chan_pjsip phones, and a ring group of a PJSIP and a
+        chan_sip phone: the same calls as with chan_sip."""
+        users = {"alice": self.pbx_alice, "carol": self.pbx_carol}
+        for login, device in PJSIP_DEVICES.items():
+            users[login].channel_ids = [(0, 0, {"name": device})]
+        for name, expected_calls in PJSIP_CAPTURE_CALLS.items():
+            with self.subTest(capture=name):
+                self.Call.search([]).unlink()
+                self.replay_capture(name)
+                calls = self.calls()
+                self.assertEqual(len(calls), len(expected_calls), name)
+                for call, expected in zip(calls, expected_calls, strict=True):
+                    self.assertCall(call, expected, name)
+                before = [snapshot(c) for c in calls]
+                self.replay_capture(name, start=1795900000.0)
+                self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
+        timeline = str(calls.timeline_html)
+        self.assertIn("Rang Carol (PJSIP/dave)", timeline)
 
     def test_outside_caller_finds_the_contact_as_it_rings(self):
         partner = self.env["res.partner"].create({"name": "Robert", "mobile": "06 12 34 56 78"})

@@ -25,6 +25,7 @@ Control API::
     # OtherChannelId, Variable, CallerID, Timeout: tests/captures originate_*)
     sim.set_phone("bob", "busy")   # "answer" | ("answer", ring[, talk]) | "busy"
     sim.phone_behaviour            #   | "ring" | "unreachable"; None: default
+    sim.races["first_ringing"] = "carol"   # which way a recorded thread race goes
 
     with SimulatorThread(port=0, time_scale=0.05) as sim:   # same kwargs
         sim.port; sim.emit(...); sim.start_call(...); sim.set_silent(True)

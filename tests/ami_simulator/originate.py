@@ -39,6 +39,7 @@ from . import channels as ch
 from . import pbx
 from . import scenarios as sc
 from .channels import STATE_RINGING, STATE_UP, UNKNOWN, Channel
+from .dialout import DialOut
 
 
 def sip_peer_options(sim, peer: str) -> dict | None:
@@ -66,8 +67,7 @@ class PhoneOriginateCall(sc.Call):
     then, answered, runs the Application or ``Context``/``Exten``/``Priority``."""
 
     kind = "originate_phone"
-    early_ringing = False  # pbx.SipDial of the extension the phone runs
-    cancel_after = None
+    early_ringing = sc.LocalOriginateCall.early_ringing  # pbx.SipDial of its extension
 
     def __init__(
         self,
@@ -113,14 +113,6 @@ class PhoneOriginateCall(sc.Call):
         return f"{self.tech}/{self.data}"
 
     send_response = sc.LocalOriginateCall.send_response
-
-    # the phones this call rings (itself, then whoever its dialplan Dials)
-    def phone(self, peer: str) -> tuple[str, float]:
-        kind, ring, _ = pbx.sim_phone(self.sim, peer)
-        return kind, ring
-
-    def phone_talk(self, peer: str) -> float | None:
-        return pbx.sim_phone(self.sim, peer)[2]
 
     def reachable(self) -> bool:
         """chan_sip creates no channel for an unknown or unregistered peer."""
@@ -304,8 +296,9 @@ class LocalPhonesDial:
     :meth:`run` rings them until one answers (returns ``"ANSWER"``, the phone
     bridged with ``;2``, ``;1`` answered), the Dial times out or every phone
     fails; :meth:`connected` then runs ``;1``'s Application or
-    ``Context``/``Exten`` and tears the chain down when it ends or when the
-    phone hangs up (its ``talk`` seconds, see :func:`.pbx.phone_spec`)."""
+    ``Context``/``Exten`` (a Dial of the number: :mod:`.dialout`) and tears the
+    chain down when it ends or when the phone hangs up (its ``talk`` seconds,
+    see :func:`.pbx.phone_spec`)."""
 
     def __init__(self, call: sc.LocalOriginateCall, data: str):
         self.call, self.data = call, data
@@ -318,6 +311,8 @@ class LocalPhonesDial:
         self.answered: Channel | None = None
         self.bridge: ch.Bridge | None = None
         self.bye_vt: float | None = None
+        self.late_join = None  # ;2 joining the phone's bridge, held until the chain ends
+        self.dial_out = DialOut(self)
 
     def spec(self, peer: str) -> tuple[str, float, float | None]:
         return pbx.sim_phone(self.call.sim, peer)
@@ -359,7 +354,10 @@ class LocalPhonesDial:
         if not ringing:  # pragma: no cover - not recorded
             call.emit(ch.varset(two, "DIALSTATUS", "BUSY"))
             return "BUSY"
-        # The phones' 180s in dial order; the first one is passed on to ;1.
+        # The phones' 180s race: in dial order unless AmiSimulator.races says
+        # which came first; the first one is passed on to ;1.
+        first = call.sim.races.get("first_ringing")
+        ringing.sort(key=lambda leg: self.leg_peer[leg.name] != first)
         for n, leg in enumerate(ringing):
             call.set_state(leg, STATE_RINGING)
             call.emit(ch.device_state(leg.device, "NOT_INUSE"))
@@ -420,15 +418,21 @@ class LocalPhonesDial:
         call.emit(ch.bridge_enter(bridge, leg))
         call.emit(ch.dial_end(None, one, "ANSWER"))
 
-        def after_first_block():
+        def response():  # the originating thread
             call.send_response("Success", sc.REASON_ANSWERED, one.name, one.uniqueid)
             call.emit(
                 ch.device_state(call.requested, "INUSE"), ch.device_state(call.requested, "INUSE")
             )
+
+        def join():  # ;2's thread
             call.emit(ch.bridge_enter(bridge, two))
             pbx.bridge_peer_vars(call, leg, two)
 
-        call.defer_until_block(after_first_block)
+        call.defer_until_block(response)
+        if call.sim.races.get("late_bridge"):
+            self.late_join = join
+        else:
+            call.defer_until_block(join)
         two.cdr_records = [self._record(leg, "ANSWERED", answer=call.now())] + lost
         two.cdr_dstchannel = leg.name
         self.answered = leg
@@ -444,7 +448,10 @@ class LocalPhonesDial:
         try:
             if call.app:
                 one.set_app(call.app, call.appdata)
-                await call.dp_wait(one, sc.app_duration(call.app, call.appdata))
+                if call.app.lower() == "dial":
+                    await call.app_dial(one, call.appdata)
+                else:
+                    await call.dp_wait(one, sc.app_duration(call.app, call.appdata))
             elif call.dial_exten:
                 one.cdr_dst, one.cdr_dcontext = call.dial_exten, call.dial_context
                 await call.run_dialplan(one, call.dial_context, call.dial_exten, call.dial_priority)
@@ -459,17 +466,32 @@ class LocalPhonesDial:
             self.one_hangs_up()
 
     def one_hangs_up(self) -> None:
-        """``;1``'s dialplan ran Hangup(): the chain ;1 -> ;2 -> phone ends."""
-        call, one, two, leg, bridge = self.call, self.one, self.two, self.answered, self.bridge
-        call.emit(ch.soft_hangup_request(one, 16), ch.hangup_request(two, 16))
-        call.finish_channel(one, 16)
+        """``;1``'s dialplan ran Hangup(): the chain ;1 -> ;2 -> phone ends (with
+        the cause of a failed Dial: 17 in originate_local_dial_busy)."""
+        call, one, two = self.call, self.one, self.two
+        cause = one.hangup_cause or 16
+        call.emit(ch.soft_hangup_request(one, 16), ch.hangup_request(two, cause))
+        call.finish_channel(one, cause, cdr=False)
+        pbx.close_records(call, one)  # a failed Dial's
+        start = one.cdr_start if one.cdr_start is not None else one.created
+        call.emit(
+            ch.cdr_record(
+                one, start=start, answer=one.answered, end=call.now(), disposition="ANSWERED"
+            )
+        )
+        self.chain_down(cause)
+
+    def chain_down(self, cause: int = 16) -> None:
+        """``;1`` is gone (``;2``'s HangupRequest is out): ``;2`` and the phone follow."""
+        call, two, leg, bridge = self.call, self.two, self.answered, self.bridge
+        self.catch_up()
         pbx.clear_bridge_vars(call, two)
         pbx.clear_bridge_vars(call, leg)
         call.emit(ch.bridge_leave(bridge, two))
         for k, v in pbx.dial_times(call, two, two.created, two.answered):
             call.emit(ch.varset(two, k, v))
         call.emit(ch.varset(two, "DIALSTATUS", "ANSWER"), ch.soft_hangup_request(two, 16))
-        call.finish_channel(two, 16, cdr=False)
+        call.finish_channel(two, cause, cdr=False)
         call.emit(ch.bridge_leave(bridge, leg))
         for k, v in sc.rtcp_vars(random.getrandbits(31), 71):
             call.emit(ch.varset(leg, k, v))
@@ -481,9 +503,17 @@ class LocalPhonesDial:
         pbx.close_records(call, two)
         self._destroy_bridge()
 
+    def catch_up(self) -> None:
+        """What the other threads still owed: the OriginateResponse, ;2 joining."""
+        self.call.flush_deferred()
+        if self.late_join is not None:
+            self.late_join()
+            self.late_join = None
+
     def phone_bye(self) -> None:  # pragma: no cover - not recorded
         """The answering phone hangs up (BYE): ;2's Dial returns, ;1 is hung up."""
         call, one, two, leg, bridge = self.call, self.one, self.two, self.answered, self.bridge
+        self.catch_up()
         pbx.bye_qos(call, leg, two)
         call.emit(ch.hangup_request(leg, 16))
         pbx.clear_bridge_vars(call, leg)

@@ -266,7 +266,9 @@ def sip_leg(call: Call, caller: Channel, dialstring: str) -> Channel:
     leg.conn_num, leg.conn_name = caller.cid_num, caller.cid_name
     leg.callerid_absent = not num
     if leg.callerid_absent:
-        leg.cid_num = caller.exten  # "the dialplan extension and hint name" (no hint)
+        # the caller's extension, and the name of its connected line (captures
+        # outbound_trunk: <unknown>, originate_local_dial_out: Call to Robert)
+        leg.cid_num, leg.cid_name = caller.exten, caller.conn_name
     call.newexten(leg, 1, "AppDial", "(Outgoing Line)", extension=caller.exten)
     if leg.callerid_absent:
         call.emit(ch.newcallerid(leg))
@@ -291,10 +293,13 @@ class CallerGone(Exception):
 
 class SipDial:
     """``Dial(SIP/...)`` from ``caller``; the phones behave as the call's
-    ``phone(peer)`` says: ``("answer", seconds)``, ``("busy", 0)``, ``("ring", 0)``."""
+    ``phone(peer)`` says: ``("answer", seconds)``, ``("busy", 0)``, ``("ring", 0)``.
+    ``on_ringing()``: what the first 180 passed on to the caller shows beyond
+    it (the ;1 of a Local ``caller`` rings)."""
 
-    def __init__(self, call: Call, caller: Channel, data: str):
+    def __init__(self, call: Call, caller: Channel, data: str, on_ringing=None):
         self.call, self.caller, self.data = call, caller, data
+        self.on_ringing = on_ringing
         args = [a.strip() for a in data.split(",")]
         # what follows SIP/ (bob, provider/0612345678), and the peers they name
         self.dialstrings = [t[4:] for t in args[0].split("&") if t[:4].upper() == "SIP/"]
@@ -390,6 +395,8 @@ class SipDial:
         self.call.emit(
             ch.varset(self.caller, "RINGTIME", "0"), ch.varset(self.caller, "RINGTIME_MS", "1")
         )
+        if self.on_ringing is not None:
+            self.on_ringing()
 
     def _record(self, leg: Channel, disposition: str) -> None:
         """The caller's CDR towards ``leg`` (published when the caller hangs up)."""
@@ -528,7 +535,8 @@ class SipDial:
         for k, v in dial_times(call, caller, caller.created, caller.answered):
             call.emit(ch.varset(caller, k, v))
         call.emit(ch.varset(caller, "DIALSTATUS", "ANSWER"), ch.soft_hangup_request(caller, 16))
-        call.emit(ch.varset(caller, *sc.rtcp_vars(random.getrandbits(31), 50)[0]))
+        if caller.tech == "SIP":  # a Local caller has no RTP (originate_local_dial_out)
+            call.emit(ch.varset(caller, *sc.rtcp_vars(random.getrandbits(31), 50)[0]))
         call.finish_channel(caller, 16, cdr=False)
         close_records(call, caller)
 

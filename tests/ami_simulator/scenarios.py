@@ -278,6 +278,9 @@ class Call:
     """One call (one Linkedid) and the task that plays it."""
 
     kind = "call"
+    # what a pbx.SipDial of this call reads (SipInboundCall sets them per scenario)
+    early_ringing = False  # the dialled phone's 180 beats Dial's DialBegin (a race)
+    cancel_after: float | None = None  # the caller gives up this long after its Dial began
 
     def __init__(self, sim: AmiSimulator):
         self.sim = sim
@@ -359,6 +362,15 @@ class Call:
     def alive(self) -> list[Channel]:
         return [c for c in self.channels if c.alive]
 
+    def phone(self, peer: str) -> tuple[str, float]:
+        """How ``peer``'s phone answers a Dial: (kind, seconds of ringing first)."""
+        kind, ring, _ = pbx.sim_phone(self.sim, peer)
+        return kind, ring
+
+    def phone_talk(self, peer: str) -> float | None:
+        """Seconds after answering at which ``peer``'s phone hangs up itself, or None."""
+        return pbx.sim_phone(self.sim, peer)[2]
+
     def start(self) -> str:
         self.setup()
         self.sim.calls[self.linkedid] = self
@@ -420,25 +432,26 @@ class Call:
         self.interrupt()
         self.generic_teardown(first=chan, cause=cause or (16 if chan.tech == "SIP" else 0))
 
-    def generic_teardown(self, first: Channel | None, cause: int = 16) -> None:
+    def generic_teardown(self, first: Channel | None, cause: int = 16, bridges=None) -> None:
+        """``bridges``: those of the call (default: ``self.bridge``)."""
         order = self.alive()
         if first in order:
             order.remove(first)
             order.insert(0, first)
-        bridge = self.bridge
+        bridges = [b for b in (bridges if bridges is not None else [self.bridge]) if b]
         for chan in order:
-            if bridge and chan in bridge.channels:
-                self.emit(ch.bridge_leave(bridge, chan))
+            if chan.bridge in bridges:
+                self.emit(ch.bridge_leave(chan.bridge, chan))
             if chan is not first:
                 self.emit(ch.soft_hangup_request(chan, 16))
             if chan.tech == "SIP":
                 for k, v in rtcp_vars(random.getrandbits(31), 0):
                     self.emit(ch.varset(chan, k, v))
             self.finish_channel(chan, cause if chan is first else 16)
-        if bridge:
+        for bridge in bridges:
             self.emit(ch.bridge_destroy(bridge))
             self.table.bridges.pop(bridge.uniqueid, None)
-            self.bridge = None
+        self.bridge = None
         for device in dict.fromkeys(c.device for c in order):
             self.emit(ch.device_state(device, "NOT_INUSE"))
 
@@ -679,6 +692,12 @@ class LocalOriginateCall(Call):
     def requested(self) -> str:
         return f"Local/{self.exten}@{self.context}"
 
+    @property
+    def early_ringing(self) -> bool:
+        """Whether a phone this call Dials shows its 180 before the DialBegin: a
+        race, recorded both ways (``AmiSimulator.races``)."""
+        return bool(self.sim.races.get("early_ringing"))
+
     def setup(self) -> None:
         suffix = self.table.next_suffix("Local")
         base = f"Local/{self.exten}@{self.context}-{suffix}"
@@ -903,11 +922,11 @@ class LocalOriginateCall(Call):
 
     def ami_hangup(self, chan: Channel, cause: int) -> None:
         if self.phones is not None:  # pragma: no cover - not recorded
-            self.flush_deferred()
-            if self.phones.bridge is not None:
-                self.bridge = self.phones.bridge
-                self.phones.bridge = None
-            return super().ami_hangup(chan, cause)
+            self.phones.catch_up()
+            self.interrupt()
+            # the phone's bridge, the number's, the Local leg's
+            bridges = list(dict.fromkeys(c.bridge for c in self.alive() if c.bridge))
+            return self.generic_teardown(chan, cause or (16 if chan.tech == "SIP" else 0), bridges)
         if self.inner is not None and chan is self.one:
             self.interrupt()
             return self.inner.teardown_from_originator(cause)
@@ -919,6 +938,8 @@ class LocalOriginateCall(Call):
     # Dial(Local/110@demo/n,30) from ;2 (capture g)
     # Dial(SIP/bob&SIP/carol,20) from ;2 (capture originate_local_two_devices)
     async def app_dial(self, chan, data):
+        if self.phones is not None and chan is not self.two:
+            return await self.phones.dial_out.app_dial(chan, data)  # ;1 dials the number
         target = data.split(",")[0]
         if chan is self.two and self.phones is None and _sip_targets(target):
             from .originate import LocalPhonesDial  # originate imports this module
@@ -959,7 +980,9 @@ def app_duration(app: str, data: str) -> float:
 
 
 class LocalDialLeg:
-    """``;2`` of an originate runs ``Dial(Local/<x>@<ctx>/n,...)``: capture g."""
+    """``caller`` runs ``Dial(Local/<x>@<ctx>/n,...)``: ``;2`` of an originate in
+    capture g (:meth:`run`), the answered ``;1`` of a click-to-dial on several
+    phones in tests/captures (:meth:`open`, then :mod:`.dialout`)."""
 
     def __init__(self, call: LocalOriginateCall, caller: Channel, data: str):
         self.call = call
@@ -971,11 +994,12 @@ class LocalDialLeg:
         self.optimize = not m.group(3)
         self.dialstring = target[len("Local/") :]
 
-    async def run(self) -> None:
+    def open(self) -> None:
+        """The Local pair, up to ``caller``'s DialBegin towards its ``;1``."""
         call, caller = self.call, self.caller
         for var in DIAL_VARS:
             call.emit(ch.varset(caller, var, ""))
-        device = f"Local/{self.exten}@{self.context}"
+        self.device = device = f"Local/{self.exten}@{self.context}"
         base = f"{device}-{call.table.next_suffix('Local')}"
         a = call.new_channel(base + ";1", "Local", device, self.context, self.exten)
         b = call.new_channel(
@@ -984,6 +1008,9 @@ class LocalDialLeg:
         self.a, self.b = a, b
         call.emit(ch.newchannel(a), ch.newchannel(b))
         call.emit(ch.varset(a, "DIALEDPEERNUMBER", self.dialstring))
+        # _VAR reaches ;1 as VAR, which chan_local copies to ;2 (capture
+        # originate_local_auto_answer); the SIP channel ;2 dials does not get it
+        pbx.inherit_variables(call, caller, a)
         a.exten = caller.exten
         for c in (a, b):
             c.cdr_src, c.cdr_dst, c.cdr_dcontext, c.cdr_clid = (
@@ -993,18 +1020,26 @@ class LocalDialLeg:
                 caller.cdr_clid,
             )
         # app_dial: the outgoing channel's caller is the dialling channel's exten
-        # and name, its connected line the caller (300/Odoo and 9000/Odoo in g)
-        a.cid_num, a.cid_name = caller.exten, caller.cid_name
+        # and connected name, its connected line the caller (300/Odoo and
+        # 9000/Odoo in g; bobcarol/Call to Robert and bob/Bob in
+        # originate_local_auto_answer)
+        a.cid_num, a.cid_name = caller.exten, caller.conn_name
         a.conn_num, a.conn_name = caller.cid_num, caller.cid_name
         call.newexten(a, 1, "AppDial", "(Outgoing Line)")
         call.emit(ch.newcallerid(a), ch.newconnectedline(a))
         call.emit(ch.varset(b, "DIALEDPEERNUMBER", self.dialstring))
+        pbx.inherit_variables(call, caller, b)
         # core_unreal: ;2 sees ;1's parties the other way round
         b.cid_num, b.cid_name = a.conn_num, a.conn_name
         b.conn_num, b.conn_name = a.cid_num, a.cid_name
         call.emit(ch.newcallerid(b), ch.newconnectedline(b))
         call.emit(ch.local_bridge(a, b, self.context, self.exten, self.optimize))
         call.emit(ch.dial_begin(caller, a, self.dialstring))
+
+    async def run(self) -> None:
+        call, caller = self.call, self.caller
+        self.open()
+        a, b, device = self.a, self.b, self.device
         # the dialled extension (110: NoOp, Answer, Wait(60))
         call.newexten(b, 1, "NoOp", "ext 110 long call")
         call.newexten(b, 2, "Answer", "")

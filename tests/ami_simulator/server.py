@@ -252,6 +252,14 @@ class AmiSimulator:
         # Dial): peer -> "answer" | ("answer", ring_seconds[, talk_seconds]) |
         # "busy" | "ring" | "unreachable"; default: answers after 1 s of ringing.
         self.phone_behaviour: dict[str, object] = {}
+        # Which way a race between two Asterisk threads goes, where recordings of
+        # one call show both (tests/captures/README.md); default: the first way.
+        # "first_ringing": the phone whose 180 Dial handles first when several
+        # ring together (default: the first dialled); "early_ringing": a phone an
+        # originated channel dials shows its 180 before the DialBegin;
+        # "late_bridge": the ;2 a phone answered joins their bridge only when the
+        # call ends (the number was busy at once: originate_local_auto_answer_busy).
+        self.races: dict[str, object] = {}
         # res_parking: each lot's holding bridge, kept once created; spaces taken
         self.parking_bridges: dict[str, ch.Bridge] = {}
         self.parked_spaces: dict[str, set[str]] = {}

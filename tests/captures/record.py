@@ -37,6 +37,16 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The phones' channel driver: SIP (chan_sip, the captures' Asterisk 20) or PJSIP
+# (``--tech PJSIP``: the same phones as PJSIP endpoints, on Asterisk 21+).
+TECH = "SIP"
+
+
+def dev(name: str) -> str:
+    """The device of phone ``name`` with the driver recorded."""
+    return f"{TECH}/{name}"
+
+
 SIPP_DIR = HERE / "sipp"
 ASTERISK = "127.0.0.1"
 
@@ -290,6 +300,26 @@ def uas(port: int, mode: str, ms: int = 0, media: int = 17000) -> list[str]:
     ]
 
 
+def uac_erin(service: str, mode: str, ms: int = 0) -> list[str]:
+    """erin, a PJSIP endpoint (digest auth, transport 127.0.0.1:5062), calls
+    ``service`` from 127.0.0.1:5064; ``mode``: bye or reject (as uac_alice)."""
+    return [
+        f"{ASTERISK}:5062",
+        "-sf",
+        str(SIPP_DIR / f"uac_erin_{mode}.xml"),
+        "-s",
+        service,
+        "-d",
+        str(ms),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        "5064",
+        "-mp",
+        "16200",
+    ]
+
+
 def uac_trunk(did: str, ms: int) -> list[str]:
     """The provider trunk (127.0.0.1:5080) sends an outside call to ``did``."""
     return [
@@ -368,7 +398,7 @@ async def sc_attended_transfer(rec, out):
         rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye_rtp", 7000)
     )
     enter = await rec.wait_for(
-        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/alice-"),
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith(dev("alice") + "-"),
         start=start,
     )
     await asyncio.sleep(2.0)
@@ -398,7 +428,7 @@ async def sc_mixmonitor_action(rec, out):
         rec, out, {"bob": uas(5070, "answer", 1000)}, "alice", uac_alice("bob", "bye", 6000)
     )
     enter = await rec.wait_for(
-        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/alice-"),
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith(dev("alice") + "-"),
         start=start,
     )
     await asyncio.sleep(1.0)
@@ -411,15 +441,44 @@ async def sc_mixmonitor_action(rec, out):
     return phones
 
 
+async def sc_pjsip_call_answered(rec, out):
+    return await run_phones(
+        rec, out, {"dave": uas(5072, "answer", 1000, media=17200)}, "erin",
+        uac_erin("dave", "bye", 3000),
+    )  # fmt: skip
+
+
+async def sc_pjsip_call_busy(rec, out):
+    return await run_phones(
+        rec, out, {"dave": uas(5072, "busy", media=17200)}, "erin", uac_erin("dave", "reject")
+    )
+
+
+async def sc_pjsip_call_noanswer(rec, out):
+    return await run_phones(
+        rec, out, {"dave": uas(5072, "ring", media=17200)}, "erin", uac_erin("204", "reject")
+    )
+
+
+async def sc_pjsip_ring_group(rec, out):
+    return await run_phones(
+        rec,
+        out,
+        {"dave": uas(5072, "ring", media=17200), "bob": uas(5070, "answer", 2000)},
+        "erin",
+        uac_erin("davebob", "bye", 3000),
+    )
+
+
 async def park_after_bridge(rec, start, **headers):
     """1 s after alice and bob are bridged, what Odoo's Park button sends when
     bob parks his caller (action_park); ``headers`` add to it."""
     alice = await rec.wait_for(
-        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/alice-"),
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith(dev("alice") + "-"),
         start=start,
     )
     bob = await rec.wait_for(
-        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith("SIP/bob-"),
+        lambda m: m.is_event("BridgeEnter") and m.get("Channel").startswith(dev("bob") + "-"),
         start=start,
     )
     await asyncio.sleep(1.0)
@@ -476,7 +535,7 @@ async def sc_park_retrieve(rec, out):
     # (what a click-to-dial to 701 sends when the context reaches parkedcalls)
     await rec.action(
         "Originate",
-        Channel="SIP/carol",
+        Channel=dev("carol"),
         Context="parkedcalls",
         Exten="701",
         Priority="1",
@@ -532,7 +591,7 @@ async def click_to_dial(
 
 async def sc_originate_answered(rec, out):
     phones = await start_uas(rec, out, {"bob": uas(5070, "answer", 1000)})
-    await click_to_dial(rec, "SIP/bob", "100", "odoo-3f2a9c1e7b4d")
+    await click_to_dial(rec, dev("bob"), "100", "odoo-3f2a9c1e7b4d")
     return phones
 
 
@@ -542,24 +601,24 @@ async def sc_originate_dial_out(rec, out):
         out,
         {"bob": uas(5070, "answer", 1000), "carol": uas(5090, "answer_bye", 1000, media=17100)},
     )
-    await click_to_dial(rec, "SIP/bob", "carol", "odoo-5e6f7a8b9c0d")
+    await click_to_dial(rec, dev("bob"), "carol", "odoo-5e6f7a8b9c0d")
     return phones
 
 
 async def sc_originate_phone_busy(rec, out):
     phones = await start_uas(rec, out, {"bob": uas(5070, "busy")})
-    await click_to_dial(rec, "SIP/bob", "100", "odoo-1c2d3e4f5a6b")
+    await click_to_dial(rec, dev("bob"), "100", "odoo-1c2d3e4f5a6b")
     return phones
 
 
 async def sc_originate_phone_noanswer(rec, out):
     phones = await start_uas(rec, out, {"bob": uas(5070, "ring")})
-    await click_to_dial(rec, "SIP/bob", "100", "odoo-7d8e9f0a1b2c", timeout=5000)
+    await click_to_dial(rec, dev("bob"), "100", "odoo-7d8e9f0a1b2c", timeout=5000)
     return phones
 
 
 async def sc_originate_unreachable(rec, out):
-    await click_to_dial(rec, "SIP/alice", "100", "odoo-9a8b7c6d5e4f")
+    await click_to_dial(rec, dev("alice"), "100", "odoo-9a8b7c6d5e4f")
     return []
 
 
@@ -672,7 +731,7 @@ async def sc_originate_local_inherited_header(rec, out):
 async def sc_originate_hangup_ringing(rec, out):
     phones = await start_uas(rec, out, {"bob": uas(5070, "ring")})
     start = len(rec.messages)
-    await click_to_dial(rec, "SIP/bob", "100", "odoo-0f1e2d3c4b5a")
+    await click_to_dial(rec, dev("bob"), "100", "odoo-0f1e2d3c4b5a")
     ringing = await rec.wait_for(lambda m: m.is_event("DialState"), start=start)
     await asyncio.sleep(1.0)  # the user gives up while the phone rings
     await rec.action("Hangup", Channel=ringing.get("DestChannel"))
@@ -747,6 +806,27 @@ SCENARIOS = {
         "bridge, AMI Park Channel=SIP/alice-... TimeoutChannel=SIP/bob-... (res_parking.conf: "
         "lot default, 701-720); alice, parked, hangs up (BYE) 6 s after her answer",
         sc_park_caller,
+    ),
+    "pjsip_call_answered": (
+        "sipp UAC erin (PJSIP endpoint, digest auth, 127.0.0.1:5064 -> transport 5062) -> dave "
+        "(Dial(PJSIP/dave,20,tT)); sipp UAS dave (static contact 127.0.0.1:5072) answers after "
+        "1 s of ringing; erin hangs up (BYE) 3 s after the answer",
+        sc_pjsip_call_answered,
+    ),
+    "pjsip_call_busy": (
+        "sipp UAC erin (PJSIP) -> dave (Dial(PJSIP/dave,20,tT)); sipp UAS dave answers 486 Busy",
+        sc_pjsip_call_busy,
+    ),
+    "pjsip_call_noanswer": (
+        "sipp UAC erin (PJSIP) -> 204 (Dial(PJSIP/dave,5,tT)); sipp UAS dave rings (180) and "
+        "never answers; Asterisk CANCELs dave after 5 s",
+        sc_pjsip_call_noanswer,
+    ),
+    "pjsip_ring_group": (
+        "sipp UAC erin (PJSIP) -> davebob (Dial(PJSIP/dave&SIP/bob,20)); dave (PJSIP) rings and "
+        "is cancelled, bob (chan_sip) answers after 2 s of ringing; erin hangs up (BYE) 3 s "
+        "after the answer",
+        sc_pjsip_ring_group,
     ),
     "park_timeout": (
         "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; 1 s after the "
@@ -877,6 +957,8 @@ async def record(name: str, args) -> None:
     await rec.logoff()
     with contextlib.suppress(Exception):
         rec.writer.close()
+    if TECH != "SIP":
+        note += f"; the phones are {TECH} endpoints (SIP/x in this note is {TECH}/x)"
     rec.save(out, note + (f"; sipp rc={','.join(map(str, rcs))}" if rcs else "; no sipp"))
     print(f"{name}: {len(rec.messages)} messages, {len(rec.raw)} bytes, sipp rc={rcs}")
 
@@ -891,7 +973,15 @@ def main() -> int:
     p.add_argument("--user", default="odoo")
     p.add_argument("--secret", default="odoo-secret")
     p.add_argument("--quiet", type=float, default=3.0, help="seconds without events at the end")
+    p.add_argument(
+        "--tech",
+        choices=("SIP", "PJSIP"),
+        default="SIP",
+        help="the phones' driver (PJSIP: the Asterisk 22 configuration of README.md)",
+    )
     args = p.parse_args()
+    global TECH
+    TECH = args.tech
     if args.list or not args.names:
         for name, (note, _) in SCENARIOS.items():
             print(f"{name}: {note}")
