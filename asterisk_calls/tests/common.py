@@ -1,10 +1,19 @@
+import os
+
 from odoo.tests import TransactionCase, new_test_user
 
 from odoo.addons.asterisk_agent_worker.router import CallRouter
 from odoo.addons.asterisk_calls.models import res_partner
-from odoo.addons.asterisk_common.tests.captures import capture_path, parse_capture
+from odoo.addons.asterisk_common.tests.captures import OWN_CAPTURES, capture_path, parse_capture
 
-__all__ = ["CallsCase", "capture_path", "parse_capture"]
+__all__ = ["ASTERISK_VERSIONS", "CallsCase", "capture_path", "parse_capture"]
+
+# The suite's own captures were recorded on Asterisk 20 (chan_sip phones) and
+# again on Asterisk 22, which has no chan_sip: the same phones as PJSIP
+# endpoints (tests/captures/asterisk22/README.md).
+ASTERISK_VERSIONS = ("20", "22")
+ASTERISK22_CAPTURES = os.path.join(OWN_CAPTURES, "asterisk22")
+PHONES = ("alice", "bob", "carol")  # chan_sip peers on 20, PJSIP endpoints on 22
 
 
 class CallsCase(TransactionCase):
@@ -68,6 +77,23 @@ class CallsCase(TransactionCase):
         # Lookups cache partner ids per process: none may outlive a test's rollback.
         res_partner._caches.clear()
         self.addCleanup(res_partner._caches.clear)
+        self.asterisk = "20"
+
+    def use_asterisk(self, version):
+        """Replay the captures recorded on Asterisk ``version`` from now on,
+        the users' phones named as that PBX names them."""
+        self.asterisk = version
+        tech, other = ("PJSIP", "SIP") if version == "22" else ("SIP", "PJSIP")
+        channels = self.env["asterisk_common.user_channel"].search(
+            [("name", "in", [f"{other}/{phone}" for phone in PHONES])]
+        )
+        for channel in channels:
+            channel.name = f"{tech}/{channel.name.partition('/')[2]}"
+        self.Call.search([]).unlink()
+
+    def dev(self, phone):
+        """The device of ``phone`` on the PBX replayed."""
+        return f"{'PJSIP' if self.asterisk == '22' else 'SIP'}/{phone}"
 
     def replay(self, events, batch=7, start=1795700000.0, step=0.05, router=None):
         """Feed ``events`` to the tracker as the worker does: routed, stamped,
@@ -90,11 +116,18 @@ class CallsCase(TransactionCase):
         self.env.invalidate_all()
         return router
 
-    def replay_capture(self, name, **kwargs):
-        path = capture_path(name)
+    def capture_events(self, name):
+        """The events of capture ``name`` as recorded on the Asterisk in use."""
+        if self.asterisk == "22":
+            path = os.path.join(ASTERISK22_CAPTURES, f"{name}.raw")
+        else:
+            path = capture_path(name)
         if path is None:
             self.skipTest(f"capture {name} not found (../shared/ami-captures)")
-        return self.replay(parse_capture(path), **kwargs)
+        return parse_capture(path)
+
+    def replay_capture(self, name, **kwargs):
+        return self.replay(self.capture_events(name), **kwargs)
 
     def calls(self):
         return self.Call.search([("server_id", "=", self.server.id)], order="id")

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 from ..models.asterisk_calls_call import BOOLEAN_COLUMNS
-from .common import CallsCase, capture_path, parse_capture
+from .common import ASTERISK_VERSIONS, CallsCase, capture_path, parse_capture
 from .expected import (
     BURST,
     CAPTURE_CALLS,
@@ -55,11 +55,16 @@ class TestCaptures(CallsCase):
             self.assertAlmostEqual(call[key], expected[key], delta=1, msg=f"{label}: {key}")
         self.assertEqual(len(call.channel_ids), expected["channels"], f"{label}: channels")
         disposition, duration, billsec = expected["cdr"]
-        self.assertEqual(
-            (call.cdr_disposition, call.cdr_duration, call.cdr_billsec),
-            (disposition, duration, billsec),
-            f"{label}: CDR",
-        )
+        if self.asterisk == "20":
+            self.assertEqual(
+                (call.cdr_disposition, call.cdr_duration, call.cdr_billsec),
+                (disposition, duration, billsec),
+                f"{label}: CDR",
+            )
+        else:  # recorded again: the seconds may round the other way
+            self.assertEqual(call.cdr_disposition, disposition, f"{label}: CDR")
+            self.assertAlmostEqual(call.cdr_duration, duration, delta=1, msg=f"{label}: CDR")
+            self.assertAlmostEqual(call.cdr_billsec, billsec, delta=1, msg=f"{label}: CDR")
         self.assertTrue(call.started_at and call.ended_at, f"{label}: times")
         self.assertFalse(call.is_live)
         self.assertTrue(call.followup, f"{label}: follow-up pending")
@@ -87,41 +92,39 @@ class TestCaptures(CallsCase):
                 self.replay_capture(name, start=1795800000.0)
                 self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
 
+    def check_captures(self, captures, start):
+        """Each of ``captures`` on each Asterisk recorded: the expected calls, twice."""
+        for version in ASTERISK_VERSIONS:
+            self.use_asterisk(version)
+            for name, expected_calls in captures.items():
+                with self.subTest(asterisk=version, capture=name):
+                    self.Call.search([]).unlink()
+                    self.replay_capture(name)
+                    calls = self.calls()
+                    label = f"{name} (Asterisk {version})"
+                    self.assertEqual(len(calls), len(expected_calls), label)
+                    for call, expected in zip(calls, expected_calls, strict=True):
+                        self.assertCall(call, expected, label)
+                        if "queue" in expected:
+                            self.assertEqual(call.queue, expected["queue"])
+                    before = [snapshot(c) for c in calls]
+                    self.replay_capture(name, start=start)
+                    self.assertEqual(
+                        [snapshot(c) for c in self.calls()], before, f"{label}: idempotent"
+                    )
+
     def test_own_captures(self):
         """Queues, dial outcomes, a ring group from a trunk, an attended transfer."""
-        for name, expected_calls in OWN_CAPTURE_CALLS.items():
-            with self.subTest(capture=name):
-                self.Call.search([]).unlink()
-                self.replay_capture(name)
-                calls = self.calls()
-                self.assertEqual(len(calls), len(expected_calls), name)
-                for call, expected in zip(calls, expected_calls, strict=True):
-                    self.assertCall(call, expected, name)
-                    if "queue" in expected:
-                        self.assertEqual(call.queue, expected["queue"])
-                before = [snapshot(c) for c in calls]
-                self.replay_capture(name, start=1795900000.0)
-                self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
+        self.check_captures(OWN_CAPTURE_CALLS, 1795900000.0)
 
     def test_pjsip_captures(self):
-        """Calls between chan_pjsip phones, and a ring group of a PJSIP and a
-        chan_sip phone: the same calls as with chan_sip."""
+        """Calls between chan_pjsip phones, and a ring group of a PJSIP phone
+        with another (chan_sip on 20): the same calls as with chan_sip."""
         users = {"alice": self.pbx_alice, "carol": self.pbx_carol}
         for login, device in PJSIP_DEVICES.items():
             users[login].channel_ids = [(0, 0, {"name": device})]
-        for name, expected_calls in PJSIP_CAPTURE_CALLS.items():
-            with self.subTest(capture=name):
-                self.Call.search([]).unlink()
-                self.replay_capture(name)
-                calls = self.calls()
-                self.assertEqual(len(calls), len(expected_calls), name)
-                for call, expected in zip(calls, expected_calls, strict=True):
-                    self.assertCall(call, expected, name)
-                before = [snapshot(c) for c in calls]
-                self.replay_capture(name, start=1795900000.0)
-                self.assertEqual([snapshot(c) for c in self.calls()], before, f"{name}: idempotent")
-        timeline = str(calls.timeline_html)
-        self.assertIn("Rang Carol (PJSIP/dave)", timeline)
+        self.check_captures(PJSIP_CAPTURE_CALLS, 1795900000.0)
+        self.assertIn("Rang Carol (PJSIP/dave)", str(self.calls().timeline_html))
 
     def test_outside_caller_finds_the_contact_as_it_rings(self):
         partner = self.env["res.partner"].create({"name": "Robert", "mobile": "06 12 34 56 78"})

@@ -3,7 +3,7 @@ import json
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
-from .common import CallsCase, capture_path, parse_capture
+from .common import ASTERISK_VERSIONS, CallsCase
 
 
 class TestInCallActions(CallsCase):
@@ -27,7 +27,7 @@ class TestInCallActions(CallsCase):
 
     def setUp(self):
         super().setUp()
-        events = parse_capture(capture_path("i2_blindtransfer"))
+        events = self.capture_events("i2_blindtransfer")
         bridged = max(i for i, e in enumerate(events) if e["Event"] == "BridgeEnter")
         self.replay(events[: bridged + 1])  # alice and bob talking
         self.call = self.calls()
@@ -98,73 +98,88 @@ class TestInCallActions(CallsCase):
     def test_a_parked_call_says_where_it_waits(self):
         """Real capture park_caller: bob parks alice (what the Park button
         sends), who waits in space 701, then hangs up."""
-        self.Call.search([]).unlink()
-        events = parse_capture(capture_path("park_caller"))
-        parked = next(i for i, e in enumerate(events) if e["Event"] == "ParkedCall")
-        self.env.cr.precommit.data.pop("bus.bus.values", None)
-        router = self.replay(events[: parked + 1])
-        call = self.calls()
-        self.assertEqual((call.status, call.parking_space), ("in_progress", "701"))
-        told = [
+        for version in ASTERISK_VERSIONS:
+            with self.subTest(asterisk=version):
+                self.use_asterisk(version)
+                events = self.capture_events("park_caller")
+                parked = next(i for i, e in enumerate(events) if e["Event"] == "ParkedCall")
+                self.env.cr.precommit.data.pop("bus.bus.values", None)
+                router = self.replay(events[: parked + 1])
+                call = self.calls()
+                self.assertEqual((call.status, call.parking_space), ("in_progress", "701"))
+                self.assertEqual(
+                    [(n["title"], n["message"]) for n in self.notices_to(self.bob)],
+                    [("Alice is parked in space 701", "Dial 701 from any phone to take the call.")],
+                )
+                start = 1795700000.0 + (parked + 1) * 0.05
+                self.replay(events[parked + 1 :], router=router, start=start)
+                self.assertEqual(
+                    (call.status, call.answered_by_id, call.parking_space),
+                    ("answered", self.bob, False),
+                )
+                timeline = str(call.timeline_html)
+                self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
+                self.assertIn("Alice hung up while parked in space 701 (5 s)", timeline)
+
+    def notices_to(self, user):
+        return [
             json.loads(v["message"])["payload"]
             for v in self.env.cr.precommit.data.get("bus.bus.values", [])
-            if json.loads(v["channel"])[1:] == ["res.partner", self.bob.partner_id.id]
+            if json.loads(v["channel"])[1:] == ["res.partner", user.partner_id.id]
             and json.loads(v["message"])["type"] == "simple_notification"
         ]
-        self.assertEqual(
-            [(n["title"], n["message"]) for n in told],
-            [("Alice is parked in space 701", "Dial 701 from any phone to take the call.")],
-        )
-        self.replay(events[parked + 1 :], router=router, start=1795700000.0 + (parked + 1) * 0.05)
-        self.assertEqual(
-            (call.status, call.answered_by_id, call.parking_space), ("answered", self.bob, False)
-        )
-        timeline = str(call.timeline_html)
-        self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
-        self.assertIn("Alice hung up while parked in space 701 (5 s)", timeline)
 
     def test_a_parked_call_nobody_takes_comes_back(self):
         """Real capture park_timeout: bob parks alice for 4 s; nobody takes her,
         so the PBX rings bob's phone again (comebacktoorigin), and he answers."""
-        self.Call.search([]).unlink()
-        events = parse_capture(capture_path("park_timeout"))
-        timed_out = next(i for i, e in enumerate(events) if e["Event"] == "ParkedCallTimeOut")
-        router = self.replay(events[: timed_out + 1])
-        call = self.calls()
-        self.assertEqual((call.status, call.parking_space), ("in_progress", False))
-        self.replay(events[timed_out + 1 :], router=router, start=1795700000.0 + timed_out * 0.05)
-        self.assertEqual(len(self.calls()), 1, "the call back is the same call")
-        self.assertEqual((call.status, call.answered_by_id), ("answered", self.bob))
-        self.assertEqual(
-            sorted(call.channel_ids.mapped("name")),
-            ["SIP/alice-00000000", "SIP/bob-00000001", "SIP/bob-00000002"],
-        )
-        self.assertEqual(set(call.channel_ids.mapped("user_id")), {self.alice, self.bob})
-        timeline = str(call.timeline_html)
-        self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
-        self.assertIn(
-            "Nobody took Alice from parking space 701 in 4 s: it rings SIP/bob again", timeline
-        )
-        self.assertEqual(timeline.count("Rang Bob (SIP/bob): popup sent"), 2)
+        for version in ASTERISK_VERSIONS:
+            with self.subTest(asterisk=version):
+                self.use_asterisk(version)
+                events = self.capture_events("park_timeout")
+                timed_out = next(
+                    i for i, e in enumerate(events) if e["Event"] == "ParkedCallTimeOut"
+                )
+                router = self.replay(events[: timed_out + 1])
+                call = self.calls()
+                self.assertEqual((call.status, call.parking_space), ("in_progress", False))
+                start = 1795700000.0 + timed_out * 0.05
+                self.replay(events[timed_out + 1 :], router=router, start=start)
+                self.assertEqual(len(self.calls()), 1, "the call back is the same call")
+                self.assertEqual((call.status, call.answered_by_id), ("answered", self.bob))
+                self.assertEqual(
+                    sorted(c.name.rpartition("-")[0] for c in call.channel_ids),
+                    [self.dev("alice"), self.dev("bob"), self.dev("bob")],
+                )
+                self.assertEqual(set(call.channel_ids.mapped("user_id")), {self.alice, self.bob})
+                timeline = str(call.timeline_html)
+                self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
+                self.assertIn(
+                    "Nobody took Alice from parking space 701 in 4 s: "
+                    f"it rings {self.dev('bob')} again",
+                    timeline,
+                )
+                self.assertEqual(timeline.count(f"Rang Bob ({self.dev('bob')}): popup sent"), 2)
 
     def test_a_parked_call_taken_from_another_phone(self):
         """Real capture park_retrieve: bob parks alice, carol's phone takes her
         from space 701 (an Originate into the parkedcalls context): carol's
         channel joins alice's call, and no second call is left behind."""
-        self.Call.search([]).unlink()
-        self.replay_capture("park_retrieve")
-        call = self.calls()
-        self.assertEqual(len(call), 1)
-        self.assertEqual((call.status, call.parking_space), ("answered", False))
-        self.assertEqual(call.user_ids, self.alice | self.bob | self.carol)
-        self.assertFalse(call.missed_user_ids)
-        timeline = str(call.timeline_html)
-        self.assertIn("Carol took Alice from parking space 701 after 3 s", timeline)
-        self.assertIn("Carol joined from call odoo-9a8b7c6d5e4f", timeline)
-        # Replayed after an outage: nothing doubles.
-        entries = len(call.timeline)
-        self.replay_capture("park_retrieve")
-        self.assertEqual((len(self.calls()), len(call.timeline)), (1, entries))
+        for version in ASTERISK_VERSIONS:
+            with self.subTest(asterisk=version):
+                self.use_asterisk(version)
+                self.replay_capture("park_retrieve")
+                call = self.calls()
+                self.assertEqual(len(call), 1)
+                self.assertEqual((call.status, call.parking_space), ("answered", False))
+                self.assertEqual(call.user_ids, self.alice | self.bob | self.carol)
+                self.assertFalse(call.missed_user_ids)
+                timeline = str(call.timeline_html)
+                self.assertIn("Carol took Alice from parking space 701 after 3 s", timeline)
+                self.assertIn("Carol joined from call odoo-9a8b7c6d5e4f", timeline)
+                # Replayed after an outage: nothing doubles.
+                entries = len(call.timeline)
+                self.replay_capture("park_retrieve")
+                self.assertEqual((len(self.calls()), len(call.timeline)), (1, entries))
 
     def test_park_is_gone_when_the_pbx_no_longer_parks(self):
         self.server.parking_lots = "default (701-720)"

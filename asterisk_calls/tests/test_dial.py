@@ -85,9 +85,9 @@ class TestClickToDial(CallsCase):
 
     def dial_on_two_phones(self, capture, channel_id, contact=True):
         """Bob clicks to dial Robert; his extension rings his two phones (the
-        captures' SIP/bob and SIP/carol), and Asterisk does what ``capture``
+        captures' bob and carol), and Asterisk does what ``capture``
         recorded for an Originate with that ``ChannelId``."""
-        self.pbx_carol.channel_ids.filtered(lambda c: c.name == "SIP/carol").write(
+        self.pbx_carol.channel_ids.filtered(lambda c: c.name == self.dev("carol")).write(
             {"pbx_user_id": self.pbx_bob.id}
         )
         self.pbx_bob.channel_ids.originate = True
@@ -194,6 +194,29 @@ class TestClickToDial(CallsCase):
         timeline = str(call.timeline_html)
         self.assertIn("Originate: rang Bob (SIP/carol) first", timeline)
         self.assertIn("Bob (SIP/carol) did not answer: CANCEL", timeline)
+
+    def test_two_phones_on_asterisk_22(self):
+        """The same click-to-dials recorded on Asterisk 22, whose phones are
+        PJSIP endpoints: the same calls and the same notices."""
+        self.use_asterisk("22")
+        cases = [
+            ("originate_local_dial_out", "odoo-7c8d9e0f1a2b", "answered", "success"),
+            ("originate_local_dial_busy", "odoo-8d9e0f1a2b3c", "busy", "warning"),
+            ("originate_local_auto_answer", "odoo-9e0f1a2b3c4d", "answered", "success"),
+            ("originate_local_auto_answer_busy", "odoo-0f1a2b3c4d5e", "busy", "warning"),
+        ]
+        for capture, channel_id, status, notice in cases:
+            with self.subTest(capture=capture):
+                self.Call.search([]).unlink()
+                call = self.dial_on_two_phones(capture, channel_id)
+                self.assertEqual(self.calls(), call)
+                self.assertEqual(
+                    (call.status, call.direction, call.user_ids), (status, "outbound", self.bob)
+                )
+                self.assertFalse(call.missed_user_ids)
+                self.assertEqual([n["type"] for n in self.notices_to(self.bob)], [notice])
+        timeline = str(call.timeline_html)
+        self.assertIn("Originate: rang Bob (PJSIP/carol) first", timeline)
 
     def test_why_no_call(self):
         Call = self.Call.with_user(self.alice)
