@@ -5,8 +5,11 @@ shard; each shard is a thread that runs batches of events in one transaction,
 each handler call in its own savepoint (a batch handler's call takes many
 events: see ``_groups``). The shard of an event is chosen by its call
 (``Linkedid``), so one call's events are handled in order while other calls
-proceed on the other shards. The shards are also the buffer that holds events
-while the database is unavailable: bounded, with overflow counted.
+proceed on the other shards. An event that concerns two calls (a channel that
+moves to an older call, a transfer, a parked call taken) waits until the other
+call's jobs read before it are committed (:meth:`Dispatcher.link`). The shards
+are also the buffer that holds events while the database is unavailable:
+bounded, with overflow counted.
 """
 
 import asyncio
@@ -62,6 +65,7 @@ class Job:
         "key",
         "batch",
         "independent",
+        "waits",
     )
 
     def __init__(
@@ -85,10 +89,37 @@ class Job:
         self.key = key
         self.batch = batch  # the handler takes a list of events
         self.independent = batch and independent  # may be gathered across others
+        self.waits = ()  # fences to be open before it runs (Dispatcher.link)
 
     @property
     def handler(self):
         return self.model, self.method
+
+    @property
+    def blocked(self):
+        return any(not fence.open for fence in self.waits)
+
+
+class Fence:
+    """Open once the jobs of ``from_key`` submitted before it are committed;
+    the next job of ``to_key`` waits for it."""
+
+    __slots__ = ("to_key", "open")
+
+    def __init__(self, to_key):
+        self.to_key = to_key
+        self.open = False
+
+
+class Marker(Job):
+    """A place in a shard, not a handler call: its fence opens when the batch
+    it is taken in commits."""
+
+    __slots__ = ("fence",)
+
+    def __init__(self, server_id, key, fence, received):
+        super().__init__(server_id, None, None, None, None, received, key)
+        self.fence = fence
 
 
 def _groups(jobs):
@@ -151,6 +182,7 @@ class Dispatcher:
         self._drop_logged = 0.0
         self._failure_logs = {}  # handler -> [last logged (monotonic), failures not logged]
         self._failure_log_lock = threading.Lock()
+        self._fences = {}  # key -> fences its next job waits for
 
     # -- producer side (asyncio thread) ---------------------------------------
 
@@ -172,9 +204,39 @@ class Dispatcher:
                         job.event.get("Event"),
                     )
                 return False
-            self._shards[hash(job.key) % len(self._shards)].append(job)
+            job.waits = self._fences.pop(job.key, ())
+            self._shard_of(job.key).append(job)
             self._cond.notify_all()
         return True
+
+    def _shard_of(self, key):
+        return self._shards[hash(key) % len(self._shards)]
+
+    def link(self, server_id, from_keys, to_key, received):
+        """The next job of ``to_key`` concerns the calls ``from_keys`` too: it
+        runs once every job of theirs submitted so far is committed (the
+        tracker then finds their channels as the PBX left them)."""
+        with self._cond:
+            target = self._shard_of(to_key)
+            for key in from_keys:
+                shard = self._shard_of(key)
+                if shard is target:  # one thread: in order already
+                    continue
+                fence = Fence(to_key)
+                shard.append(Marker(server_id, key, fence, received))
+                self._fences.setdefault(to_key, []).append(fence)
+            self._cond.notify_all()
+
+    def _open(self, markers):
+        """The batch holding ``markers`` committed (called with the lock held)."""
+        for marker in markers:
+            fence = marker.fence
+            fence.open = True
+            pending = self._fences.get(fence.to_key)
+            if pending and fence in pending:  # no job of to_key came yet
+                pending.remove(fence)
+                if not pending:
+                    del self._fences[fence.to_key]
 
     def oldest_pending(self):
         """Monotonic read time of the oldest event not yet committed, or None."""
@@ -262,13 +324,14 @@ class Dispatcher:
 
     def _take(self, index, shard):
         with self._cond:
-            while (not shard or self._held) and not self._stopping:
+            while (not shard or self._held or shard[0].blocked) and not self._stopping:
                 self._cond.wait(1.0)
             if self._stopping:
                 return None
-            count = min(len(shard), self.batch)
-            jobs = [shard.popleft() for _ in range(count)]
-            self._busy += count
+            jobs = []  # up to the first job whose fences are not all open
+            while shard and len(jobs) < self.batch and not shard[0].blocked:
+                jobs.append(shard.popleft())
+            self._busy += len(jobs)
             self._taken[index] = jobs
             return jobs
 
@@ -279,8 +342,10 @@ class Dispatcher:
             jobs = self._take(index, shard)
             if jobs is None:
                 return
+            markers = [job for job in jobs if type(job) is Marker]
             try:
-                self._run_jobs(jobs)
+                if len(markers) < len(jobs):
+                    self._run_jobs([job for job in jobs if type(job) is not Marker])
                 pause = 0.5
                 if self.db_down_since is not None:
                     _logger.info("%s: database is back, events flow again", self.dbname)
@@ -298,6 +363,7 @@ class Dispatcher:
                 pause = min(pause * 2, 5.0)
                 continue
             with self._cond:
+                self._open(markers)
                 self._busy -= len(jobs)
                 self._taken.pop(index, None)
                 self._cond.notify_all()

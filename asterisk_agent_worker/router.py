@@ -15,6 +15,12 @@ The router learns ``Uniqueid -> Linkedid`` from the events that carry both
 last value wins), remembers the Originates still waiting for their response
 per device, and forgets a channel some time after its ``Hangup`` (its ``Cdr``
 comes shortly before or after it).
+
+An event may concern two calls: a channel that joins an older call (it moves),
+a transfer or a parked call taken (they name a channel of another call). Such
+an event must be handled after the other call's earlier events, which are on
+another dispatch shard: ``follows`` says which calls it follows, for
+:meth:`~.dispatch.Dispatcher.link`.
 """
 
 import collections
@@ -83,6 +89,9 @@ class CallRouter:
         self._ended = collections.deque()  # (hangup time, uniqueid)
         self._originating = collections.defaultdict(collections.deque)  # device -> (t, linkedid)
         self._responded = {}  # linkedid -> time: answered before its DialBegin came
+        # (earlier call, later call) pairs of the last event: see the module doc
+        self.follows = []
+        self._moves = []  # (old, new linkedid) of the channels the last event moved
 
     def __len__(self):
         return len(self._linked)
@@ -96,16 +105,23 @@ class CallRouter:
             # itself reads a header (astman_get_header). Values must be hashable here.
             event = {k: v[0] if type(v) is list and v else v for k, v in event.items()}
         self._learn(event, now)
-        return self._route(event, now)
+        key = self._route(event, now)
+        named = {event[lkey] for _ukey, lkey in PAIRS if event.get(lkey)}
+        follows = {*self._moves, *((linkedid, key) for linkedid in named)}
+        self.follows = [(a, b) for a, b in follows if a and b and a != b]
+        return key
 
     def _learn(self, event, now):
         linked = self._linked
+        self._moves = []
         for ukey, lkey in PAIRS:
             uniqueid = event.get(ukey)
             if uniqueid:
                 linkedid = event.get(lkey)
-                if linkedid and linked.get(uniqueid) != linkedid:
+                if linkedid and (old := linked.get(uniqueid)) != linkedid:
                     linked[uniqueid] = linkedid
+                    if old:
+                        self._moves.append((old, linkedid))
         name = event.get("Event")
         if name == "Hangup":
             self._ended.append((now, event.get("Uniqueid")))

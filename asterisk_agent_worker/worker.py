@@ -365,6 +365,8 @@ class DatabaseService:
         event["_server_id"] = link.id
         event["_received"] = received + self.epoch_offset
         event["_linkedid"] = router.route(event, received)
+        for earlier, later in router.follows:
+            self.dispatcher.link(link.id, (earlier,), later, received)
         return event
 
     def _on_event(self, link, message, received):

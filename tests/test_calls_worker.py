@@ -10,6 +10,7 @@ import xmlrpc.client
 import pytest
 
 from odoo.addons.asterisk_calls.tests.expected import BURST, CAPTURE_CALLS
+from odoo.addons.asterisk_common.tests.captures import OWN_CAPTURES
 
 from .ami_simulator import SimulatorThread
 from .conftest import CAPTURES
@@ -123,6 +124,22 @@ def test_capture_through_the_worker(calls_db, sim, odoo, name):
         (c["id"], c["status"], c["talk_seconds"]) for c in found
     ]
     assert query(calls_db, "SELECT count(*) FROM asterisk_calls_channel") == before
+    assert node.errors() == []
+
+
+@pytest.mark.parametrize("capture", ["park_retrieve", "asterisk22/park_retrieve"])
+def test_a_channel_changing_calls_through_the_worker(calls_db, sim, odoo, capture):
+    """Real captures (Asterisk 20 and 22): carol's phone takes the parked
+    alice, and her channel takes alice's linkedid. Its events before the move
+    and after it are on two dispatch shards (of four): the new call's wait for
+    the old one's, so no empty call is left ringing."""
+    node, server_id = start(odoo, calls_db, sim, options={"asterisk_worker_threads": 4})
+    session = next(s for s in sim.sessions if s.authenticated)
+    sim.call(sim.sim.replay, session, os.path.join(OWN_CAPTURES, f"{capture}.raw"), 0.0)
+    wait_until(lambda: calls(calls_db, "c.ended_at IS NOT NULL"), 30, 0.2, "the call ended")
+    settled(calls_db, server_id)
+    found = calls(calls_db)
+    assert [(c["status"], c["channels"]) for c in found] == [("answered", 3)], found
     assert node.errors() == []
 
 

@@ -129,3 +129,92 @@ def test_latency_since_start_counts_every_event():
     dispatcher.latency_ms.update({1: 50, 2: 45, 100: 4, 900: 1})
     assert dispatcher.latency_since_start() == (100, (2, 100, 900))
     assert Dispatcher("idle").latency_since_start() == (0, (None, None, None))
+
+
+class OrderDispatcher(Dispatcher):
+    """Records the order of the committed jobs; jobs of ``slow`` take 0.3 s."""
+
+    def __init__(self, shards=2):
+        super().__init__("nodb", shards=shards)
+        self.ran = []
+        self.slow = set()
+
+    def _run_jobs(self, jobs):
+        if any(job.key in self.slow for job in jobs):
+            time.sleep(0.3)
+        self.ran.extend(job.event["name"] for job in jobs)
+
+
+def keys_on(dispatcher, same):
+    """Two call keys on different shards (or on the same one)."""
+    shards = {}
+    for n in range(1000):
+        shards.setdefault(id(dispatcher._shard_of(f"call.{n}")), []).append(f"call.{n}")
+    if same:
+        return next(keys[:2] for keys in shards.values() if len(keys) > 1)
+    first, second = list(shards.values())[:2]
+    return first[0], second[0]
+
+
+def job(key, name):
+    return Job(1, None, "asterisk_calls.call", "ami_call_events", {"name": name}, 0.0, key, True)
+
+
+def test_a_channel_moving_waits_for_its_old_call():
+    """carol leaves call X for call Y: Y's next job runs only once X's jobs
+    read before the move are committed, even on another (idle) shard."""
+    for same in (False, True):
+        check_move(same)
+
+
+def check_move(same):
+    dispatcher = OrderDispatcher()
+    old, new = keys_on(dispatcher, same)
+    dispatcher.slow.add(old)
+    dispatcher.start()
+    try:
+        dispatcher.submit(job(old, "carol rings (X)"))
+        dispatcher.link(1, (old,), new, 0.0)
+        dispatcher.submit(job(new, "carol joins Y"))
+        dispatcher.submit(job(new, "Y goes on"))
+        dispatcher.submit(job(old, "X after the move"))
+        wait_for(lambda: len(dispatcher.ran) == 4)
+        assert dispatcher.ran.index("carol rings (X)") < dispatcher.ran.index("carol joins Y")
+        assert dispatcher.ran.index("carol joins Y") < dispatcher.ran.index("Y goes on")
+        assert dispatcher.buffered == 0 and not dispatcher._fences
+    finally:
+        dispatcher.stop(timeout=2)
+
+
+def test_a_move_nobody_follows_leaves_nothing_behind():
+    dispatcher = OrderDispatcher()
+    old, new = keys_on(dispatcher, False)
+    dispatcher.start()
+    try:
+        dispatcher.link(1, (old,), new, 0.0)  # no job of the new call ever comes
+        wait_for(lambda: not dispatcher._fences and dispatcher.buffered == 0)
+        dispatcher.submit(job(new, "later"))
+        wait_for(lambda: dispatcher.ran == ["later"])
+    finally:
+        dispatcher.stop(timeout=2)
+
+
+def test_moves_in_both_directions_do_not_deadlock():
+    """X -> Y on one shard while Y -> X on the other (each waits only for
+    what was read before it): everything runs."""
+    dispatcher = OrderDispatcher()
+    x, y = keys_on(dispatcher, False)
+    dispatcher.slow.update({x, y})
+    dispatcher.start()
+    try:
+        dispatcher.submit(job(x, "x1"))
+        dispatcher.submit(job(y, "y1"))
+        dispatcher.link(1, (x,), y, 0.0)
+        dispatcher.submit(job(y, "y2"))
+        dispatcher.link(1, (y,), x, 0.0)
+        dispatcher.submit(job(x, "x2"))
+        wait_for(lambda: len(dispatcher.ran) == 4, timeout=10)
+        assert dispatcher.ran.index("x1") < dispatcher.ran.index("y2")
+        assert dispatcher.ran.index("y2") < dispatcher.ran.index("x2")
+    finally:
+        dispatcher.stop(timeout=2)

@@ -135,3 +135,24 @@ def test_a_parked_call_taken_or_back_stays_its_call():
         (parked_id,) = {e["ParkeeLinkedid"] for e, _key in events if e.get("ParkeeLinkedid")}
         assert [event for event, _key in parking] == ["ParkedCall", last], name
         assert {key for _event, key in parking} == {parked_id}, name
+
+
+def test_events_of_two_calls_follow_the_other_one():
+    """park_retrieve (Asterisk 20 and 22): the parked alice taken by carol's
+    originated channel (UnParkedCall names both calls), whose channel then
+    takes alice's linkedid (it moves): each time the router says that
+    alice's call follows carol's, so the dispatcher can order them."""
+    here = os.path.join(os.path.dirname(__file__), "captures")
+    for path in (os.path.join(here, "park_retrieve.raw"),
+                 os.path.join(here, "asterisk22", "park_retrieve.raw")):  # fmt: skip
+        router = CallRouter()
+        follows = []
+        for i, event in enumerate(parse_capture(path)):
+            router.route(event, float(i))
+            follows += [(event["Event"], *pair) for pair in router.follows]
+        (parked_id,) = {e["ParkeeLinkedid"] for e in parse_capture(path) if "ParkeeLinkedid" in e}
+        carol = "odoo-9a8b7c6d5e4f"
+        assert follows == [
+            ("UnParkedCall", carol, parked_id),
+            ("BridgeEnter", carol, parked_id),
+        ], path
