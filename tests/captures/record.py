@@ -265,10 +265,15 @@ def uac_alice(service: str, mode: str, ms: int = 0) -> list[str]:
     bye (hangs up ``ms`` after the answer), bye_rtp (the same, sending RTP meanwhile),
     wait (for Asterisk's BYE), cancel
     (``ms`` after the 180), reject (expects a 4xx-6xx)."""
+    return _uac("alice", 5060, 5063, 16000, service, mode, ms)
+
+
+def _uac(phone, asterisk_port, port, media, service, mode, ms):
+    """sipp calling ``service`` with ``sipp/uac_{phone}_{mode}.xml``."""
     return [
-        f"{ASTERISK}:5060",
+        f"{ASTERISK}:{asterisk_port}",
         "-sf",
-        str(SIPP_DIR / f"uac_alice_{mode}.xml"),
+        str(SIPP_DIR / f"uac_{phone}_{mode}.xml"),
         "-s",
         service,
         "-d",
@@ -276,9 +281,9 @@ def uac_alice(service: str, mode: str, ms: int = 0) -> list[str]:
         "-i",
         "127.0.0.1",
         "-p",
-        "5063",
+        str(port),
         "-mp",
-        "16000",
+        str(media),
     ]
 
 
@@ -303,21 +308,7 @@ def uas(port: int, mode: str, ms: int = 0, media: int = 17000) -> list[str]:
 def uac_erin(service: str, mode: str, ms: int = 0) -> list[str]:
     """erin, a PJSIP endpoint (digest auth, transport 127.0.0.1:5062), calls
     ``service`` from 127.0.0.1:5064; ``mode``: bye or reject (as uac_alice)."""
-    return [
-        f"{ASTERISK}:5062",
-        "-sf",
-        str(SIPP_DIR / f"uac_erin_{mode}.xml"),
-        "-s",
-        service,
-        "-d",
-        str(ms),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        "5064",
-        "-mp",
-        "16200",
-    ]
+    return _uac("erin", 5062, 5064, 16200, service, mode, ms)
 
 
 def uac_trunk(did: str, ms: int) -> list[str]:

@@ -1,31 +1,12 @@
 import { registry } from "@web/core/registry";
-import { user } from "@web/core/user";
 import { screenshot } from "@asterisk_common/../tests/tours/screenshot";
-
-function services() {
-    return odoo.__WOWL_DEBUG__.root.env.services;
-}
+import { testPopupStep } from "@asterisk_calls/../tests/tours/test_popup_step";
 
 // A known contact calls: the popup names them, opens their form, whose Calls
 // button lists their calls; then the calls reports.
 registry.category("web_tour.tours").add("asterisk_calls_contact_calls", {
     steps: () => [
-        {
-            trigger: ".o_main_navbar",
-            async run() {
-                const { orm, bus_service } = services();
-                const [pbxUser] = await orm.search("asterisk_common.user", [
-                    ["user_id", "=", user.userId],
-                ]);
-                await orm.call("asterisk_common.user", "action_test_popup", [[pbxUser]], {
-                    caller_name: "Robert Calls",
-                    caller_number: "06 71 82 93 04",
-                });
-                // the test server never gets PostgreSQL's NOTIFY: a new
-                // subscription makes it send what is pending
-                await bus_service.addChannel("asterisk_calls_contact_tour");
-            },
-        },
+        testPopupStep("Robert Calls", "06 71 82 93 04", "asterisk_calls_contact_tour"),
         { trigger: ".o_asterisk_call_popup .o_asterisk_caller_number:contains(+33671829304)" },
         { trigger: ".o_asterisk_call_popup .o_asterisk_open_partner:contains(Robert Calls)" },
         screenshot("popup"),

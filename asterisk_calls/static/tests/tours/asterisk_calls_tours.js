@@ -1,6 +1,7 @@
 import { registry } from "@web/core/registry";
 import { user } from "@web/core/user";
 import { screenshot } from "@asterisk_common/../tests/tours/screenshot";
+import { testPopupStep } from "@asterisk_calls/../tests/tours/test_popup_step";
 
 const HOSTILE = '<img src=x onerror="window.__pbx_xss=1">';
 
@@ -12,22 +13,7 @@ function services() {
 // popup opens the caller's contact.
 registry.category("web_tour.tours").add("asterisk_calls_popup", {
     steps: () => [
-        {
-            trigger: ".o_main_navbar",
-            async run() {
-                const { orm, bus_service } = services();
-                const [pbxUser] = await orm.search("asterisk_common.user", [
-                    ["user_id", "=", user.userId],
-                ]);
-                await orm.call("asterisk_common.user", "action_test_popup", [[pbxUser]], {
-                    caller_name: HOSTILE,
-                    caller_number: "06 12 34 56 78",
-                });
-                // A new subscription makes the server send what is pending
-                // (the test server never gets PostgreSQL's NOTIFY).
-                await bus_service.addChannel("asterisk_calls_tour");
-            },
-        },
+        testPopupStep(HOSTILE, "06 12 34 56 78", "asterisk_calls_tour"),
         {
             trigger: ".o_asterisk_call_popup .o_asterisk_caller_name",
             run() {
@@ -167,20 +153,7 @@ function checkReachable(element, what) {
 
 registry.category("web_tour.tours").add("asterisk_calls_popup_phone", {
     steps: () => [
-        {
-            trigger: ".o_main_navbar",
-            async run() {
-                const { orm, bus_service } = services();
-                const [pbxUser] = await orm.search("asterisk_common.user", [
-                    ["user_id", "=", user.userId],
-                ]);
-                await orm.call("asterisk_common.user", "action_test_popup", [[pbxUser]], {
-                    caller_name: LONG_NAME,
-                    caller_number: "06 98 76 54 32",
-                });
-                await bus_service.addChannel("asterisk_calls_phone_tour");
-            },
-        },
+        testPopupStep(LONG_NAME, "06 98 76 54 32", "asterisk_calls_phone_tour"),
         { trigger: ".o_asterisk_call_popup .o_asterisk_open_partner:contains(Robert Phone-Screen)" },
         {
             trigger: ".o_asterisk_call_popup:contains(Call back about the delivery)",
