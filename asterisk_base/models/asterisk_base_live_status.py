@@ -30,9 +30,8 @@ BUS_TYPE = "asterisk_base.live_status"
 NOTIFY_INTERVAL = 1.0  # seconds between two notifications about one server
 ASK_TIMEOUT = 5.0  # seconds Asterisk has to answer each status action
 # An open page says so every WATCH_HEARTBEAT seconds (live_status.js, told by
-# live_status()); it is
-# taken for closed WATCH_SECONDS after it last did. Long enough for a browser
-# that slows the timers of a hidden tab to once a minute.
+# live_status()); it is taken for closed WATCH_SECONDS after it last did: long
+# enough for a browser that slows the timers of a hidden tab to once a minute.
 WATCH_HEARTBEAT = 40
 WATCH_SECONDS = 150
 # One refresh: these actions, queued together and sent at once by the worker.
@@ -562,8 +561,8 @@ class LiveStatus(models.AbstractModel):
 class LiveStatusWatch(models.Model):
     """One row per server whose live status page is open somewhere: until
     when it is, as the page last said. Written with SQL by the pages (at most
-    once every half minute per server, whatever the number of tabs), read by
-    the event handlers."""
+    once a heartbeat per server, whatever the number of tabs), read by the
+    event handlers."""
 
     _name = "asterisk_base.live_status_watch"
     _description = "PBX Live Status Page Open"

@@ -8,7 +8,6 @@ import { standardActionServiceProps } from "@web/webclient/actions/action_servic
 // Wait this long after a bus message before fetching: a burst of changes
 // (a call starting rings several devices) gives one fetch.
 const DEBOUNCE_MS = 400;
-
 const LEVEL_CLASSES = {
     success: "text-bg-success",
     warning: "text-bg-warning",
