@@ -8,7 +8,8 @@ still be handled in order with the rest of their call (same dispatch shard):
   neither on failure (``Uniqueid: <unknown>``, ``Channel: Local/busy@demo``);
 - the ``DialBegin``/``DialEnd`` of an Originate have no calling channel, only
   ``DestUniqueid``/``DestLinkedid``;
-- transfer and parking events name their channels with prefixed keys.
+- transfer, parking and pickup events name their channels with prefixed keys
+  (``Pickup`` goes to the call picked up, ``Target*``, not to the picker's).
 
 The router learns ``Uniqueid -> Linkedid`` from the events that carry both
 (Asterisk moves a channel to the oldest linkedid of a bridge it joins, so the
@@ -37,6 +38,7 @@ PAIRS = (
     ("TransferTargetUniqueid", "TransferTargetLinkedid"),
     ("ParkeeUniqueid", "ParkeeLinkedid"),
     ("RetrieverUniqueid", "RetrieverLinkedid"),
+    ("TargetUniqueid", "TargetLinkedid"),
 )
 # Keys that name a channel without its linkedid, most specific first.
 UNIQUE_KEYS = (
@@ -135,6 +137,8 @@ class CallRouter:
                 self._originating[device].append((now, linkedid))
 
     def _route(self, event, now):
+        if event.get("Event") == "Pickup" and event.get("TargetLinkedid"):
+            return event["TargetLinkedid"]
         linkedid = event.get("Linkedid")
         if linkedid:
             return linkedid

@@ -156,3 +156,18 @@ def test_events_of_two_calls_follow_the_other_one():
             ("UnParkedCall", carol, parked_id),
             ("BridgeEnter", carol, parked_id),
         ], path
+
+
+def test_a_pickup_goes_to_the_call_picked_up():
+    """pickup_ringing (Asterisk 20 and 22): carol's phone picks up the call
+    ringing on bob's; Pickup names carol's channel (Linkedid: her own call)
+    and bob's (Target*): it is routed to the call picked up, after carol's."""
+    here = os.path.join(os.path.dirname(__file__), "captures")
+    for path in (os.path.join(here, "pickup_ringing.raw"),
+                 os.path.join(here, "asterisk22", "pickup_ringing.raw")):  # fmt: skip
+        router = CallRouter()
+        for i, event in enumerate(parse_capture(path)):
+            key = router.route(event, float(i))
+            if event["Event"] == "Pickup":
+                assert key == event["TargetLinkedid"] != event["Linkedid"], path
+                assert router.follows == [(event["Linkedid"], key)], path

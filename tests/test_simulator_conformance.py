@@ -672,6 +672,7 @@ NOT_SIMULATED = {
     "inbound_followme_voicemail": "a follow-me through a Local channel answering itself",
     "park_timeout": "the parking timeout calling the parker back (replayed into Odoo)",
     "park_retrieve": "a parked call taken from its space (replayed into Odoo)",
+    "pickup_ringing": "a call pickup (Pickup()) from another phone (replayed into Odoo)",
     **dict.fromkeys(
         ["pjsip_call_answered", "pjsip_call_busy", "pjsip_call_noanswer", "pjsip_ring_group"],
         "calls from a PJSIP phone: the simulator's phones are chan_sip ones (replayed into Odoo)",

@@ -372,6 +372,11 @@ class AsteriskCall(models.Model):
                 queue=entry.get("queue"),
                 wait=entry.get("holdtime") or "?",
             ),
+            "pickup": lambda: _(
+                "%(by)s picked up the call ringing on %(device)s",
+                by=entry.get("by") or "?",
+                device=self._device_text(entry),
+            ),
             "parked": lambda: _(
                 "%(by)s parked %(who)s in space %(space)s (lot %(lot)s)",
                 by=entry.get("by") or "?",

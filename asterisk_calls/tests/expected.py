@@ -344,6 +344,26 @@ OWN_CAPTURE_CALLS = {
             "cdr": ("ANSWERED", 7, 6),
         }
     ],
+    # bob's phone rings; carol's takes the call (Pickup(bob@demo), an Originate)
+    "pickup_ringing": [
+        {
+            "status": "answered",
+            "direction": "internal",
+            "caller_number": "201",
+            "caller_name": "Alice",
+            "called_number": "bob",
+            "called_name": "Carol",
+            "users": ["alice", "bob", "carol"],
+            "answered_by": "carol",
+            "missed": [],
+            "originated": False,
+            "transferred": False,
+            "ring_seconds": 3,
+            "talk_seconds": 4,
+            "channels": 3,
+            "cdr": ("ANSWERED", 7, 4),
+        }
+    ],
 }
 # 50 Originates of Local/100@demo with CallerID "Burst N" <700N>, Wait(1).
 BURST = {
@@ -354,7 +374,6 @@ BURST = {
     "talk_seconds": 1,
     "channels": 2,
 }
-# Captures without calls (security events, config actions, registrations).
 
 # PJSIP phones (tests/captures/pjsip_*, chan_pjsip of the same Asterisk 20): the
 # tests give alice the PJSIP endpoint erin and carol the endpoint dave.
@@ -439,6 +458,7 @@ PJSIP_CAPTURE_CALLS = {
     ],
 }
 
+# Captures without calls (security events, config actions, registrations).
 NO_CALLS = (
     "e_failed_ami_logins_watcher",
     "f_failed_sip_register",

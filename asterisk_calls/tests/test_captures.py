@@ -126,6 +126,21 @@ class TestCaptures(CallsCase):
         self.check_captures(PJSIP_CAPTURE_CALLS, 1795900000.0)
         self.assertIn("Rang Carol (PJSIP/dave)", str(self.calls().timeline_html))
 
+    def test_a_call_picked_up_from_another_phone(self):
+        """pickup_ringing: carol's phone takes the call ringing on bob's; the
+        timeline says who picked up whose call, bob missed nothing."""
+        for version in ASTERISK_VERSIONS:
+            with self.subTest(asterisk=version):
+                self.use_asterisk(version)
+                self.replay_capture("pickup_ringing")
+                call = self.calls()
+                self.assertEqual(call.answered_by_id, self.carol)
+                self.assertFalse(call.missed_user_ids)
+                self.assertIn(
+                    f"Carol picked up the call ringing on Bob ({self.dev('bob')})",
+                    str(call.timeline_html),
+                )
+
     def test_outside_caller_finds_the_contact_as_it_rings(self):
         partner = self.env["res.partner"].create({"name": "Robert", "mobile": "06 12 34 56 78"})
         self.env.cr.postcommit.run()

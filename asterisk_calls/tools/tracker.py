@@ -248,7 +248,9 @@ class Tracker:
             if not self.live(call):
                 return None
             chan = self._new_channel(call, event, prefix, uniqueid, linkedid, name, t)
-        elif linkedid and chan["linkedid"] != linkedid:
+        elif linkedid and chan["linkedid"] != linkedid and not chan["ended_at"]:
+            # (a channel that hung up moves no more: an event naming its old
+            # call is one replayed after an outage)
             self._move(chan, linkedid, t)
         return chan
 
@@ -847,6 +849,14 @@ class Tracker:
         # Under load Asterisk may answer an Originate before the channel's
         # Newchannel: a response naming its channel starts the call.
         known = clean(event.get("Uniqueid"))
+        if known and event.get("Response") == "Success":
+            chan = self.channels.get(known)
+            if known != linkedid or (chan is not None and chan["linkedid"] != linkedid):
+                # The Originate's channel is another call's: it took the place
+                # of another phone's (a pickup: Asterisk 20 answers with the
+                # channel picked up, capture pickup_ringing), or it joined an
+                # older call, whose call was not originated.
+                return
         call = self.call(linkedid, t, create=bool(known))
         if call is None:
             return
@@ -970,6 +980,27 @@ class Tracker:
             user_id=user_id,
             user=self.directory.user_name(user_id) if user_id else "",
             **extra,
+        )
+
+    # -- call pickup ------------------------------------------------------------------
+
+    def on_Pickup(self, event, t):
+        """A phone took the call ringing on another (Pickup(), a pickup
+        group's code): the picker answers it (its channel joins the call)."""
+        target, call = self._chan_and_call(event, t, "Target")
+        if call is None:
+            return
+        picker = self.channel(event, t)
+        if picker is not None and picker["user_id"]:
+            self._add_user(call, "user_ids", picker["user_id"])
+        self._log_chan(
+            call,
+            t,
+            "pickup",
+            f"pickup:{event.get('Uniqueid')}",
+            target,
+            by=self._who(picker) if picker else clean(event.get("Channel")),
+            by_user_id=picker["user_id"] if picker else None,
         )
 
     # -- parking (res_parking) -------------------------------------------------------

@@ -461,6 +461,32 @@ async def sc_pjsip_ring_group(rec, out):
     )
 
 
+async def sc_pickup_ringing(rec, out):
+    start = len(rec.messages)
+    phones = await run_phones(
+        rec,
+        out,
+        {"bob": uas(5070, "ring"), "carol": uas(5090, "answer", 1000, media=17100)},
+        "alice",
+        uac_alice("bob", "bye", 4000),
+    )
+    await rec.wait_for(lambda m: m.is_event("DialState"), start=start)
+    await asyncio.sleep(2.0)
+    # carol's phone picks up the call ringing on bob's (directed pickup of
+    # the extension alice dialled): an Originate running Pickup(bob@demo)
+    await rec.action(
+        "Originate",
+        Channel=dev("carol"),
+        Application="Pickup",
+        Data="bob@demo",
+        CallerID='"Pickup" <bob>',
+        Timeout="30000",
+        Async="true",
+        ChannelId="odoo-4b5c6d7e8f90",
+    )
+    return phones
+
+
 async def park_after_bridge(rec, start, **headers):
     """1 s after alice and bob are bridged, what Odoo's Park button sends when
     bob parks his caller (action_park); ``headers`` add to it."""
@@ -818,6 +844,13 @@ SCENARIOS = {
         "is cancelled, bob (chan_sip) answers after 2 s of ringing; erin hangs up (BYE) 3 s "
         "after the answer",
         sc_pjsip_ring_group,
+    ),
+    "pickup_ringing": (
+        "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)); bob rings and never answers; 2 s after "
+        "DialState, AMI Originate (async) Channel=SIP/carol Application=Pickup Data=bob@demo "
+        "ChannelId odoo-4b5c6d7e8f90; carol answers after 1 s and takes the call ringing on "
+        "bob's phone (bob is cancelled); alice hangs up (BYE) 4 s after the pickup",
+        sc_pickup_ringing,
     ),
     "park_timeout": (
         "sipp UAC alice -> bob (Dial(SIP/bob,20,tT)), bob answers after 1 s; 1 s after the "
