@@ -94,6 +94,7 @@ class CallRouter:
         # (earlier call, later call) pairs of the last event: see the module doc
         self.follows = []
         self._moves = []  # (old, new linkedid) of the channels the last event moved
+        self._named = []  # the linkedids the last event names
 
     def __len__(self):
         return len(self._linked)
@@ -108,22 +109,26 @@ class CallRouter:
             event = {k: v[0] if type(v) is list and v else v for k, v in event.items()}
         self._learn(event, now)
         key = self._route(event, now)
-        named = {event[lkey] for _ukey, lkey in PAIRS if event.get(lkey)}
-        follows = {*self._moves, *((linkedid, key) for linkedid in named)}
-        self.follows = [(a, b) for a, b in follows if a and b and a != b]
+        follows = self._moves  # (old, new): never equal
+        for linkedid in self._named:
+            if linkedid != key and key:
+                follows.append((linkedid, key))
+        self.follows = list(dict.fromkeys(follows)) if len(follows) > 1 else follows
         return key
 
     def _learn(self, event, now):
         linked = self._linked
-        self._moves = []
+        self._moves, self._named = [], []
         for ukey, lkey in PAIRS:
             uniqueid = event.get(ukey)
             if uniqueid:
                 linkedid = event.get(lkey)
-                if linkedid and (old := linked.get(uniqueid)) != linkedid:
-                    linked[uniqueid] = linkedid
-                    if old:
-                        self._moves.append((old, linkedid))
+                if linkedid:
+                    self._named.append(linkedid)
+                    if (old := linked.get(uniqueid)) != linkedid:
+                        linked[uniqueid] = linkedid
+                        if old:
+                            self._moves.append((old, linkedid))
         name = event.get("Event")
         if name == "Hangup":
             self._ended.append((now, event.get("Uniqueid")))
