@@ -1,3 +1,4 @@
+import json
 import os
 
 from odoo.tests import TransactionCase, new_test_user
@@ -12,6 +13,7 @@ __all__ = ["ASTERISK_VERSIONS", "CallsCase", "capture_path", "parse_capture"]
 # again on Asterisk 22, which has no chan_sip: the same phones as PJSIP
 # endpoints (tests/captures/asterisk22/README.md).
 ASTERISK_VERSIONS = ("20", "22")
+TECHS = {"20": "SIP", "22": "PJSIP"}  # the phones' driver on each
 ASTERISK22_CAPTURES = os.path.join(OWN_CAPTURES, "asterisk22")
 PHONES = ("alice", "bob", "carol")  # chan_sip peers on 20, PJSIP endpoints on 22
 
@@ -83,7 +85,8 @@ class CallsCase(TransactionCase):
         """Replay the captures recorded on Asterisk ``version`` from now on,
         the users' phones named as that PBX names them."""
         self.asterisk = version
-        tech, other = ("PJSIP", "SIP") if version == "22" else ("SIP", "PJSIP")
+        tech = TECHS[version]
+        other = next(t for t in TECHS.values() if t != tech)
         channels = self.env["asterisk_common.user_channel"].search(
             [("name", "in", [f"{other}/{phone}" for phone in PHONES])]
         )
@@ -93,7 +96,7 @@ class CallsCase(TransactionCase):
 
     def dev(self, phone):
         """The device of ``phone`` on the PBX replayed."""
-        return f"{'PJSIP' if self.asterisk == '22' else 'SIP'}/{phone}"
+        return f"{TECHS[self.asterisk]}/{phone}"
 
     def replay(self, events, batch=7, start=1795700000.0, step=0.05, router=None):
         """Feed ``events`` to the tracker as the worker does: routed, stamped,
@@ -128,6 +131,18 @@ class CallsCase(TransactionCase):
 
     def replay_capture(self, name, **kwargs):
         return self.replay(self.capture_events(name), **kwargs)
+
+    def notices_to(self, user):
+        """The notifications (``simple_notification``) this transaction sends ``user``."""
+        return [
+            message["payload"]
+            for channel, message in (
+                (json.loads(v["channel"]), json.loads(v["message"]))
+                for v in self.env.cr.precommit.data.get("bus.bus.values", [])
+            )
+            if channel[1:] == ["res.partner", user.partner_id.id]
+            and message["type"] == "simple_notification"
+        ]
 
     def calls(self):
         return self.Call.search([("server_id", "=", self.server.id)], order="id")

@@ -1,5 +1,3 @@
-import json
-
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
@@ -120,14 +118,6 @@ class TestInCallActions(CallsCase):
                 timeline = str(call.timeline_html)
                 self.assertIn("Bob parked Alice in space 701 (lot default)", timeline)
                 self.assertIn("Alice hung up while parked in space 701 (5 s)", timeline)
-
-    def notices_to(self, user):
-        return [
-            json.loads(v["message"])["payload"]
-            for v in self.env.cr.precommit.data.get("bus.bus.values", [])
-            if json.loads(v["channel"])[1:] == ["res.partner", user.partner_id.id]
-            and json.loads(v["message"])["type"] == "simple_notification"
-        ]
 
     def test_a_parked_call_nobody_takes_comes_back(self):
         """Real capture park_timeout: bob parks alice for 4 s; nobody takes her,

@@ -1,4 +1,3 @@
-import json
 import time
 from datetime import timedelta
 
@@ -104,17 +103,6 @@ class TestClickToDial(CallsCase):
         self.env.cr.precommit.data.pop("bus.bus.values", None)
         self.replay_capture(capture, start=time.time())
         return call
-
-    def notices_to(self, user):
-        return [
-            message["payload"]
-            for channel, message in (
-                (json.loads(v["channel"]), json.loads(v["message"]))
-                for v in self.env.cr.precommit.data.get("bus.bus.values", [])
-            )
-            if channel[1:] == ["res.partner", user.partner_id.id]
-            and message["type"] == "simple_notification"
-        ]
 
     def test_two_phones_my_answer_is_not_the_answer(self):
         call = self.dial_on_two_phones("originate_local_dial_out", "odoo-7c8d9e0f1a2b")

@@ -473,18 +473,25 @@ async def sc_pickup_ringing(rec, out):
     await rec.wait_for(lambda m: m.is_event("DialState"), start=start)
     await asyncio.sleep(2.0)
     # carol's phone picks up the call ringing on bob's (directed pickup of
-    # the extension alice dialled): an Originate running Pickup(bob@demo)
+    # the extension alice dialled)
+    await carol_takes(
+        rec, "odoo-4b5c6d7e8f90", '"Pickup" <bob>', Application="Pickup", Data="bob@demo"
+    )
+    return phones
+
+
+async def carol_takes(rec, channel_id, callerid, **target):
+    """carol's phone takes a call waiting elsewhere: an Originate of her phone
+    running ``target`` (Context/Exten/Priority or Application/Data)."""
     await rec.action(
         "Originate",
         Channel=dev("carol"),
-        Application="Pickup",
-        Data="bob@demo",
-        CallerID='"Pickup" <bob>',
+        **target,
+        CallerID=callerid,
         Timeout="30000",
         Async="true",
-        ChannelId="odoo-4b5c6d7e8f90",
+        ChannelId=channel_id,
     )
-    return phones
 
 
 async def park_after_bridge(rec, start, **headers):
@@ -548,18 +555,15 @@ async def sc_park_retrieve(rec, out):
     await park_after_bridge(rec, start)
     await rec.wait_for(lambda m: m.is_event("ParkedCall"), start=start)
     await asyncio.sleep(2.0)
-    # carol takes the call from its space: an Originate of her phone to it
-    # (what a click-to-dial to 701 sends when the context reaches parkedcalls)
-    await rec.action(
-        "Originate",
-        Channel=dev("carol"),
+    # carol takes the call from its space (what a click-to-dial to 701 sends
+    # when the context reaches parkedcalls)
+    await carol_takes(
+        rec,
+        "odoo-9a8b7c6d5e4f",
+        '"Parked call" <701>',
         Context="parkedcalls",
         Exten="701",
         Priority="1",
-        CallerID='"Parked call" <701>',
-        Timeout="30000",
-        Async="true",
-        ChannelId="odoo-9a8b7c6d5e4f",
     )
     return phones
 
