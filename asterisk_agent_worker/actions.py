@@ -58,6 +58,23 @@ class ActionRunner:
         for row in await self.orm(claim):
             self.loop.create_task(self._execute(row))
 
+    @staticmethod
+    async def _send_prelude(link, row):
+        """Send the row's prelude, pipelined (written in order before the
+        first reply is awaited; Asterisk runs one session's actions in
+        order): one round trip, not one each. The first failure, or None."""
+        prelude = row.get("prelude") or []
+        if not prelude:
+            return None
+        replies = await asyncio.gather(
+            *(link.client.send_action(dict(m), timeout=row["timeout"] or None) for m in prelude)
+        )
+        for message, reply in zip(prelude, replies, strict=True):
+            if not reply.ok:
+                why = reply.message or "Asterisk answered with an error."
+                return f"{message.get('Action')}: {why}"
+        return None
+
     async def _execute(self, row):
         link = self.links().get(row["server_id"])
         action = dict(row["payload"], ActionID=row["action_uid"])
@@ -66,10 +83,15 @@ class ActionRunner:
             state, error = "failed", "The server disconnected before the action was sent."
         else:
             try:
-                result = await link.client.send_action(action, timeout=row["timeout"] or None)
-                reply = result.to_dict()
-                if not result.ok:
-                    state, error = "failed", result.message or "Asterisk answered with an error."
+                error = await self._send_prelude(link, row)
+                if error:
+                    state = "failed"
+                else:
+                    result = await link.client.send_action(action, timeout=row["timeout"] or None)
+                    reply = result.to_dict()
+                    if not result.ok:
+                        state = "failed"
+                        error = result.message or "Asterisk answered with an error."
             except AmiError as e:
                 state, error = "failed", f"{type(e).__name__}: {e}"
 

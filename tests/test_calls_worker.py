@@ -391,6 +391,46 @@ def test_click_to_dial_my_phone_fails_and_i_am_told_why(
     assert node.errors() == []
 
 
+def test_click_to_dial_on_my_two_phones_through_odoo_dialplan(calls_db, sim, odoo):
+    """bob's two phones (the captures' bob and carol): the worker adds the
+    odoo-originate context when it connects and again before the Originate;
+    both phones ring with the header, bob answers, then the number is dialled."""
+    query(
+        calls_db,
+        "UPDATE asterisk_common_user_channel SET pbx_user_id = "
+        "(SELECT pbx_user_id FROM asterisk_common_user_channel WHERE name = 'SIP/bob'), "
+        "originate = true, auto_answer = true WHERE name IN ('SIP/bob', 'SIP/carol')",
+    )
+    node, server_id = start(odoo, calls_db, sim)
+
+    def dialplan_ready():
+        (ready,) = query(
+            calls_db,
+            "SELECT originate_dialplan FROM asterisk_common_server WHERE id = %s",
+            [server_id],
+        )[0]
+        return ready
+
+    wait_until(dialplan_ready, 10, message="the dialplan added on connect")
+    sim.set_phone("bob", ("answer", 1))
+    sim.set_phone("carol", "ring")
+    sim.set_phone("provider", ("answer", 1, 2))
+    before = len(sim.actions_received)
+    result = click_to_dial(node, "bob", "0612345678")
+    assert result["device"] == "SIP/bob, SIP/carol"
+    call = call_of(calls_db, result["call_id"])
+    sent = [a for a in sim.actions_received[before:] if a.get("Action") != "Ping"]
+    names = [a.get("Action") for a in sent]
+    assert names == ["DialplanExtensionAdd"] * 6 + ["Originate"], names
+    originate = sent[-1]
+    assert originate["Channel"] == "Local/ring@odoo-originate"
+    assert (call["status"], call["direction"], call["users"]) == ("answered", "outbound", ["bob"])
+    assert call["missed"] == []
+    told = wait_until(lambda: notifications(calls_db, "bob"), 20, 0.2, "bob told")
+    assert [n["type"] for n in told] == ["success"], told
+    assert node.errors() == []
+
+
 def test_click_to_dial_the_other_side_is_busy(calls_db, sim, odoo):
     node, _ = start(odoo, calls_db, sim)
     sim.set_phone("carol", "busy")

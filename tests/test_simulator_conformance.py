@@ -394,6 +394,32 @@ OWN_PLANS = {
         },
         None,
     ),
+    # The same calls through Odoo's odoo-originate context, installed by the
+    # capture's DialplanExtensionAdd actions: ;2 runs Dial(${ODOO_DEVICES},...)
+    # with a pre-dial handler (b()) adding the auto-answer header on each phone,
+    # or none (empty ODOO_DIAL_OPTIONS). carol's 180 came first in two of them.
+    "originate_ring_auto_answer": (
+        {
+            1: lambda sim: (
+                phones(carol="ring", provider=("answer", 1.0, 2.0))(sim),
+                races(first_ringing="carol")(sim),
+            )
+        },
+        None,
+    ),
+    "originate_ring_auto_answer_busy": (
+        {
+            1: lambda sim: (
+                phones(carol="ring", provider="busy")(sim),
+                races(first_ringing="carol")(sim),
+            )
+        },
+        None,
+    ),
+    "originate_ring_no_header": (
+        {1: phones(carol="ring", provider=("answer", 1.0, 2.0))},
+        None,
+    ),
     "originate_hangup_ringing": (
         {1: phones(bob="ring")},
         _rewrite("SIP/bob-0000005d", "SIP/bob-"),
@@ -588,6 +614,9 @@ ORDER_VARIES = {
     "originate_local_dial_busy",
     "originate_local_auto_answer",
     "originate_local_auto_answer_busy",
+    "originate_ring_auto_answer",
+    "originate_ring_auto_answer_busy",
+    "originate_ring_no_header",
     # the end of a bridged call: the caller's thread and the callee's race (six
     # recordings of each, as many orders; tests/captures/README.md)
     "outbound_trunk",
@@ -685,6 +714,128 @@ def test_own_captures_all_checked():
     names = {p.name.removesuffix(".raw") for p in OWN_CAPTURES.glob("*.raw")}
     assert names == set(OWN_PLANS) | set(NOT_SIMULATED)
     assert not set(OWN_PLANS) & set(NOT_SIMULATED)
+
+
+def test_dialplan_extension_add_and_remove():
+    """pbx_config.c's DialplanExtensionAdd / DialplanExtensionRemove: their
+    replies and errors, what ``dialplan show`` lists, a ``dialplan reload``
+    emptying a context they created, and the ``system`` write class both need
+    (the Odoo context comes from capture originate_ring_auto_answer)."""
+    ring = {"Context": "odoo-originate", "Extension": "ring", "Application": "NoOp"}
+
+    def action(aid: str, **headers) -> bytes:
+        lines = [f"ActionID: {aid}", *(f"{k}: {v}" for k, v in headers.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def add(aid: str, **headers) -> bytes:
+        return action(aid, Action="DialplanExtensionAdd", **headers)
+
+    def remove(aid: str, **headers) -> bytes:
+        return action(aid, Action="DialplanExtensionRemove", **headers)
+
+    def login(user: str, secret: str) -> bytes:
+        return action("login", Action="Login", Username=user, Secret=secret, Events="off")
+
+    async def scenario(sim):
+        sim.add_user("dialer", "pw", read="all", write="call,originate")
+        replies = {}
+
+        async def session(blocks: list[bytes]) -> None:
+            client = Client()
+            await client.connect(sim.port)
+            for block in blocks:
+                await client.send(block)
+                aid = action_id(block)
+
+                def answered(msgs, aid=aid) -> int:
+                    return sum(m.get("ActionID") == aid for m in msgs)
+
+                await client.wait_count(1, count=answered)
+                replies[aid] = next(m for m in client.messages if m.get("ActionID") == aid)
+
+        odoo = sent_blocks("originate_ring_auto_answer")[1:7]  # its six DialplanExtensionAdd
+        await session(
+            [
+                login("odoo", "odoo-secret"),
+                *odoo,
+                add("again", **ring, Priority="1"),
+                add("replace", **ring, Priority="1", Replace="yes"),
+                add("hint", **{**ring, "Priority": "hint", "Application": "SIP/${EXTEN}"}),
+                add("noapp", Context="odoo-originate", Extension="ring", Priority="2"),
+                add("badprio", **ring, Priority="first"),
+                add("negative", **ring, Priority="-1"),
+                action("show", Action="Command", Command="dialplan show odoo-originate"),
+            ]
+        )
+        shown = sim._cli("dialplan show odoo-originate")
+        await session(
+            [
+                login("odoo", "odoo-secret"),
+                remove("noexten", Context="odoo-originate"),
+                remove("zero", Context="odoo-originate", Extension="aa", Priority="0"),
+                remove("prio", Context="odoo-originate", Extension="aa", Priority="5"),
+                remove("prio2", Context="odoo-originate", Extension="aa", Priority="5"),
+                remove("whole", Context="odoo-originate", Extension="ring"),
+                remove("nocontext", Context="nowhere", Extension="ring"),
+                action("reload", Action="Command", Command="dialplan reload"),
+                action("show2", Action="Command", Command="dialplan show odoo-originate"),
+            ]
+        )
+        await session(
+            [login("dialer", "pw"), add("denied", **ring, Priority="1"), remove("denied2", **ring)]
+        )
+        return replies, shown
+
+    replies, shown = run(scenario)
+
+    def reply(aid: str) -> tuple[str, str]:
+        return replies[aid].get("Response"), replies[aid].get("Message")
+
+    for n in range(2, 8):
+        assert reply(f"originate_ring_auto_answer-{n}") == ("Success", "Added requested extension")
+    assert reply("again") == ("Error", "That extension and priority already exist at that context")
+    assert reply("replace") == reply("hint") == ("Success", "Added requested extension")
+    assert reply("noapp") == (
+        "Error",
+        "Context, Extension, Priority, and Application must be defined for DialplanExtensionAdd.",
+    )
+    assert reply("badprio") == reply("negative") == ("Error", "The priority specified was invalid.")
+    # pbx.c show_dialplan_helper(): "  %-17s %-45s [%s]", the registrar for
+    # what has no file; the extensions sorted, a hint before priority 1
+    assert shown == (
+        True,
+        [
+            "[ Context 'odoo-originate' created by 'pbx_config' ]",
+            '  \'aa\' =>           1. GotoIf($["${CHANNEL(channeltype)}" = "PJSIP"]?4)'
+            " [pbx_config]",
+            "                    2. SIPAddHeader(${ARG1}: ${ARG2})             [pbx_config]",
+            "                    3. Return()                                   [pbx_config]",
+            "                    4. Set(PJSIP_HEADER(add,${ARG1})=${ARG2})     [pbx_config]",
+            "                    5. Return()                                   [pbx_config]",
+            "  'ring' =>         hint: SIP/ring                                [pbx_config]",
+            "                    1. NoOp()                                     [pbx_config]",
+            "",
+            "-= 2 extensions (7 priorities) in 1 context. =-",
+        ],
+    )
+    assert replies["show"].getall("Output") == [line.lstrip(" ") for line in shown[1]]
+    assert reply("noexten") == (
+        "Error",
+        "Context and Extension must be provided for DialplanExtensionRemove",
+    )
+    assert reply("zero") == ("Error", "The priority specified was invalid.")
+    assert reply("prio") == ("Success", "Removed the requested priority from the extension")
+    assert reply("prio2") == reply("nocontext") == ("Error", "Failed to remove requested extension")
+    assert reply("whole") == ("Success", "Removed the requested extension")
+    # the context stays (the actions asked for it more than once), empty
+    assert replies["reload"].getall("Output") == ["Dialplan reloaded."]
+    assert replies["show2"].getall("Output") == [
+        "[ Context 'odoo-originate' created by 'pbx_config' ]",
+        "",
+        "-= 0 extensions (0 priorities) in 1 context. =-",
+    ]
+    # write = call,originate: not the system class both actions need
+    assert reply("denied") == reply("denied2") == ("Error", "Permission denied")
 
 
 @shared

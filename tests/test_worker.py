@@ -360,6 +360,32 @@ def test_actions_round_trip(db, sim, odoo):
     state, reply, error = _wait_action(db, bad)
     assert state == "failed" and "Invalid/unknown command" in error
 
+    # A prelude goes first, in its order, on the same connection...
+    def user_event(name):
+        return {"Action": "UserEvent", "UserEvent": name}
+
+    def received(prefix):
+        names = (a.get("UserEvent", "") for a in sim.actions_received)
+        return [name for name in names if name.startswith(prefix)]
+
+    prelude = [user_event(f"first-{i}") for i in range(5)]
+    led = node.rpc(
+        "asterisk_common.server", "ami_action", [server_id], user_event("first-main"),
+        prelude=prelude,
+    )  # fmt: skip
+    state, reply, error = _wait_action(db, led)
+    assert (state, error) == ("done", None)
+    assert received("first-") == [f"first-{i}" for i in range(5)] + ["first-main"]
+    # ... and a failing one stops the action, saying which one failed and why.
+    stopped = node.rpc(
+        "asterisk_common.server", "ami_action", [server_id], user_event("second-main"),
+        prelude=[user_event("second-0"), {"Action": "NoSuchAction"}],
+    )  # fmt: skip
+    state, reply, error = _wait_action(db, stopped)
+    assert (state, reply) == ("failed", None)
+    assert error.startswith("NoSuchAction: Invalid/unknown command"), error
+    assert received("second-") == ["second-0"]
+
     # Silent peer: the action times out with a clear error.
     sim.set_silent(True)
     slow = node.rpc("asterisk_common.server", "ami_action", [server_id], {"Action": "Ping"})

@@ -148,6 +148,11 @@ class TestServerWizard(TransactionCase):
             self.assertEqual(level, "error")
             self.assertIn("missing write = originate", message)
             self.assertNotIn("call", message.split("write = ")[1].split(" ")[0].split(","))
+            level, message = checks[
+                "Click-to-dial on several devices of one user (auto-answer headers on PJSIP)"
+            ]
+            self.assertEqual(level, "warning")
+            self.assertIn("missing write = system", message)
             # its write classes are there, its read classes could not be read
             level, message = checks["Calls, popups and call history"]
             self.assertEqual(level, "info")

@@ -100,6 +100,8 @@ REQUIREMENTS = (
     ("calls", "asterisk_calls.call", ("call", "cdr", "dialplan"), (), "error"),
     ("queues", "asterisk_calls.call", ("agent",), (), "warning"),
     ("click_to_dial", "asterisk_calls.call", ("call",), ("originate", "call"), "error"),
+    # DialplanExtensionAdd of the odoo-originate context
+    ("click_to_dial_devices", "asterisk_calls.call", (), ("system",), "warning"),
     ("call_actions", "asterisk_calls.call", (), ("call", "system"), "warning"),
     ("protection", "asterisk_base.ban", ("security",), ("config",), "warning"),
     ("config_files", "asterisk_base.conf", (), ("config",), "warning"),

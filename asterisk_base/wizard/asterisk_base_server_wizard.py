@@ -140,6 +140,9 @@ class AsteriskServerWizard(models.TransientModel):
             "calls": _("Calls, popups and call history"),
             "queues": _("Queue calls"),
             "click_to_dial": _("Click-to-dial"),
+            "click_to_dial_devices": _(
+                "Click-to-dial on several devices of one user (auto-answer headers on PJSIP)"
+            ),
             "call_actions": _("In-call actions (hang up, transfer, park, record)"),
             "protection": _("Protection (security events, ACL of bans)"),
             "config_files": _("Configuration files"),

@@ -6,6 +6,7 @@ import pytz
 from odoo import _, api, models
 from odoo.exceptions import UserError
 
+from ..tools import originate
 from ..tools.dial import callerid_name
 from ..tools.numbers import to_e164
 from ..tools.tracker import Record
@@ -79,9 +80,23 @@ class AsteriskCallDial(models.Model):
             "Async": "true",
             "ChannelId": channel_id,
         }
+        prelude = None
         if len(devices) == 1:
             action["Channel"] = devices.name
             variables = devices._originate_variables()
+        elif server.originate_dialplan:
+            # Odoo's own context rings exactly these devices, each with its
+            # header; it is added again first, in case the dialplan was
+            # reloaded since the worker connected (that empties it).
+            seconds = max(5, server.originate_timeout or 30)
+            action["Channel"] = originate.ring_channel()
+            action["OtherChannelId"] = f"{channel_id}-2"
+            # the devices' Dial times out first: its NOANSWER says why
+            action["Timeout"] = (seconds + 5) * 1000
+            variables = originate.ring_variables(
+                devices.mapped("name"), seconds, devices._shared_auto_answer_header()
+            )
+            prelude = originate.dialplan_actions()
         else:
             # The user's extension rings all their devices (the dialplan's job).
             action["Channel"] = f"Local/{pbx_user.extension}@{pbx_user.originate_context}"
@@ -98,7 +113,9 @@ class AsteriskCallDial(models.Model):
                 action["Data"] = f"Local/{dial}@{pbx_user.originate_context}/n"
         if variables:
             action["Variable"] = variables
-        queued = server.sudo().ami_action(action, expire=10)
+        queued = server.sudo().ami_action(action, expire=10, prelude=prelude)
+        # what the user is told rings: their devices, not a Local channel
+        ring = ", ".join(devices.mapped("name"))
         external = to_e164(number, region) or dial
         now = time.time()
         call = Record(
@@ -129,7 +146,7 @@ class AsteriskCallDial(models.Model):
                         "k": "click_to_dial",
                         "key": "click_to_dial",
                         "user": self.env.user.name,
-                        "device": action["Channel"],
+                        "device": ring,
                         "dial": dial,
                     }
                 ],
@@ -146,7 +163,7 @@ class AsteriskCallDial(models.Model):
         )
         # The same fast path as the tracker: this runs on every click.
         self.sudo()._sql_create_calls([call], pytz.timezone(server.tz or "UTC"))
-        return {"call_id": call.id, "dial": dial, "device": action["Channel"], "name": name}
+        return {"call_id": call.id, "dial": dial, "device": ring, "name": name}
 
     @api.model
     def pbx_dial_preview(self, number):

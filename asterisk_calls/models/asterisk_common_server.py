@@ -1,6 +1,11 @@
+import logging
+
 from odoo import _, fields, models
 
+from ..tools import originate
 from ..tools.dial import dial_string
+
+_logger = logging.getLogger(__name__)
 
 
 class AsteriskServer(models.Model):
@@ -12,6 +17,16 @@ class AsteriskServer(models.Model):
         copy=False,
         help="The PBX's parking lots, as the worker found them when it connected; empty: "
         "it has none (res_parking not loaded), and calls cannot be parked.",
+    )
+    originate_dialplan = fields.Boolean(
+        string="Click-to-Dial Dialplan",
+        readonly=True,
+        copy=False,
+        help="Whether the worker could add Odoo's odoo-originate context to the PBX's "
+        "dialplan when it connected (DialplanExtensionAdd, write = system). With it, a "
+        "click-to-dial rings exactly the user's devices marked for it, each with its "
+        "auto-answer header (PJSIP too); without it, their extension rings them, and PJSIP "
+        "phones get no auto-answer header.",
     )
     outside_prefix = fields.Char(
         string="Outside Line Prefix",
@@ -87,12 +102,17 @@ class AsteriskServer(models.Model):
         self.env["asterisk_calls.call"]._resync(self, channels, snapshot_time or 0)
 
     def _ami_probe_actions(self):
-        return super()._ami_probe_actions() + [{"Action": "Parkinglots"}]
+        return (
+            super()._ami_probe_actions()
+            + [{"Action": "Parkinglots"}]
+            + originate.dialplan_actions()
+        )
 
     def _ami_probed(self, replies):
         """Park is offered only where the PBX parks calls: res_parking loaded
         (else "Invalid/unknown command: Parkinglots") with a lot."""
         super()._ami_probed(replies)
+        self._probed_dialplan(replies)
         reply = next((r for r in replies if r.get("action") == "Parkinglots"), None)
         if reply is None:
             return
@@ -106,6 +126,23 @@ class AsteriskServer(models.Model):
             # Like the health report: no write_date, which the worker watches.
             self._worker_health(self.id, {"parking_lots": value or None})
             self.modified(["parking_lots"])  # the calls' can_park
+
+    def _probed_dialplan(self, replies):
+        """Whether the odoo-originate context went in; why not, in the log."""
+        added = [r for r in replies if r.get("action") == "DialplanExtensionAdd"]
+        if not added:
+            return
+        failed = next((r for r in added if not r.get("ok")), None)
+        if failed:
+            _logger.warning(
+                "%s: Odoo's click-to-dial dialplan could not be added (%s): several devices "
+                "of one user ring through their extension",
+                self.name,
+                failed.get("error") or (failed.get("response") or {}).get("Message"),
+            )
+        if self.originate_dialplan != (not failed):
+            self._worker_health(self.id, {"originate_dialplan": not failed})
+            self.invalidate_recordset(["originate_dialplan"])
 
     def action_view_live_calls(self):
         self.ensure_one()

@@ -36,14 +36,22 @@ class AsteriskUserChannel(models.Model):
             return [f"PJSIP_HEADER(add,{name})={value}"]
         return [f"SIPADDHEADER01={name}: {value}"]
 
-    def _shared_auto_answer(self):
-        """The variable that adds the auto-answer header to the INVITEs of all
-        these devices, rung together by their user's extension: only when each
-        wants the same header and is a chan_sip device (PJSIP_HEADER is a
-        function of the PJSIP channel itself and cannot be inherited).
-        Prefixed ``_``: inherited one level, by the phones the extension rings."""
+    def _shared_auto_answer_header(self):
+        """``(name, value)`` of the header all these devices want, rung
+        together by one Dial (one pre-dial handler for all), or None when
+        one of them wants none or another one."""
         wanted = {(c.auto_answer and c.auto_answer_header) or False for c in self}
         if len(wanted) != 1 or False in wanted:
+            return None
+        return AUTO_ANSWER_HEADERS[wanted.pop()]
+
+    def _shared_auto_answer(self):
+        """Without Odoo's dialplan: the variable that adds the shared header to
+        the INVITEs of these devices rung by their user's extension, for
+        chan_sip devices only (PJSIP_HEADER is a function of the PJSIP channel
+        itself and cannot be inherited). Prefixed ``_``: inherited one level,
+        by the phones the extension rings."""
+        if not self._shared_auto_answer_header():
             return []
         if any(not c.name.upper().startswith("SIP/") for c in self):
             return []

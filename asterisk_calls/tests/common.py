@@ -129,6 +129,13 @@ class CallsCase(TransactionCase):
             self.skipTest(f"capture {name} not found (../shared/ami-captures)")
         return parse_capture(path)
 
+    def capture_file(self, filename):
+        """A file recorded beside the own captures of the Asterisk in use (a
+        phone's SIP log), as text."""
+        folder = ASTERISK22_CAPTURES if self.asterisk == "22" else OWN_CAPTURES
+        with open(os.path.join(folder, filename), encoding="utf-8") as f:
+            return f.read()
+
     def replay_capture(self, name, **kwargs):
         return self.replay(self.capture_events(name), **kwargs)
 

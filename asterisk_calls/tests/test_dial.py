@@ -6,7 +6,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
 from ..tools.dial import callerid_name, dial_string
-from .common import CallsCase
+from .common import ASTERISK_VERSIONS, CallsCase
 
 
 class TestDialString(CallsCase):
@@ -82,14 +82,90 @@ class TestClickToDial(CallsCase):
         self.assertNotIn("Variable", payload)
         self.assertEqual(payload["Context"], "from-internal")
 
+    def test_several_devices_ring_through_odoo_dialplan(self):
+        """With the odoo-originate context (the worker added it): exactly the
+        devices marked for click-to-dial ring, each with the header, PJSIP too."""
+        self.server.originate_dialplan = True
+        self.server.originate_timeout = 20
+        carol_devices = self.pbx_carol.channel_ids
+        carol_devices.write({"originate": True, "auto_answer": True})
+        carol_devices[0].originate = False
+        carol_devices |= self.env["asterisk_common.user_channel"].create(
+            {"pbx_user_id": self.pbx_carol.id, "name": "PJSIP/carol-desk", "originate": True}
+        )
+        carol_devices.auto_answer = True
+        ringing = carol_devices.filtered("originate")
+        self.assertEqual(len(ringing), 2)
+        result = self.Call.with_user(self.carol).pbx_dial("201")
+        self.assertEqual(result["device"], ", ".join(ringing.mapped("name")))
+        action = self.Call.browse(result["call_id"]).action_id
+        payload = action.payload
+        self.assertEqual(
+            (payload["Channel"], payload["Context"], payload["Exten"], payload["Timeout"]),
+            ("Local/ring@odoo-originate", "from-internal", "201", 25000),
+        )
+        self.assertEqual(payload["OtherChannelId"], payload["ChannelId"] + "-2")
+        self.assertEqual(
+            payload["Variable"],
+            [
+                "ODOO_DEVICES=" + "&".join(ringing.mapped("name")),
+                "ODOO_RING=20",
+                "ODOO_DIAL_OPTIONS=b(odoo-originate^aa^1(Call-Info^<sip:127.0.0.1>;answer-after=0))",
+            ],
+        )
+        # added again before each Originate: a "dialplan reload" empties it
+        self.assertEqual(
+            [(m["Action"], m["Extension"], m["Priority"]) for m in action.prelude],
+            [("DialplanExtensionAdd", "ring", "1")]
+            + [("DialplanExtensionAdd", "aa", str(p)) for p in range(1, 6)],
+        )
+        # one of them wants another header: none (one pre-dial handler for all)
+        ringing[0].auto_answer_header = "alert_info"
+        result = self.Call.with_user(self.carol).pbx_dial("201")
+        variables = self.Call.browse(result["call_id"]).action_id.payload["Variable"]
+        self.assertEqual(variables[2], "ODOO_DIAL_OPTIONS=")
+
+    def test_the_worker_adds_odoo_dialplan_when_it_connects(self):
+        """The probe of every (re)connect adds the context; a refusal (no
+        write = system) leaves click-to-dial on the extension's way."""
+        actions = self.server._ami_probe_actions()
+        added = [a for a in actions if a["Action"] == "DialplanExtensionAdd"]
+        self.assertEqual(len(added), 6)
+        self.assertTrue(all(a["Context"] == "odoo-originate" for a in added))
+
+        def replies(ok):
+            response = (
+                {"Response": "Success", "Message": "Added requested extension"}
+                if ok
+                else {"Response": "Error", "Message": "Permission denied"}
+            )
+            return [
+                {"action": a["Action"], "ok": ok, "response": response, "events": []} for a in added
+            ]
+
+        self.server._ami_probed(replies(True))
+        self.assertTrue(self.server.originate_dialplan)
+        with self.assertLogs("odoo.addons.asterisk_calls", "WARNING") as logs:
+            self.server._ami_probed(replies(False))
+        self.assertFalse(self.server.originate_dialplan)
+        self.assertIn("Permission denied", logs.output[0])
+        self.pbx_carol.channel_ids.originate = True
+        result = self.Call.with_user(self.carol).pbx_dial("201")
+        self.assertEqual(
+            self.Call.browse(result["call_id"]).action_id.payload["Channel"],
+            "Local/203@from-internal",
+        )
+
     def dial_on_two_phones(self, capture, channel_id, contact=True):
-        """Bob clicks to dial Robert; his extension rings his two phones (the
-        captures' bob and carol), and Asterisk does what ``capture``
-        recorded for an Originate with that ``ChannelId``."""
+        """Bob clicks to dial Robert; his two phones ring (the captures' bob
+        and carol: through his extension, or through Odoo's odoo-originate
+        context for the ``originate_ring_*`` captures), and Asterisk does what
+        ``capture`` recorded for an Originate with that ``ChannelId``."""
         self.pbx_carol.channel_ids.filtered(lambda c: c.name == self.dev("carol")).write(
             {"pbx_user_id": self.pbx_bob.id}
         )
         self.pbx_bob.channel_ids.originate = True
+        self.server.originate_dialplan = capture.startswith("originate_ring_")
         if contact:
             result = self.Call.with_user(self.bob).pbx_dial(
                 "06 12 34 56 78", "res.partner", self.robert.id
@@ -97,7 +173,8 @@ class TestClickToDial(CallsCase):
         else:
             result = self.Call.with_user(self.bob).pbx_dial("06 98 76 54 32")
         call = self.Call.browse(result["call_id"])
-        self.assertTrue(call.action_id.payload["Channel"].startswith("Local/202@"))
+        expected = "Local/ring@" if self.server.originate_dialplan else "Local/202@"
+        self.assertTrue(call.action_id.payload["Channel"].startswith(expected))
         call.linkedid = channel_id
         self.env.flush_all()
         self.env.cr.precommit.data.pop("bus.bus.values", None)
@@ -182,6 +259,43 @@ class TestClickToDial(CallsCase):
         timeline = str(call.timeline_html)
         self.assertIn("Originate: rang Bob (SIP/carol) first", timeline)
         self.assertIn("Bob (SIP/carol) did not answer: CANCEL", timeline)
+
+    def test_two_phones_through_odoo_dialplan(self):
+        """Recorded on Asterisk 20 (chan_sip phones, SIPAddHeader in the
+        pre-dial handler) and 22 (PJSIP phones, PJSIP_HEADER): the phones got
+        the header, the number did not (the phones' SIP logs), and the calls
+        are those of the extension's way."""
+        cases = [
+            ("originate_ring_auto_answer", "odoo-5d6e7f8a9b0c", "answered", "success", True),
+            ("originate_ring_auto_answer_busy", "odoo-6e7f8a9b0c1d", "busy", "warning", True),
+            ("originate_ring_no_header", "odoo-7f8a9b0c1d2e", "answered", "success", False),
+        ]
+        for version in ASTERISK_VERSIONS:
+            self.use_asterisk(version)
+            for capture, channel_id, status, notice, header in cases:
+                with self.subTest(version=version, capture=capture):
+                    self.Call.search([]).unlink()
+                    devices = (self.pbx_bob | self.pbx_carol).channel_ids.filtered(
+                        lambda c: c.name in (self.dev("bob"), self.dev("carol"))
+                    )
+                    devices.write({"auto_answer": header, "auto_answer_header": "call_info"})
+                    call = self.dial_on_two_phones(capture, channel_id)
+                    options = call.action_id.payload["Variable"][2]
+                    self.assertEqual("Call-Info" in options, header)
+                    self.assertEqual(self.calls(), call)
+                    self.assertEqual(
+                        (call.status, call.direction, call.user_ids, call.called_number),
+                        (status, "outbound", self.bob, "+33612345678"),
+                    )
+                    self.assertFalse(call.missed_user_ids)
+                    self.assertEqual([n["type"] for n in self.notices_to(self.bob)], [notice])
+                    for phone in ("bob", "carol", "provider"):
+                        log = self.capture_file(f"{capture}.{phone}.sip.log")
+                        got = "Call-Info: <sip:127.0.0.1>;answer-after=0" in log
+                        self.assertEqual(got, header and phone != "provider", phone)
+                    timeline = str(call.timeline_html)
+                    self.assertIn(f"Originate: rang Bob ({self.dev('bob')})", timeline)
+                    self.assertNotIn("odoo-originate", str(call.user_ids.mapped("name")))
 
     def test_two_phones_on_asterisk_22(self):
         """The same click-to-dials recorded on Asterisk 22, whose phones are

@@ -48,6 +48,11 @@ class AsteriskAction(models.Model):
         "asterisk_common.server", required=True, readonly=True, ondelete="cascade", index=True
     )
     payload = fields.Json(readonly=True, help="The AMI message, header by header.")
+    prelude = fields.Json(
+        readonly=True,
+        help="AMI messages sent first, in order, on the same connection; the action is sent "
+        "only if each succeeded (e.g. the dialplan an Originate runs).",
+    )
     user_id = fields.Many2one(
         "res.users", string="Requested By", readonly=True, default=lambda self: self.env.uid
     )
@@ -83,9 +88,8 @@ class AsteriskAction(models.Model):
     error = fields.Text(readonly=True)
 
     @api.model
-    def _enqueue(
-        self, server, action, *, timeout=None, expire=None, wait_connected=False, notify=True
-    ):
+    def _check_message(self, action):
+        """The action's name, once every header is known safe to send."""
         if not isinstance(action, dict):
             raise UserError(_("An AMI action is a dict of headers."))
         name = next((v for k, v in action.items() if k.lower() == "action"), None)
@@ -97,6 +101,23 @@ class AsteriskAction(models.Model):
             _check_ami_value(key, value)
         if any(k.lower() == "actionid" for k in action):
             raise UserError(_("The worker sets the ActionID itself."))
+        return name
+
+    @api.model
+    def _enqueue(
+        self,
+        server,
+        action,
+        *,
+        timeout=None,
+        expire=None,
+        wait_connected=False,
+        notify=True,
+        prelude=None,
+    ):
+        name = self._check_message(action)
+        for message in prelude or ():
+            self._check_message(message)
         if expire is None:
             expire = self.env["asterisk_common.settings"].get("action_expiry")
         queued = self.sudo().create(
@@ -104,6 +125,7 @@ class AsteriskAction(models.Model):
                 "name": name,
                 "server_id": server.id,
                 "payload": action,
+                "prelude": list(prelude) if prelude else None,
                 "user_id": self.env.uid,
                 "timeout": timeout or server.sudo().action_timeout,
                 "expire_date": fields.Datetime.now() + timedelta(seconds=expire),
@@ -139,14 +161,12 @@ class AsteriskAction(models.Model):
                            ORDER BY id
                              FOR UPDATE SKIP LOCKED
                            LIMIT 100)
-         RETURNING id, server_id, payload, action_uid, timeout
+         RETURNING id, server_id, payload, action_uid, timeout, prelude
             """,
             {"now": now, "connected": list(connected_ids)},
         )
-        sent = [
-            dict(zip(("id", "server_id", "payload", "action_uid", "timeout"), row, strict=True))
-            for row in sorted(self.env.cr.fetchall())
-        ]
+        columns = ("id", "server_id", "payload", "action_uid", "timeout", "prelude")
+        sent = [dict(zip(columns, row, strict=True)) for row in sorted(self.env.cr.fetchall())]
         self.browse([row["id"] for row in sent]).invalidate_recordset()
         self.env.cr.execute(
             """
@@ -182,6 +202,7 @@ class AsteriskAction(models.Model):
                 "payload": a.payload,
                 "action_uid": a.action_uid,
                 "timeout": a.timeout,
+                "prelude": a.prelude,
             }
             for a in to_send
         ]

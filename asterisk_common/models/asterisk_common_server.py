@@ -185,7 +185,9 @@ class AsteriskServer(models.Model):
         return res
 
     @api.returns("asterisk_common.action", lambda action: action.id)
-    def ami_action(self, action, *, timeout=None, expire=None, wait_connected=False, notify=True):
+    def ami_action(
+        self, action, *, timeout=None, expire=None, wait_connected=False, notify=True, prelude=None
+    ):
         """Queue an AMI action for this server's worker and return the queued row.
 
         :param dict action: the AMI message, e.g. ``{"Action": "Ping"}``; values
@@ -197,6 +199,8 @@ class AsteriskServer(models.Model):
         :param bool wait_connected: if the server is disconnected, keep the action
             queued until it expires instead of failing it at once.
         :param bool notify: tell the requesting user the outcome through the bus.
+        :param list prelude: actions sent first, in order, on the same
+            connection; ``action`` is sent only if each of them succeeded.
 
         The row is created in the caller's transaction; the worker is woken by a
         NOTIFY that PostgreSQL delivers when that transaction commits.
@@ -215,6 +219,7 @@ class AsteriskServer(models.Model):
             expire=expire,
             wait_connected=wait_connected,
             notify=notify,
+            prelude=prelude,
         )
 
     def ami_action_sync(self, action, *, timeout=None, expire=None, notify=True):

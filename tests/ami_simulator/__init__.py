@@ -3,8 +3,8 @@
 Reference behaviour: the recordings of a real Asterisk 20 in
 ``/work/shared/ami-captures`` and ``tests/captures`` (queues, SIP busy / no
 answer / cancel, a trunk's ring group, an attended transfer, click-to-dial
-originates of a phone and of a Local channel's devices), and
-``main/manager.c``.
+originates of a phone and of a Local channel's devices, with Odoo's own
+dialplan context and its pre-dial handler), and ``main/manager.c``.
 
 Control API::
 
@@ -26,6 +26,9 @@ Control API::
     sim.set_phone("bob", "busy")   # "answer" | ("answer", ring[, talk]) | "busy"
     sim.phone_behaviour            #   | "ring" | "unreachable"; None: default
     sim.races["first_ringing"] = "carol"   # which way a recorded thread race goes
+    # the dialplan is extensions.conf plus what DialplanExtensionAdd/Remove
+    # changed (Odoo's odoo-originate context; a dialplan reload forgets it)
+    sim.dialplan_changes
 
     with SimulatorThread(port=0, time_scale=0.05) as sim:   # same kwargs
         sim.port; sim.emit(...); sim.start_call(...); sim.set_silent(True)

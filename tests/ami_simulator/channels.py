@@ -56,6 +56,7 @@ CAUSE_TEXT = {
 }
 
 UNKNOWN = "<unknown>"
+CDR_FIELD = 80  # AST_MAX_EXTENSION: the size of struct ast_cdr's texts
 
 # Event = (category bit, [(key, value), ...]); "Event" and "Privilege" are
 # added when the server serialises it.
@@ -120,6 +121,12 @@ class Channel:
     callerid_absent: bool = False
     alive: bool = True
     pbx: bool = False  # runs the dialplan (a PBX thread), not only an application
+    # (context, exten, priority) of the last snapshot published, while the
+    # channel's own location moved without publishing one (a Gosub returning:
+    # app_stack.c sets it back silently); the events that only reuse the
+    # cached snapshot (VarSet, Dial*) show it, the next new snapshot is
+    # followed by a Newexten (capture originate_ring_auto_answer)
+    shown_location: tuple[str, str, int] | None = None
 
     @property
     def state_desc(self) -> str:
@@ -127,6 +134,7 @@ class Channel:
 
     def snapshot(self, prefix: str = "") -> list[tuple[str, str]]:
         """``ast_manager_build_channel_state_string_prefix``."""
+        context, exten, priority = self.shown_location or (self.context, self.exten, self.priority)
         return [
             (prefix + "Channel", self.name),
             (prefix + "ChannelState", str(self.state)),
@@ -137,9 +145,9 @@ class Channel:
             (prefix + "ConnectedLineName", self.conn_name),
             (prefix + "Language", self.language),
             (prefix + "AccountCode", self.accountcode),
-            (prefix + "Context", self.context),
-            (prefix + "Exten", self.exten),
-            (prefix + "Priority", str(self.priority)),
+            (prefix + "Context", context),
+            (prefix + "Exten", exten),
+            (prefix + "Priority", str(priority)),
             (prefix + "Uniqueid", self.uniqueid),
             (prefix + "Linkedid", self.linkedid),
         ]
@@ -283,19 +291,26 @@ def ev(name: str, category: int, *parts) -> Event:
     return category, pairs
 
 
+def fresh(c: Channel) -> list[tuple[str, str]]:
+    """The snapshot of an event that publishes a new one (a state, the
+    dialplan location, the caller id... changed): the channel as it is now."""
+    c.shown_location = None
+    return c.snapshot()
+
+
 def newchannel(c: Channel) -> Event:
-    return ev("Newchannel", CALL, c.snapshot())
+    return ev("Newchannel", CALL, fresh(c))
 
 
 def newstate(c: Channel) -> Event:
-    return ev("Newstate", CALL, c.snapshot())
+    return ev("Newstate", CALL, fresh(c))
 
 
 def newexten(c: Channel, app: str, data: str, extension: str | None = None) -> Event:
     return ev(
         "Newexten",
         DIALPLAN,
-        c.snapshot(),
+        fresh(c),
         [
             ("Extension", c.exten if extension is None else extension),
             ("Application", app),
@@ -308,13 +323,13 @@ def newcallerid(c: Channel) -> Event:
     return ev(
         "NewCallerid",
         CALL,
-        c.snapshot(),
+        fresh(c),
         [("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")],
     )
 
 
 def newconnectedline(c: Channel) -> Event:
-    return ev("NewConnectedLine", CALL, c.snapshot())
+    return ev("NewConnectedLine", CALL, fresh(c))
 
 
 def varset(c: Channel, variable: str, value: str) -> Event:
@@ -335,7 +350,7 @@ def hangup(c: Channel, cause: int) -> Event:
     return ev(
         "Hangup",
         CALL,
-        c.snapshot(),
+        fresh(c),
         [("Cause", str(cause)), ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))],
     )
 
@@ -430,20 +445,26 @@ def cdr_record(
 ) -> Event:
     """One CDR record of ``c`` (a channel may have several: one per party dialled,
     one for what its dialplan does after a failed Dial); unset fields come from
-    the channel's CDR bookkeeping."""
+    the channel's CDR bookkeeping. Its texts are ``char[AST_MAX_EXTENSION]``
+    of struct ast_cdr: 79 characters at most (a Dial's long options are cut:
+    capture originate_ring_auto_answer)."""
+
+    def text(value: str) -> str:
+        return value[: CDR_FIELD - 1]
+
     return ev(
         "Cdr",
         CDR,
         [
             ("AccountCode", c.accountcode),
-            ("Source", c.cdr_src if src is None else src),
-            ("Destination", c.cdr_dst if dst is None else dst),
-            ("DestinationContext", c.cdr_dcontext),
-            ("CallerID", c.cdr_clid if clid is None else clid),
-            ("Channel", c.name),
-            ("DestinationChannel", c.cdr_dstchannel if dstchannel is None else dstchannel),
-            ("LastApplication", c.cdr_lastapp if lastapp is None else lastapp),
-            ("LastData", c.cdr_lastdata if lastdata is None else lastdata),
+            ("Source", text(c.cdr_src if src is None else src)),
+            ("Destination", text(c.cdr_dst if dst is None else dst)),
+            ("DestinationContext", text(c.cdr_dcontext)),
+            ("CallerID", text(c.cdr_clid if clid is None else clid)),
+            ("Channel", text(c.name)),
+            ("DestinationChannel", text(c.cdr_dstchannel if dstchannel is None else dstchannel)),
+            ("LastApplication", text(c.cdr_lastapp if lastapp is None else lastapp)),
+            ("LastData", text(c.cdr_lastdata if lastdata is None else lastdata)),
             ("StartTime", fmt_cdr_time(start)),
             ("AnswerTime", fmt_cdr_time(answer)),
             ("EndTime", fmt_cdr_time(end)),

@@ -483,58 +483,6 @@ class ConfigStore:
         self.files[dst] = parse_config(cfg.render(save_as=dst))
         self.saves.append(dst)
 
-    # -- "dialplan show" --------------------------------------------------
-    def dialplan_show(self, what: str) -> list[str]:
-        """CLI ``dialplan show EXTEN@CONTEXT`` over extensions.conf."""
-        exten, _, context = what.partition("@")
-        cfg = self.files.get("extensions.conf")
-        out: list[str] = []
-        if cfg is None:
-            return ["There is no existence of '%s' context" % context]
-        n_ext = n_prio = n_ctx = 0
-        for cat in cfg.categories:
-            if context and cat.name != context:
-                continue
-            rows = []
-            current = None
-            prio = 0
-            for v in cat.variables:
-                if v.name not in ("exten", "same"):
-                    continue
-                fields = [f.strip() for f in v.value.split(",", 2)]
-                if v.name == "exten" and len(fields) == 3:
-                    current, p, app = fields
-                    prio = 1 if p in ("1", "n") else int(p) if p.isdigit() else prio + 1
-                elif v.name == "same" and len(fields) >= 2 and current is not None:
-                    _, app = fields[0], ",".join(fields[1:])
-                    prio += 1
-                else:
-                    continue
-                if exten and current != exten:
-                    continue
-                rows.append((current, prio, app, v.lineno))
-            if not rows:
-                continue
-            n_ctx += 1
-            out.append(f"[ Context '{cat.name}' created by 'pbx_config' ]")
-            seen = set()
-            for ext, prio, app, ln in rows:
-                label = f"'{ext}' =>" if ext not in seen else ""
-                seen.add(ext)
-                # show_dialplan_helper_extension_output(): "  %-17s %-45s [%s:%d]"
-                out.append(f"  {label:<17} {f'{prio}. {app}':<45} [extensions.conf:{ln}]")
-                n_prio += 1
-            n_ext += len(seen)
-            out.append("")
-        if not n_ctx:
-            return [f"There is no existence of {exten}@{context} extension"]
-        out.append(
-            f"-= {n_ext} extension{'s' if n_ext != 1 else ''} ({n_prio} "
-            f"priorit{'ies' if n_prio != 1 else 'y'}) in {n_ctx} "
-            f"context{'s' if n_ctx != 1 else ''}. =-"
-        )
-        return out
-
     def dump_json(self) -> str:  # pragma: no cover - debugging aid
         return json.dumps({k: v.render() for k, v in self.files.items()}, indent=1)
 

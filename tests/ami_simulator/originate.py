@@ -36,7 +36,7 @@ from __future__ import annotations
 import random
 
 from . import channels as ch
-from . import pbx
+from . import gosub, pbx
 from . import scenarios as sc
 from .channels import STATE_RINGING, STATE_UP, UNKNOWN, Channel
 from .dialout import DialOut
@@ -341,6 +341,9 @@ class LocalPhonesDial:
             leg = pbx.sip_leg(call, two, peer)
             self.legs.append(leg)
             self.leg_peer[leg.name] = peer
+        # Dial's b() option: each phone's channel runs it before any is called
+        # (capture originate_ring_auto_answer)
+        gosub.predial_callee(call, two, self.legs, self.data)
         for leg in self.legs:
             call.emit(ch.dial_begin(two, leg, self.leg_peer[leg.name]))
         ringing = []

@@ -33,6 +33,7 @@ import random
 from typing import TYPE_CHECKING
 
 from . import channels as ch
+from . import gosub
 from . import scenarios as sc  # module reference only: scenarios imports this module
 from .channels import (
     AGENT,
@@ -330,6 +331,7 @@ class SipDial:
             caller.cdr_dstchannel = ""
             return "CHANUNAVAIL"
         self.legs = [sip_leg(call, caller, dialstring) for dialstring in self.dialstrings]
+        gosub.predial_callee(call, caller, self.legs, self.data)  # Dial's b() option
         behaviour = {
             leg.name: call.phone(peer) for leg, peer in zip(self.legs, self.peers, strict=True)
         }

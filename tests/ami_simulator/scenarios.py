@@ -96,17 +96,29 @@ class EndOfDialplan(Exception):
 # --- dialplan ---------------------------------------------------------------
 
 _APP_RE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:\((.*)\))?\s*$")
+PRIORITY_HINT = -1  # pbx.h: the priority of an extension's hint
+REGISTRAR = "pbx_config"  # who registers extensions.conf's and the AMI's extensions
+# [general] and [globals] of extensions.conf are settings, not contexts (pbx_config.c)
+_NOT_CONTEXTS = ("general", "globals")
 
 
 class Dialplan:
-    """``extensions.conf`` of the config store, as ``{ctx: {exten: {prio: (app, data)}}}``."""
+    """The PBX's dialplan, as ``{ctx: {exten: {prio: (app, data)}}}``: the
+    ``extensions.conf`` of the config store, with the changes of the
+    DialplanExtensionAdd/Remove actions on top (:class:`DialplanChanges`).
 
-    def __init__(self, store):
+    An extension with a caller id match is keyed ``exten/cid``; it never runs
+    (the simulator does not match caller ids). A hint is priority
+    :data:`PRIORITY_HINT`, its devices the ``app``."""
+
+    def __init__(self, store, changes: DialplanChanges | None = None):
         self.contexts: dict[str, dict[str, dict[int, tuple[str, str]]]] = {}
+        # (ctx, exten, prio) -> extensions.conf line; absent: added by an action
+        self.lines: dict[tuple[str, str, int], int] = {}
         cfg = store.files.get("extensions.conf")
-        if cfg is None:
-            return
-        for cat in cfg.categories:
+        for cat in cfg.categories if cfg is not None else []:
+            if cat.name in _NOT_CONTEXTS:
+                continue
             ctx = self.contexts.setdefault(cat.name, {})
             current, prio = None, 0
             for v in cat.variables:
@@ -118,6 +130,8 @@ class Dialplan:
                     prio = (
                         int(p)
                         if p.isdigit()
+                        else PRIORITY_HINT
+                        if p == "hint"
                         else (1 if p == "n" and current not in ctx else prio + 1)
                     )
                 elif v.name == "same" and len(parts) >= 2 and current:
@@ -127,7 +141,15 @@ class Dialplan:
                     continue
                 m = _APP_RE.match(app)
                 name, data = (m.group(1), m.group(2) or "") if m else (app, "")
+                if prio == PRIORITY_HINT:
+                    name, data = app, ""  # the devices, parentheses and all
                 ctx.setdefault(current, {})[prio] = (name, data)
+                self.lines[(cat.name, current, prio)] = v.lineno
+        # contexts an action created, the newest first (ast_context_find_or_create
+        # puts a new context at the head of the list)
+        self.created: list[str] = []
+        if changes is not None:
+            changes.apply(self)
 
     def match(self, context: str, exten: str) -> str | None:
         """The extension of ``context`` that runs for ``exten``: itself, else
@@ -136,9 +158,8 @@ class Dialplan:
         extens = self.contexts.get(context, {})
         if exten in extens:
             return exten
-        return next(
-            (key for key in extens if key.startswith("_") and pattern_match(key, exten)), None
-        )
+        patterns = (k for k in extens if k.startswith("_") and "/" not in k)
+        return next((key for key in patterns if pattern_match(key, exten)), None)
 
     def lookup(self, context: str, exten: str, prio: int) -> tuple[str, str] | None:
         key = self.match(context, exten)
@@ -146,6 +167,160 @@ class Dialplan:
 
     def exists(self, context: str, exten: str) -> bool:
         return self.match(context, exten) is not None
+
+    # -- CLI "dialplan show" -----------------------------------------------------
+    def show(self, what: str) -> tuple[bool, list[str]]:
+        """``dialplan show [[exten@]context]`` (pbx.c handle_show_dialplan,
+        show_dialplan_helper): the command's success and its lines. Extensions
+        in ext_cmp() order (plain ones sorted, then the patterns), priorities
+        in order, a hint first; includes are not modelled."""
+        exten, context = None, what or None
+        if "@" in what:
+            exten, _, context = what.partition("@")
+            exten, context = exten or None, context or None
+        out: list[str] = []
+        n_ext = n_prio = n_ctx = 0
+        context_exists = exten_exists = False
+        for name in self.created + [c for c in self.contexts if c not in self.created]:
+            if context and name != context:
+                continue
+            context_exists = True
+            rows = []
+            for key in _sorted_extensions(self.contexts[name]):
+                ext, _, cid = key.partition("/")
+                if exten and not extension_match(ext, exten):
+                    continue
+                exten_exists = True
+                n_ext += 1
+                label = f"'{ext}' (CID match '{cid}') => " if cid else f"'{ext}' =>"
+                for prio, (app, data) in sorted(self.contexts[name][key].items()):
+                    shown = f"hint: {app}" if prio == PRIORITY_HINT else f"{prio}. {app}({data})"
+                    line = self.lines.get((name, key, prio))
+                    source = f"[extensions.conf:{line}]" if line else f"[{REGISTRAR}]"
+                    rows.append(f"  {label:<17} {shown:<45} {source}")
+                    label = ""
+                    n_prio += 1
+            if rows or not exten:
+                n_ctx += 1
+                out += [f"[ Context '{name}' created by '{REGISTRAR}' ]", *rows, ""]
+        if context and not context_exists:
+            return False, [*out, f"There is no existence of '{context}' context"]
+        if exten and not exten_exists:
+            where = f"{exten}@{context}" if context else f"'{exten}'"
+            tail = "" if context else " in all contexts"
+            return False, [*out, f"There is no existence of {where} extension{tail}"]
+        out.append(
+            f"-= {n_ext} extension{'s' if n_ext != 1 else ''} ({n_prio} "
+            f"priorit{'ies' if n_prio != 1 else 'y'}) in {n_ctx} "
+            f"context{'s' if n_ctx != 1 else ''}. =-"
+        )
+        return True, out
+
+
+def _sorted_extensions(extens: dict) -> list[str]:
+    """pbx.c ext_cmp(): plain extensions first, by strcmp, each before its caller
+    id variants; then the patterns (in file order here: ext_cmp_pattern() is
+    not modelled)."""
+    plain = sorted(
+        (k for k in extens if not k.startswith("_")),
+        key=lambda k: (k.partition("/")[0].encode(), "/" in k, k.encode()),
+    )
+    return plain + [k for k in extens if k.startswith("_")]
+
+
+def extension_match(name: str, exten: str) -> bool:
+    """``ast_extension_match(name, exten)``: equal, or a ``_`` pattern matching it."""
+    return pattern_match(name, exten) if name.startswith("_") else name == exten
+
+
+class DialplanChanges:
+    """What the DialplanExtensionAdd / DialplanExtensionRemove actions changed
+    in the PBX's dialplan since extensions.conf was last loaded (pbx_config.c;
+    Odoo installs its ``odoo-originate`` context so: capture
+    originate_ring_auto_answer).
+
+    Asterisk has one dialplan in memory; the simulator reads extensions.conf
+    live and applies these changes on top (:class:`Dialplan`). The actions
+    register their extensions as ``pbx_config``, as extensions.conf's, so they
+    act on the file's too (Replace, Remove), and a reload of the dialplan
+    (``dialplan reload``, ``Reload Module: pbx_config``) forgets them all
+    (:meth:`reload`)."""
+
+    def __init__(self):
+        # ctx -> exten -> prio -> (app, data), or None: a priority removed
+        self.contexts: dict[str, dict[str, dict[int, tuple[str, str] | None]]] = {}
+        # contexts the actions created (not in extensions.conf) -> their
+        # refcount: each DialplanExtensionAdd that found or created it
+        self.created: dict[str, int] = {}
+
+    def apply(self, dialplan: Dialplan) -> None:
+        for name in reversed(self.created):
+            dialplan.contexts.setdefault(name, {})
+            dialplan.created.append(name)
+        for name, extens in self.contexts.items():
+            ctx = dialplan.contexts.setdefault(name, {})
+            for exten, prios in extens.items():
+                for prio, step in prios.items():
+                    dialplan.lines.pop((name, exten, prio), None)
+                    if step is not None:
+                        ctx.setdefault(exten, {})[prio] = step
+                    elif prio in ctx.get(exten, {}):
+                        del ctx[exten][prio]
+                        if not ctx[exten]:
+                            del ctx[exten]
+
+    def add(
+        self, store, context: str, exten: str, prio: int, app: str, data: str, replace: bool
+    ) -> str | None:
+        """``ast_context_find_or_create`` then ``ast_add_extension2``; ``exten``
+        is ``exten`` or ``exten/cid``. None when added, else the errno it
+        failed with: ``EEXIST`` (that priority is there and ``replace`` is not
+        set), ``""`` (no extension name: pbx.c sets no errno)."""
+        current = Dialplan(store, self)
+        if context in self.created:
+            self.created[context] += 1
+        elif context not in current.contexts:
+            self.created[context] = 1
+        name = exten.partition("/")[0]
+        if not name:
+            return ""
+        if prio == PRIORITY_HINT and "${" in app and not name.startswith("_"):
+            # a hint's devices are substituted once, on a dummy channel at it
+            dummy = Channel(
+                name="", uniqueid="", linkedid="", tech="", device="", context=context, exten=name
+            )
+            app = substitute(dummy, app)
+        if prio in current.contexts.get(context, {}).get(exten, {}) and not replace:
+            return "EEXIST"
+        self.contexts.setdefault(context, {}).setdefault(exten, {})[prio] = (app, data)
+        return None
+
+    def remove(self, store, context: str, exten: str, prio: int) -> bool:
+        """``ast_context_remove_extension_callerid``: the priority, or the whole
+        extension with ``prio`` 0 (with its caller id variants when ``exten``
+        names none); False when there was nothing to remove."""
+        current = Dialplan(store, self)
+        extens = current.contexts.get(context)
+        if extens is None:
+            return False
+        if prio:
+            keys = [exten] if prio in extens.get(exten, {}) else []
+        else:
+            variants = "/" not in exten  # no caller id named: all of them go
+            keys = [k for k in extens if k == exten or (variants and k.startswith(exten + "/"))]
+        for key in keys:
+            for p in [prio] if prio else list(extens[key]):
+                self.contexts.setdefault(context, {}).setdefault(key, {})[p] = None
+        return bool(keys)
+
+    def reload(self) -> None:
+        """pbx_config loads extensions.conf again (ast_merge_contexts_and_delete):
+        what the actions changed is gone, being pbx_config's; a context only
+        they created stays, empty, when more than one of them asked for it
+        (context_merge keeps a context whose refcount is above 1), with a
+        refcount of 1 from then on."""
+        self.contexts.clear()
+        self.created = {name: 1 for name, refs in self.created.items() if refs > 1}
 
 
 _PATTERN_CLASSES = {"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]"}
@@ -176,11 +351,38 @@ def pattern_match(pattern: str, exten: str) -> bool:
 
 
 _VARIABLE = re.compile(r"\$\{([^{}]+)\}")
+_EXPRESSION = re.compile(r"\$\[([^\[\]]*)\]")
+_OPERAND = r'\s*("[^"]*"|[^\s"=!]+)\s*'
+_COMPARISON = re.compile(f"^{_OPERAND}(==|=|!=){_OPERAND}$")
+
+
+def get_variable(chan: Channel, name: str) -> str | None:
+    """``pbx_builtin_getvar_helper``: names compared without their leading
+    underscores (``__SIPADDHEADER01`` is ``SIPADDHEADER01``)."""
+    bare = name.lstrip("_")
+    return next((str(v) for k, v in chan.variables.items() if k.lstrip("_") == bare), None)
+
+
+def expression(text: str) -> str:
+    """``ast_expr`` of a ``$[...]``, as far as dialplans here use it: a string
+    or number compared with ``=``/``==``/``!=`` (quotes are part of a string,
+    ast_expr2.fl; two integers compare as numbers), or a lone operand. Other
+    expressions are not modelled: returned as written."""
+    m = _COMPARISON.match(text)
+    if m is None:
+        return text.strip() if re.fullmatch(_OPERAND, text) else text
+    left, op, right = m.groups()
+    if re.fullmatch(r"-?\d+", left) and re.fullmatch(r"-?\d+", right):
+        equal = int(left) == int(right)
+    else:
+        equal = left == right
+    return "1" if equal == (op != "!=") else "0"
 
 
 def substitute(chan: Channel, data: str) -> str:
-    """``pbx_substitute_variables`` for what the seed dialplan uses: the
-    application data shown (Newexten ``AppData``) and run is the substituted one."""
+    """``pbx_substitute_variables`` for what the dialplans here use: the
+    application data shown (Newexten ``AppData``) and run is the substituted
+    one; ``$[...]`` is evaluated once its variables are in (:func:`expression`)."""
 
     def value(m: re.Match) -> str:
         name = m.group(1)
@@ -190,12 +392,52 @@ def substitute(chan: Channel, data: str) -> str:
             "PRIORITY": str(chan.priority),
             "UNIQUEID": chan.uniqueid,
             "CHANNEL": chan.name,
+            "CHANNEL(channeltype)": chan.tech,  # SIP, PJSIP, Local
             "CALLERID(num)": chan.cid_num if chan.cid_num != UNKNOWN else "",
             "CALLERID(name)": chan.cid_name if chan.cid_name != UNKNOWN else "",
         }
-        return builtin[name] if name in builtin else str(chan.variables.get(name, ""))
+        return builtin[name] if name in builtin else get_variable(chan, name) or ""
 
-    return _VARIABLE.sub(value, data) if "${" in data else data
+    if "${" in data:
+        data = _VARIABLE.sub(value, data)
+    if "$[" in data:
+        data = _EXPRESSION.sub(lambda m: expression(m.group(1)), data)
+    return data
+
+
+def separate_args(text: str) -> list[str]:
+    """app.c ``__ast_app_separate_args`` with ``remove_chars`` (manager.c
+    splits a ``Variable:`` header with it, app_dial.c Dial's data): a comma
+    inside parentheses, brackets or quotes does not separate
+    (``PJSIP_HEADER(add,Call-Info)=...`` is one item); quotes are taken away,
+    a backslash keeps the next character."""
+    items, current = [], []
+    paren = bracket = 0
+    quote = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+            continue
+        elif char == '"':
+            quote = not quote
+            continue
+        elif char == "(":
+            paren += 1
+        elif char == ")":
+            paren = max(0, paren - 1)
+        elif char == "[":
+            bracket += 1
+        elif char == "]":
+            bracket = max(0, bracket - 1)
+        elif char == "," and not (paren or quote or bracket):
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return items
 
 
 def parse_callerid(value: str) -> tuple[str, str]:
@@ -292,7 +534,7 @@ class Call:
         self._t0 = asyncio.get_running_loop().time()
         self.bridge: ch.Bridge | None = None
         self.done = asyncio.Event()
-        self.dialplan = Dialplan(sim.config_store)
+        self.dialplan = Dialplan(sim.config_store, sim.dialplan_changes)
         # published when the call first blocks (see defer_until_block)
         self._deferred: list = []
 
@@ -338,7 +580,13 @@ class Call:
         chan.state = state
         if state == STATE_UP and chan.answered is None:
             chan.answered = self.now()
+        moved = chan.shown_location is not None
         self.emit(ch.newstate(chan))
+        if moved:
+            # the new snapshot's location differs from the last one's:
+            # manager_channels.c channel_newexten() follows the Newstate with a
+            # Newexten (originate_ring_auto_answer: after a pre-dial Gosub)
+            self.emit(ch.newexten(chan, chan.appl, chan.data))
 
     def newexten(
         self, chan: Channel, prio: int, app: str, data: str, extension: str | None = None
@@ -725,9 +973,10 @@ class LocalOriginateCall(Call):
         self.newexten(one, 1, "AppDial2", "(Outgoing Line)")
         clid = ch.cdr_clid(self.cid_num, self.cid_name)
         # the Originate's Variables on ;1, copied to ;2 by chan_local (capture
-        # originate_local_two_devices); the caller id: ;1, then ;2
+        # originate_local_two_devices) in the order of ;1's list, the newest
+        # first (originate_ring_auto_answer); the caller id: ;1, then ;2
         for c in (one, two):
-            self.set_variables(c, self.variables)
+            self.set_variables(c, self.variables if c is one else self.variables[::-1])
             if self.cid_num or self.cid_name:
                 c.cid_num, c.cid_name = self.cid_num or UNKNOWN, self.cid_name or UNKNOWN
                 if c is two:

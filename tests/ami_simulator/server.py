@@ -46,6 +46,7 @@ from .protocol import (
     strings_to_mask,
     user_authority_to_str,
 )
+from .scenarios import separate_args
 
 log = logging.getLogger("ami_simulator")
 
@@ -243,6 +244,8 @@ class AmiSimulator:
         self.clock = Clock(time_scale)
         self.table = ChannelTable(self.clock, uniqueid_start=1)
         self.config_store = ConfigStore(seed=seed_configs)
+        # what DialplanExtensionAdd/Remove changed since the dialplan was loaded
+        self.dialplan_changes = sc.DialplanChanges()
         self.sessions: list[Session] = []
         # the most sessions logged in at once since start or reset_max_logged_in()
         self.max_logged_in = 0
@@ -825,6 +828,9 @@ class AmiSimulator:
                 k, _, val = item.partition("=")
                 if k:
                     variables.append((k.strip(), val))
+        # astman_get_variables() prepends each one: the channel gets them last
+        # first (capture originate_ring_auto_answer, three Variable headers)
+        variables.reverse()
         is_async = is_true(m.get("Async"))
         loop = asyncio.get_running_loop()
         result = None if is_async else loop.create_future()
@@ -1533,8 +1539,67 @@ class AmiSimulator:
         s.ack(m, "New configuration file created successfully")
         return True
 
+    # -- pbx_config.c: the dialplan's extensions ------------------------------
+    def act_dialplanextensionadd(self, s: Session, m: Message):
+        """manager_dialplan_extension_add (capture originate_ring_auto_answer:
+        Odoo's odoo-originate context, six priorities with ``Replace: yes``)."""
+        context, extension = m.get("Context"), m.get("Extension")
+        priority, app = m.get("Priority"), m.get("Application")
+        if not (context and extension and priority and app):
+            s.error(
+                m,
+                "Context, Extension, Priority, and Application must be defined "
+                "for DialplanExtensionAdd.",
+            )
+            return True
+        prio = extension_priority(priority)
+        if prio is None or (prio < 0 and priority != "hint"):
+            s.error(m, "The priority specified was invalid.")
+            return True
+        failed = self.dialplan_changes.add(
+            self.config_store,
+            context,
+            extension,
+            prio,
+            app,
+            m.get("ApplicationData"),
+            is_true(m.get("Replace")),
+        )
+        if failed is None:
+            s.ack(m, "Added requested extension")
+        elif failed == "EEXIST":
+            s.error(m, "That extension and priority already exist at that context")
+        else:  # no errno of its own: whatever the thread had, most likely none of the listed
+            s.error(m, "Failed to add extension")
+        return True
+
+    def act_dialplanextensionremove(self, s: Session, m: Message):
+        """manager_dialplan_extension_remove: a priority, or the whole extension
+        without ``Priority``."""
+        context, extension = m.get("Context"), m.get("Extension")
+        priority = m.get("Priority")
+        if not (context and extension):
+            s.error(m, "Context and Extension must be provided for DialplanExtensionRemove")
+            return True
+        prio = extension_priority(priority) if priority else 0
+        if prio is None or (priority and priority != "hint" and prio <= 0):
+            s.error(m, "The priority specified was invalid.")
+            return True
+        # an empty caller id ("100/") is none here
+        exten, _, cid = extension.partition("/")
+        key = f"{exten}/{cid}" if cid else exten
+        if not self.dialplan_changes.remove(self.config_store, context, key, prio):
+            s.error(m, "Failed to remove requested extension")
+        elif prio:
+            s.ack(m, "Removed the requested priority from the extension")
+        else:
+            s.ack(m, "Removed the requested extension")
+        return True
+
     def _reload(self, module: str | None) -> None:
         self.reloaded_at = time.time()
+        if module is None or module.removesuffix(".so") == "pbx_config":
+            self.dialplan_changes.reload()
         self.publish(
             (ch.SYSTEM, [("Event", "Reload"), ("Module", module or "All"), ("Status", "0")])
         )
@@ -1725,7 +1790,10 @@ class AmiSimulator:
         ):
             return True, self._cli_channels(concise=low.endswith("concise"))
         if low.startswith("dialplan show"):
-            return True, self.config_store.dialplan_show(words[2] if len(words) > 2 else "")
+            if len(words) > 3:  # CLI_SHOWUSAGE
+                return False, ["Usage: dialplan show [[exten@]context]", "       Show dialplan"]
+            dialplan = sc.Dialplan(self.config_store, self.dialplan_changes)
+            return dialplan.show(words[2] if len(words) > 2 else "")
         if low.startswith("manager show user ") and len(words) == 4:
             return True, self._cli_manager_user(words[3])
         if low.startswith("module show like ") and len(words) == 4:
@@ -1742,7 +1810,12 @@ class AmiSimulator:
                 f"System uptime: {up} seconds",
                 f"Last reload: {int(time.time() - self.reloaded_at)} seconds",
             ]
-        if low.startswith(("module reload", "dialplan reload")) or low == "reload":
+        if low == "dialplan reload":
+            # pbx_config.c handle_cli_dialplan_reload: loads extensions.conf
+            # again, no Reload event (that is the module loader's)
+            self.dialplan_changes.reload()
+            return True, ["Dialplan reloaded."]
+        if low.startswith("module reload") or low == "reload":
             self._reload(words[2] if len(words) > 2 else None)
             return True, [""]
         if low == "sip show peers":
@@ -2023,38 +2096,12 @@ DEVSTATE_TEXT = {
 }
 
 
-def separate_args(text: str) -> list[str]:
-    """app.c ``__ast_app_separate_args`` with ``remove_chars`` (manager.c
-    splits a ``Variable:`` header with it): a comma inside parentheses,
-    brackets or quotes does not separate (``PJSIP_HEADER(add,Call-Info)=...``
-    is one item); quotes are taken away, a backslash keeps the next character."""
-    items, current = [], []
-    paren = bracket = 0
-    quote = escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-            continue
-        elif char == '"':
-            quote = not quote
-            continue
-        elif char == "(":
-            paren += 1
-        elif char == ")":
-            paren = max(0, paren - 1)
-        elif char == "[":
-            bracket += 1
-        elif char == "]":
-            bracket = max(0, bracket - 1)
-        elif char == "," and not (paren or quote or bracket):
-            items.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    items.append("".join(current))
-    return items
+def extension_priority(text: str) -> int | None:
+    """pbx_config.c: ``hint``, else ``sscanf("%30d")`` (a number, then anything)."""
+    if text == "hint":
+        return sc.PRIORITY_HINT
+    m = re.match(r"\s*([+-]?\d{1,30})", text)
+    return int(m.group(1)) if m else None
 
 
 ACTIONS: dict[str, Callable] = {}
@@ -2092,6 +2139,8 @@ ACTION_NAMES = {
     "listcategories": "ListCategories",
     "updateconfig": "UpdateConfig",
     "createconfig": "CreateConfig",
+    "dialplanextensionadd": "DialplanExtensionAdd",
+    "dialplanextensionremove": "DialplanExtensionRemove",
     "reload": "Reload",
     "coresettings": "CoreSettings",
     "corestatus": "CoreStatus",
@@ -2111,8 +2160,8 @@ PARKING_ACTIONS = {"parkinglots", "park"}
 _F = EVENT_FLAGS
 # The write classes each action needs (any one of them) and its synopsis, as
 # Asterisk 20 registers them (manager.c, chan_sip.c, app_mixmonitor.c,
-# app_senddtmf.c, manager_bridges.c, app_queue.c, pjsip_options.c) and lists
-# them in ListCommands; 0: every logged-in user.
+# app_senddtmf.c, manager_bridges.c, app_queue.c, pjsip_options.c,
+# pbx_config.c) and lists them in ListCommands; 0: every logged-in user.
 ACTION_INFO: dict[str, tuple[int, str]] = {
     "login": (0, "Login Manager."),
     "challenge": (0, "Generate Challenge for MD5 Auth."),
@@ -2152,6 +2201,8 @@ ACTION_INFO: dict[str, tuple[int, str]] = {
     "listcategories": (_F["config"], "List categories in configuration file."),
     "updateconfig": (_F["config"], "Update basic configuration."),
     "createconfig": (_F["config"], "Creates an empty file in the configuration directory."),
+    "dialplanextensionadd": (_F["system"], "Add an extension to the dialplan"),
+    "dialplanextensionremove": (_F["system"], "Remove an extension from the dialplan"),
     "reload": (_F["system"] | _F["config"], "Send a reload event."),
     "coresettings": (_F["system"] | _F["reporting"], "Show PBX core settings (version etc)."),
     "corestatus": (_F["system"] | _F["reporting"], "Show PBX core status variables."),

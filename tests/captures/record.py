@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -139,12 +140,14 @@ class Recorder:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def action(self, action: str, wait: bool = True, **headers: str) -> Message | None:
-        """Send an action (ActionID ``NAME-n``); return its response."""
+    async def action(self, action: str, wait: bool = True, **headers) -> Message | None:
+        """Send an action (ActionID ``NAME-n``; a list value repeats its
+        header); return its response."""
         self._n += 1
         aid = f"{self.name}-{self._n}"
         lines = [f"Action: {action}", f"ActionID: {aid}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
+        for k, v in headers.items():
+            lines += [f"{k}: {x}" for x in (v if isinstance(v, list) else [v])]
         start = len(self.messages)
         await self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
         if not wait:
@@ -574,6 +577,7 @@ async def sc_park_retrieve(rec, out):
 
 ORIGINATE_CALLERID = '"Call to Robert" <0612345678>'
 AUTO_ANSWER = "SIPADDHEADER01=Call-Info: <sip:127.0.0.1>;answer-after=0"
+AUTO_ANSWER_HEADER = ("Call-Info", "<sip:127.0.0.1>;answer-after=0")
 
 
 async def start_uas(rec: Recorder, out: Path, uas_args: dict) -> list:
@@ -717,6 +721,51 @@ async def sc_originate_local_auto_answer(rec, out):
 
 async def sc_originate_local_auto_answer_busy(rec, out):
     return await originate_auto_answer(rec, out, ("busy",), "odoo-0f1a2b3c4d5e")
+
+
+def odoo_originate():
+    """Odoo's own module of the ``odoo-originate`` context (pure Python)."""
+    path = HERE.parent.parent / "asterisk_calls" / "tools" / "originate.py"
+    spec = importlib.util.spec_from_file_location("odoo_originate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def ring_two_phones(rec, out, provider, channel_id, header=AUTO_ANSWER_HEADER):
+    """Odoo's click-to-dial on two phones through its ``odoo-originate``
+    context (installed first, as the worker does on connect): bob answers
+    after 1 s, carol rings; then ;1 dials the number (the provider as given)."""
+    originate = odoo_originate()
+    phones = await two_phones_and_provider(rec, out, provider)
+    for action in originate.dialplan_actions():
+        await rec.action(action.pop("Action"), **action)
+    await rec.action(
+        "Originate",
+        Channel=originate.ring_channel(),
+        Context="demo",
+        Exten="0612345678",
+        Priority="1",
+        CallerID=ORIGINATE_CALLERID,
+        Timeout="35000",
+        Async="true",
+        ChannelId=channel_id,
+        OtherChannelId=f"{channel_id}-2",
+        Variable=originate.ring_variables([dev("bob"), dev("carol")], 30, header),
+    )
+    return phones
+
+
+async def sc_originate_ring_auto_answer(rec, out):
+    return await ring_two_phones(rec, out, ("answer_bye", 1000), "odoo-5d6e7f8a9b0c")
+
+
+async def sc_originate_ring_auto_answer_busy(rec, out):
+    return await ring_two_phones(rec, out, ("busy",), "odoo-6e7f8a9b0c1d")
+
+
+async def sc_originate_ring_no_header(rec, out):
+    return await ring_two_phones(rec, out, ("answer_bye", 1000), "odoo-7f8a9b0c1d2e", None)
 
 
 async def sc_originate_pjsip_auto_answer(rec, out):
@@ -935,6 +984,25 @@ SCENARIOS = {
         "odoo-0f1a2b3c4d5e-2, Variable _SIPADDHEADER01; bob answers after 1 s, carol rings and "
         "is cancelled; the provider answers 486 Busy Here",
         sc_originate_local_auto_answer_busy,
+    ),
+    "originate_ring_auto_answer": (
+        "Odoo's odoo-originate context installed (DialplanExtensionAdd x6), then AMI Originate "
+        "(async) Channel=Local/ring@odoo-originate (Dial(${ODOO_DEVICES},${ODOO_RING},"
+        "${ODOO_DIAL_OPTIONS}): bob and carol with a pre-dial handler adding Call-Info) "
+        "Context=demo Exten=0612345678, ChannelId odoo-5d6e7f8a9b0c, OtherChannelId "
+        "odoo-5d6e7f8a9b0c-2; bob answers after 1 s, carol rings and is cancelled; the "
+        "provider rings 1 s, answers, talks 2 s and hangs up (BYE)",
+        sc_originate_ring_auto_answer,
+    ),
+    "originate_ring_auto_answer_busy": (
+        "As originate_ring_auto_answer, ChannelId odoo-6e7f8a9b0c1d; the provider answers "
+        "486 Busy Here",
+        sc_originate_ring_auto_answer_busy,
+    ),
+    "originate_ring_no_header": (
+        "As originate_ring_auto_answer without a header (empty ODOO_DIAL_OPTIONS), ChannelId "
+        "odoo-7f8a9b0c1d2e",
+        sc_originate_ring_no_header,
     ),
     "originate_pjsip_auto_answer": (
         "AMI Originate (async) Channel=PJSIP/dave Context=demo Exten=100, ChannelId "
