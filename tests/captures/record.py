@@ -594,7 +594,7 @@ async def click_to_dial(
     channel_id: str,
     timeout: int = 30000,
     other_channel_id: str | None = None,
-    variable: str = AUTO_ANSWER,
+    variable: str | list[str] = AUTO_ANSWER,
 ) -> None:
     """The Originate action of Odoo's click-to-dial (async, ChannelId, auto-answer)."""
     headers = {
@@ -740,18 +740,14 @@ async def ring_two_phones(rec, out, provider, channel_id, header=AUTO_ANSWER_HEA
     phones = await two_phones_and_provider(rec, out, provider)
     for action in originate.dialplan_actions():
         await rec.action(action.pop("Action"), **action)
-    await rec.action(
-        "Originate",
-        Channel=originate.ring_channel(),
-        Context="demo",
-        Exten="0612345678",
-        Priority="1",
-        CallerID=ORIGINATE_CALLERID,
-        Timeout="35000",
-        Async="true",
-        ChannelId=channel_id,
-        OtherChannelId=f"{channel_id}-2",
-        Variable=originate.ring_variables([dev("bob"), dev("carol")], 30, header),
+    await click_to_dial(
+        rec,
+        originate.ring_channel(),
+        "0612345678",
+        channel_id,
+        timeout=35000,
+        other_channel_id=f"{channel_id}-2",
+        variable=originate.ring_variables([dev("bob"), dev("carol")], 30, header),
     )
     return phones
 
