@@ -2,7 +2,7 @@
 Originate arriving on the PBX's AMI socket, through a real Odoo server with
 the worker and the AMI simulator.
 
-    .venv/bin/python -m tests.bench_dial --clicks 200
+    .venv/bin/python -m tests.bench_dial --clicks 200 [--two-devices]
 
 Each click is what the phone button does: a JSON-RPC ``call_kw`` of
 ``asterisk_calls.call.pbx_dial`` in a logged-in web session of a PBX user; the
@@ -33,6 +33,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clicks", type=int, default=200)
     parser.add_argument("--pause", type=float, default=0.05, help="seconds between clicks")
+    parser.add_argument(
+        "--two-devices",
+        action="store_true",
+        help="bob has two phones: the Originate rings them through Odoo's odoo-originate "
+        "context, added again just before it (the action's prelude)",
+    )
     args = parser.parse_args()
     template = create_calls_template("tmpl_bench_dial")
     db = unique_db("bench_dial")
@@ -41,12 +47,22 @@ def main():
     try:
         with SimulatorThread(port=0, time_scale=0.05) as sim:
             server_id = point_server(db, sim.port)
+            number = "203"
+            if args.two_devices:  # the captures' carol as bob's second phone
+                query(
+                    db,
+                    "UPDATE asterisk_common_user_channel SET originate = true, pbx_user_id = "
+                    "(SELECT pbx_user_id FROM asterisk_common_user_channel "
+                    "WHERE name = 'SIP/bob') WHERE name IN ('SIP/bob', 'SIP/carol')",
+                )
+                number = "0612345678"
             node = OdooServer(db, name="bench", options={"log_level": "warn"}).start()
             deadline = time.monotonic() + 30
             while server_health(db, server_id)["state"] != "connected":
                 assert time.monotonic() < deadline, "worker did not connect"
                 time.sleep(0.2)
             sim.set_phone("bob", ("answer", 0.2, 0.5))
+            sim.set_phone("provider", ("answer", 0.2, 0.5))
             session = node.web_session("bob")
             base = f"http://127.0.0.1:{node.http_port}"
 
@@ -70,13 +86,14 @@ def main():
                 baseline.append(time.perf_counter() - started)
                 seen = originates()
                 started = time.perf_counter()
-                call_kw("asterisk_calls.call", "pbx_dial", ["203"])
+                call_kw("asterisk_calls.call", "pbx_dial", [number])
                 rpc_times.append(time.perf_counter() - started)
                 while originates() == seen:
                     time.sleep(0.0005)
                 latencies.append(time.perf_counter() - started)
                 time.sleep(args.pause)
-            print(f"{args.clicks} clicks, 2 cores, Odoo threaded with the worker:")
+            devices = "two phones (odoo-originate)" if args.two_devices else "one phone"
+            print(f"{args.clicks} clicks on {devices}, 2 cores, Odoo threaded with the worker:")
             for label, values in (
                 ("RPC -> Originate on the AMI socket", latencies),
                 ("  of which the pbx_dial RPC", rpc_times),
