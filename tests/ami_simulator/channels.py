@@ -116,6 +116,12 @@ class Channel:
     cdr_start: float | None = None  # set when a new CDR record starts after a failed Dial
     cdr_records: list = field(default_factory=list)  # finished/open records (pbx.py)
     hangup_cause: int | None = None  # cause the channel ends with, when already known
+    # the SIP response code behind the cause (chan_pjsip sets it, chan_sip
+    # does not: Hangup/HangupRequest TechCause, capture pjsip_call_busy)
+    tech_cause: int | None = None
+    # the SIP Call-ID of a PJSIP channel: no SIPCALLID variable, only its
+    # bridge peer's BRIDGEPVTCALLID shows it (capture pjsip_call_answered)
+    pvt_call_id: str = ""
     # a dialled channel whose caller id app_dial made up (its peer has none):
     # the caller's connected line is not taken from it (DIAL_CALLERID_ABSENT)
     callerid_absent: bool = False
@@ -337,9 +343,13 @@ def varset(c: Channel, variable: str, value: str) -> Event:
     return ev("VarSet", DIALPLAN, c.snapshot(), [("Variable", variable), ("Value", value)])
 
 
-def hangup_request(c: Channel, cause: int | None) -> Event:
-    """``HangupRequest``; chan_sip queues a BYE/CANCEL without a cause: no ``Cause`` key."""
-    return ev("HangupRequest", CALL, c.snapshot(), [] if cause is None else [("Cause", str(cause))])
+def hangup_request(c: Channel, cause: int | None, tech_cause: int | None = None) -> Event:
+    """``HangupRequest``; chan_sip queues a BYE/CANCEL without a cause: no ``Cause`` key;
+    chan_pjsip adds the SIP response (``TechCause: 486``, capture pjsip_call_busy)."""
+    extra = [] if cause is None else [("Cause", str(cause))]
+    if tech_cause is not None:
+        extra.append(("TechCause", str(tech_cause)))
+    return ev("HangupRequest", CALL, c.snapshot(), extra)
 
 
 def soft_hangup_request(c: Channel, cause: int = 16) -> Event:
@@ -347,12 +357,10 @@ def soft_hangup_request(c: Channel, cause: int = 16) -> Event:
 
 
 def hangup(c: Channel, cause: int) -> Event:
-    return ev(
-        "Hangup",
-        CALL,
-        fresh(c),
-        [("Cause", str(cause)), ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))],
-    )
+    extra = [("Cause", str(cause)), ("Cause-txt", CAUSE_TEXT.get(cause, "Unknown"))]
+    if c.tech_cause is not None:  # chan_pjsip's (capture pjsip_call_busy)
+        extra.append(("TechCause", str(c.tech_cause)))
+    return ev("Hangup", CALL, fresh(c), extra)
 
 
 def device_state(device: str, state: str) -> Event:

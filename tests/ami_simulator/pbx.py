@@ -7,7 +7,8 @@ The applications a SIP call runs, as Asterisk 20 (chan_sip) publishes them:
   NOANSWER), the caller gives up while it rings (CANCEL), or a ring group
   where the first phone to answer wins and the others are cancelled
   (captures ``sip_busy``, ``sip_noanswer``, ``sip_cancel``,
-  ``inbound_ring_group``, ``attended_transfer``);
+  ``inbound_ring_group``, ``attended_transfer``); one ``PJSIP/`` phone
+  the same way, with chan_pjsip's differences (captures ``pjsip_call_*``);
 * :class:`QueueApp` -- ``Queue(name,,,,timeout)`` with the ``ringall``
   members of ``queues.conf`` (Local channels running their own dialplan),
   the member ring timeout and retry, the caller abandoning, the agent
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import uuid
 from typing import TYPE_CHECKING
 
 from . import channels as ch
@@ -112,6 +114,57 @@ def peer_config(sim, peer: str) -> dict:
     return {"callerid": callerid, "context": values.get("context", "demo")}
 
 
+def pjsip_sections(sim) -> dict[str, dict[str, dict]]:
+    """``{type: {name: options}}`` of the config store's pjsip*.conf files."""
+    sections: dict[str, dict[str, dict]] = {}
+    for name in sorted(sim.config_store.files):
+        if name.startswith("pjsip") and name.endswith(".conf"):
+            for cat in sim.config_store.files[name].categories:
+                values = {v.name: v.value for v in cat.variables}
+                sections.setdefault(values.get("type", ""), {})[cat.name] = values
+    return sections
+
+
+def pjsip_transport(sim) -> tuple[str, int]:
+    """(address, port) of the first pjsip.conf transport (``bind``)."""
+    for values in pjsip_sections(sim).get("transport", {}).values():
+        host, _, port = values.get("bind", "").rpartition(":")
+        if port.isdigit():
+            return host or "0.0.0.0", int(port)
+    return "0.0.0.0", 5060  # res_pjsip's default bind (not recorded)
+
+
+# chan_pjsip's hangup_cause2sip: the SIP response for a hangup cause, for the
+# causes recorded (capture pjsip_call_busy: 17 -> 486 Busy Here)
+SIP_RESPONSES = {17: 486}
+
+
+def endpoint_config(sim, endpoint: str) -> dict:
+    """A PJSIP ``endpoint``'s callerid (num, name) and context (pjsip.conf);
+    without a ``callerid`` option, the user of the phone's ``From`` for both
+    (sipp's ``"erin" <sip:erin@...>``: captures pjsip_call_*)."""
+    values = pjsip_sections(sim).get("endpoint", {}).get(endpoint, {})
+    callerid = (endpoint, endpoint)
+    if values.get("callerid"):
+        callerid = sc.parse_callerid(values["callerid"])
+    return {"callerid": callerid, "context": values.get("context", "demo")}
+
+
+def idle_state(sim, device: str) -> str:
+    """A device's state without a call: a PJSIP endpoint with no contact (no
+    static one in its AOR, not registered) is UNAVAILABLE (captures
+    pjsip_call_*: erin)."""
+    tech, _, name = device.partition("/")
+    if tech != "PJSIP":
+        return "NOT_INUSE"
+    sections = pjsip_sections(sim)
+    aors = sections.get("endpoint", {}).get(name, {}).get("aors", "")
+    for aor in (a.strip() for a in aors.split(",")):
+        if sections.get("aor", {}).get(aor, {}).get("contact") or aor in sim.sip_registrations:
+            return "NOT_INUSE"
+    return "UNAVAILABLE"
+
+
 def plain(name: str, chan: Channel) -> ch.Event:
     """An event carrying only ``chan``'s snapshot (Hold, Unhold)."""
     return CALL, [("Event", name)] + chan.snapshot()
@@ -141,6 +194,8 @@ def set_bridge_vars(call: Call, chan: Channel, peer: Channel) -> None:
     call.emit(ch.varset(chan, "BRIDGEPEER", peer.name))
     if peer.tech == "SIP":
         call.emit(ch.varset(chan, "BRIDGEPVTCALLID", peer.variables.get("SIPCALLID", "")))
+    elif peer.tech == "PJSIP":  # its SIP Call-ID (capture pjsip_call_answered)
+        call.emit(ch.varset(chan, "BRIDGEPVTCALLID", peer.pvt_call_id))
     elif chan.variables.get("BRIDGEPVTCALLID"):
         call.emit(ch.varset(chan, "BRIDGEPVTCALLID", ""))
 
@@ -239,8 +294,8 @@ def queue_event(name: str, caller: Channel, dest: Channel | None, extra) -> ch.E
 # --- SIP Dial -----------------------------------------------------------------------
 
 
-def sip_leg(call: Call, caller: Channel, dialstring: str) -> Channel:
-    """The outgoing SIP channel of a Dial, up to its first NewConnectedLine.
+def sip_leg(call: Call, caller: Channel, dialstring: str, tech: str = "SIP") -> Channel:
+    """The outgoing SIP (or PJSIP) channel of a Dial, up to its first NewConnectedLine.
 
     ``dialstring``: ``bob``, or ``provider/0612345678`` (a number through a
     trunk: capture outbound_trunk).  A peer without a ``callerid`` gives its
@@ -248,19 +303,26 @@ def sip_leg(call: Call, caller: Channel, dialstring: str) -> Channel:
     (a NewCallerid) and marks it absent, so the caller's connected line is
     not updated from it (``DIAL_CALLERID_ABSENT``, see :attr:`Channel.callerid_absent`)."""
     peer = dialstring.split("/", 1)[0]
-    info = peer_config(call.sim, peer)
+    pjsip = tech == "PJSIP"
+    info = endpoint_config(call.sim, peer) if pjsip else peer_config(call.sim, peer)
     num, name = info["callerid"]
     leg = call.new_channel(
-        f"SIP/{peer}-{call.table.next_suffix('SIP')}",
-        "SIP",
-        f"SIP/{peer}",
+        f"{tech}/{peer}-{call.table.next_suffix(tech)}",
+        tech,
+        f"{tech}/{peer}",
         info["context"],
         "s",
         cid_num=num or UNKNOWN,
         cid_name=name or UNKNOWN,
     )
-    call.emit(ch.newchannel(leg), ch.varset(leg, "SIPCALLID", sip_call_id()))
-    leg.exten = ""
+    call.emit(ch.newchannel(leg))
+    if pjsip:
+        # chan_pjsip sets no SIPCALLID and keeps "s" (captures pjsip_call_*);
+        # its Call-ID is a UUID of pjproject's
+        leg.pvt_call_id = str(uuid.uuid4())
+    else:
+        call.emit(ch.varset(leg, "SIPCALLID", sip_call_id()))
+        leg.exten = ""
     call.emit(ch.varset(leg, "DIALEDPEERNUMBER", dialstring))
     inherit_variables(call, caller, leg)
     leg.exten = caller.exten
@@ -302,8 +364,12 @@ class SipDial:
         self.call, self.caller, self.data = call, caller, data
         self.on_ringing = on_ringing
         args = [a.strip() for a in data.split(",")]
-        # what follows SIP/ (bob, provider/0612345678), and the peers they name
-        self.dialstrings = [t[4:] for t in args[0].split("&") if t[:4].upper() == "SIP/"]
+        # what follows SIP/ or PJSIP/ (bob, provider/0612345678), the peers they name
+        targets = [t.partition("/") for t in args[0].split("&")]
+        targets = [(tech.upper(), rest) for tech, _, rest in targets if rest]
+        targets = [(tech, rest) for tech, rest in targets if tech in ("SIP", "PJSIP")]
+        self.techs = [tech for tech, _ in targets]
+        self.dialstrings = [rest for _, rest in targets]
         self.peers = [d.split("/", 1)[0] for d in self.dialstrings]
         self.timeout = float(args[1]) if len(args) > 1 and args[1] else None
         options = args[2] if len(args) > 2 else ""
@@ -324,13 +390,17 @@ class SipDial:
         reachable = [call.phone(p)[0] != "unreachable" for p in self.peers]
         self.peers = [p for p, ok in zip(self.peers, reachable, strict=True) if ok]
         self.dialstrings = [d for d, ok in zip(self.dialstrings, reachable, strict=True) if ok]
+        self.techs = [t for t, ok in zip(self.techs, reachable, strict=True) if ok]
         if not self.peers:  # pragma: no cover - not captured (source: app_dial.c)
             call.emit(ch.varset(caller, "DIALSTATUS", "CHANUNAVAIL"))
             caller.cdr_disposition = "FAILED"
             caller.cdr_start = call.now()
             caller.cdr_dstchannel = ""
             return "CHANUNAVAIL"
-        self.legs = [sip_leg(call, caller, dialstring) for dialstring in self.dialstrings]
+        self.legs = [
+            sip_leg(call, caller, dialstring, tech)
+            for dialstring, tech in zip(self.dialstrings, self.techs, strict=True)
+        ]
         gosub.predial_callee(call, caller, self.legs, self.data)  # Dial's b() option
         behaviour = {
             leg.name: call.phone(peer) for leg, peer in zip(self.legs, self.peers, strict=True)
@@ -351,12 +421,23 @@ class SipDial:
                 return self._failed([leg], "BUSY", cause=17)
             if not call.early_ringing:
                 call.set_state(leg, STATE_RINGING)
-            if behaviour[leg.name] == ("answer", 0.0):
-                call.emit(ch.device_state(leg.device, "NOT_INUSE"))  # seen twice in i1
-            self._first_ring()
-            call.emit(ch.dial_state(caller, leg, "RINGING"))
-            call.emit(ch.device_state(leg.device, "NOT_INUSE"))
-            ringing = [leg]
+            if leg.tech == "PJSIP":
+                # chan_pjsip reports its device's state per call (captures
+                # pjsip_call_answered, pjsip_call_noanswer), the caller's too
+                # (in use) once the device-state engine caught up with it
+                call.device_in_use(leg.device, "RINGING")
+                self._first_ring()
+                call.emit(ch.dial_state(caller, leg, "RINGING"))
+                if caller.tech == "PJSIP":
+                    call.device_in_use(caller.device, "INUSE")
+                ringing = [leg]
+            else:
+                if behaviour[leg.name] == ("answer", 0.0):
+                    call.emit(ch.device_state(leg.device, "NOT_INUSE"))  # seen twice in i1
+                self._first_ring()
+                call.emit(ch.dial_state(caller, leg, "RINGING"))
+                call.emit(ch.device_state(leg.device, "NOT_INUSE"))
+                ringing = [leg]
         else:
             for leg, dialstring in zip(self.legs, self.dialstrings, strict=True):
                 call.emit(ch.dial_begin(caller, leg, dialstring))
@@ -418,8 +499,17 @@ class SipDial:
     def _failed(self, legs: list[Channel], status: str, cause: int) -> str:
         call, caller = self.call, self.caller
         for leg in legs:
+            if leg.tech != "PJSIP":
+                call.emit(ch.dial_end(caller, leg, status))
+                call.finish_channel(leg, cause, cdr=False)
+                continue
+            if status == "BUSY":
+                # chan_pjsip passes the phone's 486 on as the hangup's tech cause
+                leg.tech_cause = 486
+                call.emit(ch.hangup_request(leg, cause, leg.tech_cause))
             call.emit(ch.dial_end(caller, leg, status))
-            call.finish_channel(leg, cause, cdr=False)
+            # a CANCELled INVITE leaves chan_pjsip no cause (capture pjsip_call_noanswer)
+            call.linger(leg, cause if status == "BUSY" else 0)
         call.emit(ch.varset(caller, "DIALSTATUS", status))
         disposition = "BUSY" if status == "BUSY" else "NO ANSWER"
         for leg in legs:
@@ -464,6 +554,8 @@ class SipDial:
         )
         leg.exten = ""
         call.emit(ch.dial_end(caller, leg, "ANSWER"))
+        if leg.tech == "PJSIP":
+            call.device_in_use(leg.device, "INUSE")  # capture pjsip_call_answered
         if caller.state != STATE_UP:
             call.set_state(caller, STATE_UP)
         bridge = call.table.new_bridge()
@@ -508,17 +600,40 @@ class SipDial:
         clear_bridge_vars(call, caller)
         clear_bridge_vars(call, leg)
         call.emit(ch.bridge_leave(bridge, caller))
+        if call.sim.races.get("callee_first"):
+            # the callee's bridge thread is hung up, and the bridge gone,
+            # before the caller's Dial returns (capture pjsip_call_answered)
+            call.emit(ch.bridge_leave(bridge, leg))
+            self._callee_hangup(leg)
+            call.emit(ch.bridge_destroy(bridge))
+            call.table.bridges.pop(bridge.uniqueid, None)
+            call.bridge = None
         for k, v in dial_times(call, caller, self.start, self.answer_time):
             call.emit(ch.varset(caller, k, v))
         call.emit(ch.varset(caller, "DIALSTATUS", "ANSWER"), ch.soft_hangup_request(caller, 16))
+        if call.bridge is None:
+            close_records(call, caller)
+            call.finish_channel(caller, 16, cdr=False)
+            return
         call.emit(ch.bridge_leave(bridge, leg))
-        call.emit(ch.varset(leg, *sc.rtcp_vars(random.getrandbits(31), 50)[0]))
-        call.finish_channel(leg, 16, cdr=False)
+        self._callee_hangup(leg)
         call.finish_channel(caller, 16, cdr=False)
         close_records(call, caller)
         call.emit(ch.bridge_destroy(bridge))
         call.table.bridges.pop(bridge.uniqueid, None)
         call.bridge = None
+
+    def _callee_hangup(self, leg: Channel) -> None:
+        """The bridged callee hung up after the caller's BYE: its RTP
+        statistics, chan_sip's first only, chan_pjsip's five (captures
+        inbound_ring_group, pjsip_call_answered)."""
+        if leg.tech == "PJSIP":
+            stats = qos_stats(50)
+        else:
+            stats = sc.rtcp_vars(random.getrandbits(31), 50)[:1]
+        for k, v in stats:
+            self.call.emit(ch.varset(leg, k, v))
+        self.call.finish_channel(leg, 16, cdr=False)
 
     def callee_bye(self) -> None:
         """The dialled phone hangs up (BYE) the bridged call; without the ``g``

@@ -537,6 +537,10 @@ class Call:
         self.dialplan = Dialplan(sim.config_store, sim.dialplan_changes)
         # published when the call first blocks (see defer_until_block)
         self._deferred: list = []
+        # PJSIP devices this call made busy (state published), in that order
+        self.in_use: dict[str, None] = {}
+        # dialled PJSIP channels app_dial hung up whose Hangup is still to come
+        self.lingering: list[Channel] = []
 
     # -- plumbing ---------------------------------------------------------
     def emit(self, *events) -> None:
@@ -609,6 +613,33 @@ class Call:
 
     def alive(self) -> list[Channel]:
         return [c for c in self.channels if c.alive]
+
+    def device_in_use(self, device: str, state: str) -> None:
+        """chan_pjsip publishes its devices' states per call (captures
+        pjsip_call_answered, pjsip_call_noanswer), back to idle at the end
+        (:meth:`devices_idle`)."""
+        self.in_use[device] = None
+        self.emit(ch.device_state(device, state))
+
+    def devices_idle(self) -> None:
+        """The devices of :meth:`device_in_use` idle again, once the call's
+        channels and CDRs are gone, in the order they became busy."""
+        for device in self.in_use:
+            self.emit(ch.device_state(device, pbx.idle_state(self.sim, device)))
+        self.in_use.clear()
+
+    def linger(self, chan: Channel, cause: int) -> None:
+        """A dialled PJSIP channel app_dial gave up: chan_pjsip ends its SIP
+        session on its own thread, and its Hangup only comes as the caller
+        hangs up (captures pjsip_call_busy, pjsip_call_noanswer)."""
+        chan.hangup_cause = cause
+        self.lingering.append(chan)
+
+    def release_lingering(self) -> None:
+        while self.lingering:
+            chan = self.lingering.pop(0)
+            if chan.alive:
+                self.finish_channel(chan, chan.hangup_cause or 0, cdr=False)
 
     def phone(self, peer: str) -> tuple[str, float]:
         """How ``peer``'s phone answers a Dial: (kind, seconds of ringing first)."""
@@ -1399,7 +1430,9 @@ class SipInboundCall(Call):
     * ``caller_id``: the calling number a trunk presents;
     * ``device_event``: publish ``DeviceStateChange SIP/<peer> UNAVAILABLE``
       when the call starts (Asterisk does when that cached state changed;
-      default: as in captures d, i1, i2).
+      default: as in captures d, i1, i2);
+    * ``tech``: ``"PJSIP"`` for a phone of a pjsip.conf endpoint (captures
+      pjsip_call_*: its own channel, security events and device states).
     """
 
     kind = "sip"
@@ -1420,9 +1453,11 @@ class SipInboundCall(Call):
         early_ringing: bool = False,
         caller_id: str | None = None,
         device_event: bool | None = None,
+        tech: str = "SIP",
     ):
         super().__init__(sim)
         self.peer, self.exten, self.context = peer, exten, context
+        self.tech = tech
         self.challenge = challenge and not SIP_PEERS.get(peer, {}).get("trunk")
         self.talk_time = talk_time  # caller hangs up after this long once bridged
         self.phones = phones or {}
@@ -1468,6 +1503,9 @@ class SipInboundCall(Call):
         return self.caller_answer_vt + self.hangup_after
 
     def setup(self) -> None:
+        if self.tech == "PJSIP":
+            self._setup_pjsip()
+            return
         peer = self.peer
         trunk = SIP_PEERS.get(peer, {}).get("trunk", False)
         port = SIP_PEERS.get(peer, {}).get("port", 5063) if trunk else 5063 + random.randint(0, 5)
@@ -1539,14 +1577,58 @@ class SipInboundCall(Call):
         if announce:
             self.emit(ch.device_state(f"SIP/{peer}", "UNAVAILABLE"))
 
+    def _setup_pjsip(self) -> None:
+        """res_pjsip identifies the endpoint by the ``From`` user, challenges
+        its INVITE and publishes both sides of the digest exchange (the
+        challenge left empty, the session the INVITE's Call-ID); the channel
+        is created ringing, with only ``SIPDOMAIN`` set (captures pjsip_call_*)."""
+        peer = self.peer
+        port = 5063 + random.randint(0, 5)  # the phone's own choice
+        local = pbx.pjsip_transport(self.sim)
+        call_id = f"1-{next(_sip_callid)}@127.0.0.1"
+        if pbx.pjsip_sections(self.sim).get("endpoint", {}).get(peer, {}).get("auth"):
+            common = [
+                ("AccountID", peer),
+                ("SessionID", call_id),
+                ("LocalAddress", _sip_address(*local)),
+                ("RemoteAddress", _sip_address("127.0.0.1", port)),
+            ]
+            for name, extra in (
+                ("ChallengeSent", ("Challenge", "")),
+                ("SuccessfulAuth", ("UsingPassword", "1")),
+            ):
+                self.sim.publish(
+                    security_event(
+                        self.sim, name, "Informational", 1, common + [extra], service="PJSIP"
+                    )
+                )
+        num, cname = pbx.endpoint_config(self.sim, peer)["callerid"]
+        chan = self.new_channel(
+            f"PJSIP/{peer}-{self.table.next_suffix('PJSIP')}",
+            "PJSIP",
+            f"PJSIP/{peer}",
+            self.context,
+            self.exten,
+            state=STATE_RING,
+            cid_num=num or UNKNOWN,
+            cid_name=cname or UNKNOWN,
+        )
+        chan.pvt_call_id = call_id
+        chan.cdr_src, chan.cdr_dst, chan.cdr_dcontext = num, self.exten, self.context
+        chan.cdr_clid = ch.cdr_clid(num, cname)
+        self.caller = chan
+        self.emit(ch.newchannel(chan), ch.varset(chan, "SIPDOMAIN", local[0]))
+
     async def run(self) -> None:
         try:
             with contextlib.suppress(EndOfDialplan, HangupNow, pbx.CallerGone):
                 await self.run_dialplan(self.caller, self.context, self.exten)
             if self.caller.alive:
                 self.sip_hangup(self.caller, self.caller.hangup_cause or 16)
+            self.release_lingering()
             for c in self.alive():
                 self.sip_hangup(c)
+            self.devices_idle()
         finally:
             if self.rtcp is not None and not self.alive():
                 self.rtcp.stop()
@@ -1560,6 +1642,15 @@ class SipInboundCall(Call):
             stats = pbx.qos_stats(71) if pjsip else rtcp_vars(random.getrandbits(31), 71)
             for k, v in stats:
                 self.emit(ch.varset(chan, k, v))
+        elif chan.tech == "PJSIP":
+            # chan_pjsip answers the INVITE with the SIP response of the
+            # cause, shown as the tech cause (capture pjsip_call_busy: 486)
+            chan.tech_cause = pbx.SIP_RESPONSES.get(cause)
+        # the Dial's PJSIP channel ends on its own thread: before the caller
+        # (capture pjsip_call_noanswer) or after it (pjsip_call_busy)
+        late = self.sim.races.get("late_leg_hangup")
+        if not late:
+            self.release_lingering()
         if cdr and (chan.cdr_records or chan.cdr_start is not None):
             self.finish_channel(chan, cause, cdr=False)
             pbx.close_records(self, chan)
@@ -1576,6 +1667,8 @@ class SipInboundCall(Call):
                 )
         else:
             self.finish_channel(chan, cause, cdr=cdr)
+        if late:
+            self.release_lingering()
 
     def deadline(self, chan):
         if self.talk_time is not None and self.callee is not None:
@@ -1591,9 +1684,9 @@ class SipInboundCall(Call):
         if not self.media:  # Answer() waits up to 500 ms for a first voice frame
             await self.dp_wait(chan, pbx.ANSWER_MEDIA_WAIT)
 
-    # Dial(SIP/bob,20,tT), Dial(SIP/bob&SIP/carol,20)
+    # Dial(SIP/bob,20,tT), Dial(SIP/bob&SIP/carol,20), Dial(PJSIP/dave,20,tT)
     async def app_dial(self, chan: Channel, data: str):
-        if data.split(",")[0][:4].upper() != "SIP/":
+        if data.split(",")[0].split("/")[0].upper() not in ("SIP", "PJSIP"):
             return await self.dp_wait(chan, 0)
         dial = pbx.SipDial(self, chan, data)
         self.dial = dial
@@ -1982,6 +2075,13 @@ SCENARIOS = {
         talk_time=7.0,
         atxfer=(2.0, "111", "demo"),
     ),
+    # calls between PJSIP phones (asterisk_config_additions_pjsip*.diff): erin
+    # dials dave (Dial(PJSIP/dave,20,tT)) or 204 (the same with 5 s)
+    "pjsip_call_answered": _sip(
+        "dave", peer="erin", tech="PJSIP", phones={"dave": ("answer", 1.0)}, talk_time=3.0
+    ),
+    "pjsip_call_busy": _sip("dave", peer="erin", tech="PJSIP", phones={"dave": "busy"}),
+    "pjsip_call_noanswer": _sip("204", peer="erin", tech="PJSIP", phones={"dave": "ring"}),
     # alice dials an outside number: demo's _0XXXXXXXXX, Dial(SIP/provider/${EXTEN},30,tT)
     "outbound_trunk": _sip(
         "0612345678", peer="alice", phones={"provider": ("answer", 1.0)}, talk_time=4.0

@@ -261,7 +261,11 @@ class AmiSimulator:
         # ring together (default: the first dialled); "early_ringing": a phone an
         # originated channel dials shows its 180 before the DialBegin;
         # "late_bridge": the ;2 a phone answered joins their bridge only when the
-        # call ends (the number was busy at once: originate_local_auto_answer_busy).
+        # call ends (the number was busy at once: originate_local_auto_answer_busy);
+        # "late_leg_hangup": a Dial's PJSIP channel it gave up ends after its
+        # caller (pjsip_call_busy; default before it: pjsip_call_noanswer);
+        # "callee_first": when the caller hangs up a bridged call, the callee's
+        # bridge thread ends before the caller's Dial returns (pjsip_call_answered).
         self.races: dict[str, object] = {}
         # res_parking: each lot's holding bridge, kept once created; spaces taken
         self.parking_bridges: dict[str, ch.Bridge] = {}
@@ -1370,13 +1374,7 @@ class AmiSimulator:
 
     def _pjsip_sections(self) -> dict[str, dict[str, dict]]:
         """``{type: {name: options}}`` of the store's pjsip*.conf files."""
-        sections: dict[str, dict[str, dict]] = {}
-        for name in sorted(self.config_store.files):
-            if name.startswith("pjsip") and name.endswith(".conf"):
-                for cat in self.config_store.files[name].categories:
-                    values = {v.name: v.value for v in cat.variables}
-                    sections.setdefault(values.get("type", ""), {})[cat.name] = values
-        return sections
+        return pbx.pjsip_sections(self)
 
     def act_pjsipshowcontacts(self, s: Session, m: Message):
         # Only the contacts registered to a PJSIP AOR (a static contact is no
