@@ -19,6 +19,11 @@ _logger = logging.getLogger(__name__)
 ACTION_POLL_INTERVAL = 5.0
 
 
+def _why(reply):
+    """What a failed reply says (Response: Error's Message)."""
+    return reply.message or "Asterisk answered with an error."
+
+
 class ActionRunner:
     """``orm(func)`` runs ``func(env)`` in a committed transaction off the loop;
     ``links()`` gives the led servers' :class:`~.link.ServerLink` by id."""
@@ -71,8 +76,7 @@ class ActionRunner:
         )
         for message, reply in zip(prelude, replies, strict=True):
             if not reply.ok:
-                why = reply.message or "Asterisk answered with an error."
-                return f"{message.get('Action')}: {why}"
+                return f"{message.get('Action')}: {_why(reply)}"
         return None
 
     async def _execute(self, row):
@@ -90,8 +94,7 @@ class ActionRunner:
                     result = await link.client.send_action(action, timeout=row["timeout"] or None)
                     reply = result.to_dict()
                     if not result.ok:
-                        state = "failed"
-                        error = result.message or "Asterisk answered with an error."
+                        state, error = "failed", _why(result)
             except AmiError as e:
                 state, error = "failed", f"{type(e).__name__}: {e}"
 

@@ -17,7 +17,13 @@ import time
 
 from .ami_simulator import SimulatorThread
 from .odoo_env import copy_db, drop_db, query, unique_db
-from .worker_env import OdooServer, create_calls_template, point_server, server_health
+from .worker_env import (
+    OdooServer,
+    create_calls_template,
+    give_bob_carols_phone,
+    point_server,
+    server_health,
+)
 
 
 def uid_of(db, login):
@@ -48,13 +54,8 @@ def main():
         with SimulatorThread(port=0, time_scale=0.05) as sim:
             server_id = point_server(db, sim.port)
             number = "203"
-            if args.two_devices:  # the captures' carol as bob's second phone
-                query(
-                    db,
-                    "UPDATE asterisk_common_user_channel SET originate = true, pbx_user_id = "
-                    "(SELECT pbx_user_id FROM asterisk_common_user_channel "
-                    "WHERE name = 'SIP/bob') WHERE name IN ('SIP/bob', 'SIP/carol')",
-                )
+            if args.two_devices:
+                give_bob_carols_phone(db)
                 number = "0612345678"
             node = OdooServer(db, name="bench", options={"log_level": "warn"}).start()
             deadline = time.monotonic() + 30

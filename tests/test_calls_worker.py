@@ -15,7 +15,14 @@ from odoo.addons.asterisk_common.tests.captures import OWN_CAPTURES
 from .ami_simulator import SimulatorThread
 from .conftest import CAPTURES
 from .odoo_env import query
-from .worker_env import add_map_entry, calls, point_server, server_health, wait_until
+from .worker_env import (
+    add_map_entry,
+    calls,
+    give_bob_carols_phone,
+    point_server,
+    server_health,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(CAPTURES), reason="no ../shared/ami-captures")
 
@@ -395,12 +402,7 @@ def test_click_to_dial_on_my_two_phones_through_odoo_dialplan(calls_db, sim, odo
     """bob's two phones (the captures' bob and carol): the worker adds the
     odoo-originate context when it connects and again before the Originate;
     both phones ring with the header, bob answers, then the number is dialled."""
-    query(
-        calls_db,
-        "UPDATE asterisk_common_user_channel SET pbx_user_id = "
-        "(SELECT pbx_user_id FROM asterisk_common_user_channel WHERE name = 'SIP/bob'), "
-        "originate = true, auto_answer = true WHERE name IN ('SIP/bob', 'SIP/carol')",
-    )
+    give_bob_carols_phone(calls_db, auto_answer=True)
     node, server_id = start(odoo, calls_db, sim)
 
     def dialplan_ready():

@@ -434,6 +434,18 @@ def point_server(db, port, name="Simulated PBX"):
     )[0][0]
 
 
+def give_bob_carols_phone(db, auto_answer=False):
+    """The template's carol phone (SIP/carol) as bob's second one, both rung
+    by his click-to-dial (through Odoo's odoo-originate context)."""
+    query(
+        db,
+        "UPDATE asterisk_common_user_channel SET originate = true, auto_answer = %s, "
+        "pbx_user_id = (SELECT pbx_user_id FROM asterisk_common_user_channel "
+        "WHERE name = 'SIP/bob') WHERE name IN ('SIP/bob', 'SIP/carol')",
+        [auto_answer],
+    )
+
+
 def calls(db, where="true", params=()):
     """The calls as dicts, oldest first, with their users' logins."""
     rows = query(

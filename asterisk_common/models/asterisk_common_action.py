@@ -21,6 +21,11 @@ ORIGINATE_REASONS = {
 }
 
 
+# What the worker gets of each action it is to send (_worker_claim, and its
+# RETURNING clause).
+CLAIMED = ("id", "server_id", "payload", "action_uid", "timeout", "prelude")
+
+
 def _check_ami_value(key, value):
     if isinstance(value, (list, tuple)):
         for item in value:
@@ -165,8 +170,7 @@ class AsteriskAction(models.Model):
             """,
             {"now": now, "connected": list(connected_ids)},
         )
-        columns = ("id", "server_id", "payload", "action_uid", "timeout", "prelude")
-        sent = [dict(zip(columns, row, strict=True)) for row in sorted(self.env.cr.fetchall())]
+        sent = [dict(zip(CLAIMED, row, strict=True)) for row in sorted(self.env.cr.fetchall())]
         self.browse([row["id"] for row in sent]).invalidate_recordset()
         self.env.cr.execute(
             """
@@ -195,17 +199,7 @@ class AsteriskAction(models.Model):
             )
         to_send = waiting - offline
         to_send.write({"state": "sent", "sent_date": now})
-        return sent + [
-            {
-                "id": a.id,
-                "server_id": a.server_id.id,
-                "payload": a.payload,
-                "action_uid": a.action_uid,
-                "timeout": a.timeout,
-                "prelude": a.prelude,
-            }
-            for a in to_send
-        ]
+        return sent + to_send.read(list(CLAIMED), load=None)
 
     def _worker_done(self, state, reply, error):
         """Worker: store the outcome and tell the requester."""
