@@ -93,33 +93,42 @@ class ControlConnection:
         except psycopg2.Error as e:
             self.failed(e)
             return
+        self._dispatch()
+
+    def _dispatch(self):
+        """Hand the NOTIFYs read so far to ``on_notify``. A lock query reads
+        those that came in meanwhile along with its result: the socket is
+        then drained and will not wake :meth:`_readable` for them."""
         kinds = {notify.payload.partition(":")[0] for notify in self.conn.notifies}
         self.conn.notifies.clear()
         if kinds:
             self.on_notify(kinds)
 
+    def _query(self, sql, params):
+        with self.conn.cursor() as cr:
+            cr.execute(sql, params)
+            rows = cr.fetchall()
+        self._dispatch()
+        return rows
+
     # -- advisory locks -------------------------------------------------------------
 
     def try_lock(self, server_id):
-        with self.conn.cursor() as cr:
-            cr.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, server_id])
-            return cr.fetchone()[0]
+        return self._query("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, server_id])[0][0]
 
     def unlock(self, server_id):
         if self.conn is not None:
             try:
-                with self.conn.cursor() as cr:
-                    cr.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, server_id])
+                self._query("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, server_id])
             except psycopg2.Error as e:
                 self.failed(e)
 
     def held_locks(self):
         """The servers whose lock some session of this database holds or awaits."""
-        with self.conn.cursor() as cr:
-            cr.execute(
-                "SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' "
-                "AND classid = %s::oid AND objsubid = 2 AND database = "
-                "(SELECT oid FROM pg_database WHERE datname = current_database())",
-                [LOCK_CLASS],
-            )
-            return {row[0] for row in cr.fetchall()}
+        rows = self._query(
+            "SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' "
+            "AND classid = %s::oid AND objsubid = 2 AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+            [LOCK_CLASS],
+        )
+        return {row[0] for row in rows}
