@@ -401,8 +401,14 @@ def test_click_to_dial_my_phone_fails_and_i_am_told_why(
 def test_click_to_dial_on_my_two_phones_through_odoo_dialplan(calls_db, sim, odoo):
     """bob's two phones (the captures' bob and carol): the worker adds the
     odoo-originate context when it connects and again before the Originate;
-    both phones ring with the header, bob answers, then the number is dialled."""
+    both phones ring, each with its own auto-answer header, bob answers, then
+    the number is dialled, without a header."""
     give_bob_carols_phone(calls_db, auto_answer=True)
+    query(
+        calls_db,
+        "UPDATE asterisk_common_user_channel SET auto_answer_header = 'alert_info' "
+        "WHERE name = 'SIP/carol'",
+    )
     node, server_id = start(odoo, calls_db, sim)
 
     def dialplan_ready():
@@ -418,16 +424,22 @@ def test_click_to_dial_on_my_two_phones_through_odoo_dialplan(calls_db, sim, odo
     sim.set_phone("carol", "ring")
     sim.set_phone("provider", ("answer", 1, 2))
     before = len(sim.actions_received)
+    invites = len(sim.invites)
     result = click_to_dial(node, "bob", "0612345678")
     assert result["device"] == "SIP/bob, SIP/carol"
     call = call_of(calls_db, result["call_id"])
     sent = [a for a in sim.actions_received[before:] if a.get("Action") != "Ping"]
     names = [a.get("Action") for a in sent]
-    assert names == ["DialplanExtensionAdd"] * 6 + ["Originate"], names
+    assert names == ["DialplanExtensionAdd"] * 9 + ["Originate"], names
     originate = sent[-1]
     assert originate["Channel"] == "Local/ring@odoo-originate"
     assert (call["status"], call["direction"], call["users"]) == ("answered", "outbound", ["bob"])
     assert call["missed"] == []
+    assert sim.invites[invites:] == [
+        ("SIP/bob", ["Call-Info: <sip:127.0.0.1>;answer-after=0"]),
+        ("SIP/carol", ["Alert-Info: <http://127.0.0.1>;info=alert-autoanswer;delay=0"]),
+        ("SIP/provider", []),
+    ]
     told = wait_until(lambda: notifications(calls_db, "bob"), 20, 0.2, "bob told")
     assert [n["type"] for n in told] == ["success"], told
     assert node.errors() == []

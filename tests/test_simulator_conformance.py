@@ -402,7 +402,7 @@ OWN_PLANS = {
         {
             1: lambda sim: (
                 phones(carol="ring", provider=("answer", 1.0, 2.0))(sim),
-                races(first_ringing="carol")(sim),
+                races(first_ringing="carol", early_ringing_phone="carol")(sim),
             )
         },
         None,
@@ -418,6 +418,16 @@ OWN_PLANS = {
     ),
     "originate_ring_no_header": (
         {1: phones(carol="ring", provider=("answer", 1.0, 2.0))},
+        None,
+    ),
+    # each phone its own header: bob Call-Info, carol Alert-Info
+    "originate_ring_two_headers": (
+        {
+            1: lambda sim: (
+                phones(carol="ring", provider=("answer", 1.0, 2.0))(sim),
+                races(first_ringing="carol")(sim),
+            )
+        },
         None,
     ),
     "originate_hangup_ringing": (
@@ -644,6 +654,7 @@ ORDER_VARIES = {
     "originate_ring_auto_answer",
     "originate_ring_auto_answer_busy",
     "originate_ring_no_header",
+    "originate_ring_two_headers",
     # the end of a bridged call: the caller's thread and the callee's race (six
     # recordings of each, as many orders; tests/captures/README.md)
     "outbound_trunk",
@@ -692,15 +703,44 @@ def compare_per_channel(expected, actual) -> None:
         compare_every_value(exp[key], act[key], split_streams=False, other_party=False)
 
 
+AUTO_ANSWER_HEADER = re.compile(r"^(Call-Info|Alert-Info|Answer-Mode|P-Auto-Answer):.*$", re.M)
+
+
+def headers_received(name: str) -> dict[str, set[str]]:
+    """Per phone of a capture (its ``NAME.ROLE.sip.log``, ROLE the peer's
+    name): the auto-answer headers of the INVITEs it received."""
+    got = {}
+    for log in OWN_CAPTURES.glob(f"{name}.*.sip.log"):
+        role = log.name[len(name) + 1 : -len(".sip.log")]
+        messages = re.split(r"^-{20,}.*$", log.read_text(errors="replace"), flags=re.M)
+        invites = [m for m in messages if re.search(r"received.*\n\s*INVITE ", m)]
+        got[role] = {h.group().strip() for m in invites for h in AUTO_ANSWER_HEADER.finditer(m)}
+    return got
+
+
+def headers_sent(invites: list[tuple[str, list[str]]]) -> dict[str, set[str]]:
+    """The same from the simulator's record of its INVITEs (pbx.invite)."""
+    got: dict[str, set[str]] = {}
+    for device, headers in invites:
+        role = device.split("/", 1)[1]
+        got.setdefault(role, set()).update(h for h in headers if AUTO_ANSWER_HEADER.match(h))
+    return got
+
+
 def check_plan(name: str, plans: dict) -> None:
     hooks, rewrite = plans[name]
 
     async def scenario(sim):
         client = await drive(sim, name, hooks, rewrite)
         assert client.banner == b"Asterisk Call Manager/9.0.0\r\n"
-        return client.messages
+        return client.messages, sim.invites
 
-    got = run(scenario, shared_day=plans is PLANS)
+    got, invites = run(scenario, shared_day=plans is PLANS)
+    if plans is OWN_PLANS:
+        # each phone got the auto-answer headers its sipp log shows, and no other
+        sent = headers_sent(invites)
+        for role, headers in headers_received(name).items():
+            assert sent.get(role, set()) == headers, role
     if name in ORDER_VARIES:
         compare_per_channel(recorded(name), got)
         return
@@ -777,7 +817,7 @@ def test_dialplan_extension_add_and_remove():
                 await client.wait_count(1, count=answered)
                 replies[aid] = next(m for m in client.messages if m.get("ActionID") == aid)
 
-        odoo = sent_blocks("originate_ring_auto_answer")[1:7]  # its six DialplanExtensionAdd
+        odoo = sent_blocks("originate_ring_auto_answer")[1:10]  # its nine DialplanExtensionAdd
         await session(
             [
                 login("odoo", "odoo-secret"),
@@ -797,8 +837,8 @@ def test_dialplan_extension_add_and_remove():
                 login("odoo", "odoo-secret"),
                 remove("noexten", Context="odoo-originate"),
                 remove("zero", Context="odoo-originate", Extension="aa", Priority="0"),
-                remove("prio", Context="odoo-originate", Extension="aa", Priority="5"),
-                remove("prio2", Context="odoo-originate", Extension="aa", Priority="5"),
+                remove("prio", Context="odoo-originate", Extension="aa", Priority="8"),
+                remove("prio2", Context="odoo-originate", Extension="aa", Priority="8"),
                 remove("whole", Context="odoo-originate", Extension="ring"),
                 remove("nocontext", Context="nowhere", Extension="ring"),
                 action("reload", Action="Command", Command="dialplan reload"),
@@ -815,7 +855,7 @@ def test_dialplan_extension_add_and_remove():
     def reply(aid: str) -> tuple[str, str]:
         return replies[aid].get("Response"), replies[aid].get("Message")
 
-    for n in range(2, 8):
+    for n in range(2, 11):
         assert reply(f"originate_ring_auto_answer-{n}") == ("Success", "Added requested extension")
     assert reply("again") == ("Error", "That extension and priority already exist at that context")
     assert reply("replace") == reply("hint") == ("Success", "Added requested extension")
@@ -830,16 +870,22 @@ def test_dialplan_extension_add_and_remove():
         True,
         [
             "[ Context 'odoo-originate' created by 'pbx_config' ]",
-            '  \'aa\' =>           1. GotoIf($["${CHANNEL(channeltype)}" = "PJSIP"]?4)'
+            "  'aa' =>           1. Set(ODOO_DEVICE_NO=${FIELDNUM(ARG1,&,${CHANNEL:0:-9})})"
             " [pbx_config]",
-            "                    2. SIPAddHeader(${ARG1}: ${ARG2})             [pbx_config]",
-            "                    3. Return()                                   [pbx_config]",
-            "                    4. Set(PJSIP_HEADER(add,${ARG1})=${ARG2})     [pbx_config]",
-            "                    5. Return()                                   [pbx_config]",
+            '                    2. GotoIf($["${ODOO_DEVICE_NO}" = "0"]?8)     [pbx_config]',
+            '                    3. GotoIf($["${CUT(ARG2,&,${ODOO_DEVICE_NO})}" = ""]?8)'
+            " [pbx_config]",
+            '                    4. GotoIf($["${CHANNEL(channeltype)}" = "PJSIP"]?7) [pbx_config]',
+            "                    5. SIPAddHeader(${CUT(ARG2,&,${ODOO_DEVICE_NO})}:"
+            " ${CUT(ARG3,&,${ODOO_DEVICE_NO})}) [pbx_config]",
+            "                    6. Return()                                   [pbx_config]",
+            "                    7. Set(PJSIP_HEADER(add,${CUT(ARG2,&,${ODOO_DEVICE_NO})})="
+            "${CUT(ARG3,&,${ODOO_DEVICE_NO})}) [pbx_config]",
+            "                    8. Return()                                   [pbx_config]",
             "  'ring' =>         hint: SIP/ring                                [pbx_config]",
             "                    1. NoOp()                                     [pbx_config]",
             "",
-            "-= 2 extensions (7 priorities) in 1 context. =-",
+            "-= 2 extensions (10 priorities) in 1 context. =-",
         ],
     )
     assert replies["show"].getall("Output") == [line.lstrip(" ") for line in shown[1]]
@@ -913,3 +959,35 @@ def test_capture_conformance_burst_50_originates():
     expected_shapes = {shape(m) for m in expected}
     unexpected = [describe(m) for m in got if shape(m) not in expected_shapes]
     assert not unexpected, unexpected[:3]
+
+
+def test_dialplan_substitution():
+    """pbx_variables.c and the functions Odoo's pre-dial handler calls, as
+    the real Asterisk 20 showed them in ``Newexten AppData`` (capture
+    originate_ring_two_headers): nested names, ``${VAR:offset:length}``
+    (pbx_variables.c ``substring``), FIELDNUM without case, CUT's fields."""
+    from tests.ami_simulator.channels import Channel
+    from tests.ami_simulator.scenarios import substitute
+
+    chan = Channel("PJSIP/carol-desk-0000002a", "1.1", "1.1", "PJSIP", "PJSIP/carol-desk", "d", "s")
+    chan.variables.update(
+        {"ARG1": "SIP/bob&pjsip/CAROL-desk", "ARG2": "Call-Info&", "N": "2", "X2": "two"}
+    )
+    cases = {
+        "${CHANNEL:0:-9}": "PJSIP/carol-desk",
+        "${CHANNEL:-8}": "0000002a",
+        "${CHANNEL:6:5}": "carol",
+        "${CHANNEL:99}": "",
+        "${CHANNEL:0:-99}": "",
+        "${FIELDNUM(ARG1,&,${CHANNEL:0:-9})}": "2",
+        "${FIELDNUM(ARG1,&,SIP/carol)}": "0",
+        "${FIELDNUM(NOPE,&,x)}": "0",
+        "${CUT(ARG2,&,1)}": "Call-Info",
+        "${CUT(ARG2,&,${N})}": "",
+        "${CUT(ARG2,&,0)}": "",
+        "${X${N}}": "two",
+        '$["${CUT(ARG2,&,${N})}" = ""]?8': "1?8",
+        "${CHANNEL(channeltype)}/${UNKNOWNFUNC(a)}": "PJSIP/",
+        "${unclosed": "${unclosed",
+    }
+    assert {text: substitute(chan, text) for text in cases} == cases

@@ -94,7 +94,7 @@ class AsteriskCallDial(models.Model):
             # the devices' Dial times out first: its NOANSWER says why
             action["Timeout"] = (seconds + 5) * 1000
             variables = originate.ring_variables(
-                devices.mapped("name"), seconds, devices._shared_auto_answer_header()
+                [(device.name, device._auto_answer()) for device in devices], seconds
             )
             prelude = originate.dialplan_actions()
         else:

@@ -24,26 +24,31 @@ class AsteriskUserChannel(models.Model):
         help="The SIP header that makes this phone answer click-to-dial calls by itself.",
     )
 
+    def _auto_answer(self):
+        """``(name, value)`` of the header this device wants, or None."""
+        self.ensure_one()
+        if not self.auto_answer or not self.auto_answer_header:
+            return None
+        return AUTO_ANSWER_HEADERS[self.auto_answer_header]
+
     def _originate_variables(self):
         """Channel variables of the Originate that add the auto-answer header
         to the INVITE sent to this device (chan_sip: SIPADDHEADER; PJSIP:
         PJSIP_HEADER, written on the channel before it is called)."""
-        self.ensure_one()
-        if not self.auto_answer or not self.auto_answer_header:
+        header = self._auto_answer()
+        if not header:
             return []
-        name, value = AUTO_ANSWER_HEADERS[self.auto_answer_header]
+        name, value = header
         if self.name.upper().startswith("PJSIP/"):
             return [f"PJSIP_HEADER(add,{name})={value}"]
         return [f"SIPADDHEADER01={name}: {value}"]
 
     def _shared_auto_answer_header(self):
         """``(name, value)`` of the header all these devices want, rung
-        together by one Dial (one pre-dial handler for all), or None when
-        one of them wants none or another one."""
-        wanted = {(c.auto_answer and c.auto_answer_header) or False for c in self}
-        if len(wanted) != 1 or False in wanted:
-            return None
-        return AUTO_ANSWER_HEADERS[wanted.pop()]
+        together through their user's extension, or None when one of them
+        wants none or another one."""
+        wanted = {c._auto_answer() for c in self}
+        return wanted.pop() if len(wanted) == 1 else None
 
     def _shared_auto_answer(self):
         """Without Odoo's dialplan: the variable that adds the shared header to

@@ -105,22 +105,35 @@ class TestClickToDial(CallsCase):
             ("Local/ring@odoo-originate", "from-internal", "201", 25000),
         )
         self.assertEqual(payload["OtherChannelId"], payload["ChannelId"] + "-2")
+        devices = "&".join(ringing.mapped("name"))
+        call_info = "<sip:127.0.0.1>;answer-after=0"
         self.assertEqual(
             payload["Variable"],
             [
-                "ODOO_DEVICES=" + "&".join(ringing.mapped("name")),
+                f"ODOO_DEVICES={devices}",
                 "ODOO_RING=20",
-                "ODOO_DIAL_OPTIONS=b(odoo-originate^aa^1(Call-Info^<sip:127.0.0.1>;answer-after=0))",
+                f"ODOO_DIAL_OPTIONS=b(odoo-originate^aa^1({devices}"
+                f"^Call-Info&Call-Info^{call_info}&{call_info}))",
             ],
         )
         # added again before each Originate: a "dialplan reload" empties it
         self.assertEqual(
             [(m["Action"], m["Extension"], m["Priority"]) for m in action.prelude],
             [("DialplanExtensionAdd", "ring", "1")]
-            + [("DialplanExtensionAdd", "aa", str(p)) for p in range(1, 6)],
+            + [("DialplanExtensionAdd", "aa", str(p)) for p in range(1, 9)],
         )
-        # one of them wants another header: none (one pre-dial handler for all)
+        # each device its own header, or none
         ringing[0].auto_answer_header = "alert_info"
+        ringing[1].auto_answer = False
+        result = self.Call.with_user(self.carol).pbx_dial("201")
+        variables = self.Call.browse(result["call_id"]).action_id.payload["Variable"]
+        self.assertEqual(
+            variables[2],
+            f"ODOO_DIAL_OPTIONS=b(odoo-originate^aa^1({devices}"
+            "^Alert-Info&^<http://127.0.0.1>;info=alert-autoanswer;delay=0&))",
+        )
+        # none at all: no pre-dial handler
+        ringing.auto_answer = False
         result = self.Call.with_user(self.carol).pbx_dial("201")
         variables = self.Call.browse(result["call_id"]).action_id.payload["Variable"]
         self.assertEqual(variables[2], "ODOO_DIAL_OPTIONS=")
@@ -130,7 +143,7 @@ class TestClickToDial(CallsCase):
         write = system) leaves click-to-dial on the extension's way."""
         actions = self.server._ami_probe_actions()
         added = [a for a in actions if a["Action"] == "DialplanExtensionAdd"]
-        self.assertEqual(len(added), 6)
+        self.assertEqual(len(added), 9)
         self.assertTrue(all(a["Context"] == "odoo-originate" for a in added))
 
         def replies(ok):
@@ -262,26 +275,42 @@ class TestClickToDial(CallsCase):
 
     def test_two_phones_through_odoo_dialplan(self):
         """Recorded on Asterisk 20 (chan_sip phones, SIPAddHeader in the
-        pre-dial handler) and 22 (PJSIP phones, PJSIP_HEADER): the phones got
-        the header, the number did not (the phones' SIP logs), and the calls
+        pre-dial handler) and 22 (PJSIP phones, PJSIP_HEADER): each phone got
+        its own header, the number none (the phones' SIP logs), and the calls
         are those of the extension's way."""
+        call_info = "Call-Info: <sip:127.0.0.1>;answer-after=0"
+        alert_info = "Alert-Info: <http://127.0.0.1>;info=alert-autoanswer;delay=0"
+        both = {"bob": "call_info", "carol": "call_info"}
         cases = [
-            ("originate_ring_auto_answer", "odoo-5d6e7f8a9b0c", "answered", "success", True),
-            ("originate_ring_auto_answer_busy", "odoo-6e7f8a9b0c1d", "busy", "warning", True),
-            ("originate_ring_no_header", "odoo-7f8a9b0c1d2e", "answered", "success", False),
+            ("originate_ring_auto_answer", "odoo-5d6e7f8a9b0c", "answered", "success", both),
+            ("originate_ring_auto_answer_busy", "odoo-6e7f8a9b0c1d", "busy", "warning", both),
+            ("originate_ring_no_header", "odoo-7f8a9b0c1d2e", "answered", "success", {}),
+            (
+                "originate_ring_two_headers",
+                "odoo-8a9b0c1d2e3f",
+                "answered",
+                "success",
+                {"bob": "call_info", "carol": "alert_info"},
+            ),
         ]
         for version in ASTERISK_VERSIONS:
             self.use_asterisk(version)
-            for capture, channel_id, status, notice, header in cases:
+            for capture, channel_id, status, notice, headers in cases:
                 with self.subTest(version=version, capture=capture):
                     self.Call.search([]).unlink()
-                    devices = (self.pbx_bob | self.pbx_carol).channel_ids.filtered(
-                        lambda c: c.name in (self.dev("bob"), self.dev("carol"))
-                    )
-                    devices.write({"auto_answer": header, "auto_answer_header": "call_info"})
+                    for phone in ("bob", "carol"):
+                        device = (self.pbx_bob | self.pbx_carol).channel_ids.filtered(
+                            lambda c, phone=phone: c.name == self.dev(phone)
+                        )
+                        device.write(
+                            {
+                                "auto_answer": phone in headers,
+                                "auto_answer_header": headers.get(phone, "call_info"),
+                            }
+                        )
                     call = self.dial_on_two_phones(capture, channel_id)
                     options = call.action_id.payload["Variable"][2]
-                    self.assertEqual("Call-Info" in options, header)
+                    self.assertEqual("^aa^" in options, bool(headers))
                     self.assertEqual(self.calls(), call)
                     self.assertEqual(
                         (call.status, call.direction, call.user_ids, call.called_number),
@@ -291,8 +320,9 @@ class TestClickToDial(CallsCase):
                     self.assertEqual([n["type"] for n in self.notices_to(self.bob)], [notice])
                     for phone in ("bob", "carol", "provider"):
                         log = self.capture_file(f"{capture}.{phone}.sip.log")
-                        got = "Call-Info: <sip:127.0.0.1>;answer-after=0" in log
-                        self.assertEqual(got, header and phone != "provider", phone)
+                        got = [h for h in (call_info, alert_info) if h in log]
+                        wanted = {"call_info": [call_info], "alert_info": [alert_info]}
+                        self.assertEqual(got, wanted.get(headers.get(phone), []), phone)
                     timeline = str(call.timeline_html)
                     self.assertIn(f"Originate: rang Bob ({self.dev('bob')})", timeline)
                     self.assertNotIn("odoo-originate", str(call.user_ids.mapped("name")))

@@ -6,8 +6,9 @@ from odoo.exceptions import AccessError, ValidationError
 from ..tools import ami_handler
 
 # "TECH/resource" as Asterisk names a device: SIP/101, PJSIP/alice, IAX2/trunk,
-# Local/100@from-internal. No spaces, no dash-suffix of a live channel.
-CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s/,;|&]+(@[A-Za-z0-9_.-]+)?$")
+# Local/100@from-internal. No spaces, no dash-suffix of a live channel, nothing
+# that separates the arguments of Dial and of its options (",&^()|;").
+CHANNEL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s/,;|&^()]+(@[A-Za-z0-9_.-]+)?$")
 # What a PBX user may change on their own record.
 SELF_WRITABLE_FIELDS = {"popup_incoming", "popup_sticky", "open_partner_form"}
 
@@ -123,9 +124,9 @@ class AsteriskUserChannel(models.Model):
     )
     auto_answer = fields.Boolean(
         help="Ask the phone to answer click-to-dial calls by itself (Alert-Info / "
-        "Call-Info headers). When several devices ring for click-to-dial (through "
-        "the user's extension), only if all of them are SIP/ devices that want the "
-        "same header."
+        "Call-Info headers). When several devices ring for click-to-dial, each gets "
+        "its own header through Odoo's dialplan on the PBX; without it (through the "
+        "user's extension), only if all of them are SIP/ devices that want the same one."
     )
 
     _sql_constraints = [

@@ -122,6 +122,9 @@ class Channel:
     # the SIP Call-ID of a PJSIP channel: no SIPCALLID variable, only its
     # bridge peer's BRIDGEPVTCALLID shows it (capture pjsip_call_answered)
     pvt_call_id: str = ""
+    # headers PJSIP_HEADER(add,...) wrote on a PJSIP channel before it was
+    # called: they go into its INVITE (AmiSimulator.invites)
+    pjsip_headers: list = field(default_factory=list)
     # a dialled channel whose caller id app_dial made up (its peer has none):
     # the caller's connected line is not taken from it (DIAL_CALLERID_ABSENT)
     callerid_absent: bool = False

@@ -6,14 +6,16 @@ Dial has created every dialled channel and before it calls any
 through ``ast_pre_call``: chan_sip has no ``pre_call`` of its own), one after
 the other, on Dial's thread. Recorded with Odoo's ``odoo-originate`` context
 (``asterisk_calls/tools/originate.py``) in ``tests/captures``
-``originate_ring_auto_answer`` and ``originate_ring_auto_answer_busy``; what
-a dialled channel publishes there:
+``originate_ring_auto_answer``, ``originate_ring_auto_answer_busy`` and
+``originate_ring_two_headers``; what a dialled channel publishes there:
 
 * ``VarSet LOCAL(ARG1)``, ``LOCAL(ARG2)``..., ``LOCAL(ARGC)``, still at its
   location before the Gosub (no snapshot is published in between);
 * a ``Newexten`` per priority it runs, at the subroutine's location;
   ``GotoIf``, ``SIPAddHeader`` (``VarSet __SIPADDHEADER01``), ``Set`` and
-  ``Return`` are the applications modelled (others run as a NoOp);
+  ``Return`` are the applications modelled (others run as a NoOp), with the
+  functions of :func:`.scenarios.substitute` (``FIELDNUM``, ``CUT``,
+  ``${CHANNEL:0:-9}``);
 * on ``Return`` (or at the end of the extension): ``VarSet ARGC``, ...,
   ``ARG1`` emptied, then ``GOSUB_RETVAL``, still at the subroutine's last
   location: the location is set back without a new snapshot, so its
@@ -31,6 +33,7 @@ import re
 from typing import TYPE_CHECKING
 
 from . import channels as ch
+from . import pbx
 from . import scenarios as sc
 from .channels import DIALPLAN, Channel
 
@@ -173,6 +176,8 @@ def _run(call: Call, chan: Channel, app: str, data: str) -> tuple[str, str, int]
         # channel) sets no variable
         if name and not name.endswith(")"):
             call.emit(ch.varset(chan, name, value))
+        else:
+            pbx.write_pjsip_header(chan, name, value)
     return None
 
 

@@ -165,6 +165,7 @@ class PhoneOriginateCall(sc.Call):
         cname = c.cid_name if c.cid_name != UNKNOWN else ""
         c.cdr_src, c.cdr_clid = cnum, ch.cdr_clid(cnum, cname)
         c.cdr_dst, c.cdr_dcontext = "", c.context
+        pbx.invite(self, c)
         self.emit(ch.dial_begin(None, c, self.data))
 
     async def run(self) -> None:
@@ -344,8 +345,15 @@ class LocalPhonesDial:
         # Dial's b() option: each phone's channel runs it before any is called
         # (capture originate_ring_auto_answer)
         gosub.predial_callee(call, two, self.legs, self.data)
+        # app_dial.c calls each phone, then publishes its DialBegin: a phone's
+        # 180 may come in between (AmiSimulator.races "early_ringing_phone")
+        early = call.sim.races.get("early_ringing_phone")
         for leg in self.legs:
-            call.emit(ch.dial_begin(two, leg, self.leg_peer[leg.name]))
+            peer = self.leg_peer[leg.name]
+            if peer == early and self.spec(peer)[0] != "busy":
+                call.set_state(leg, STATE_RINGING)
+            pbx.invite(call, leg)
+            call.emit(ch.dial_begin(two, leg, peer))
         ringing = []
         for leg in self.legs:
             if self.spec(self.leg_peer[leg.name])[0] == "busy":  # pragma: no cover
@@ -362,7 +370,8 @@ class LocalPhonesDial:
         first = call.sim.races.get("first_ringing")
         ringing.sort(key=lambda leg: self.leg_peer[leg.name] != first)
         for n, leg in enumerate(ringing):
-            call.set_state(leg, STATE_RINGING)
+            if leg.state != STATE_RINGING:
+                call.set_state(leg, STATE_RINGING)
             call.emit(ch.device_state(leg.device, "NOT_INUSE"))
             if n == 0:
                 call.set_state(one, STATE_RINGING)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import re
 import uuid
 from typing import TYPE_CHECKING
 
@@ -294,6 +295,33 @@ def queue_event(name: str, caller: Channel, dest: Channel | None, extra) -> ch.E
 # --- SIP Dial -----------------------------------------------------------------------
 
 
+def write_pjsip_header(chan: Channel, function: str, value: str) -> None:
+    """``Set(PJSIP_HEADER(add,Name)=value)`` on a PJSIP channel not yet
+    called (the function fails on another one: nothing)."""
+    m = re.fullmatch(r"PJSIP_HEADER\(add,([^,()]+)\)", function.strip())
+    if m and chan.tech == "PJSIP":
+        chan.pjsip_headers.append(f"{m.group(1)}: {value}")
+
+
+def invite(call: Call, leg: Channel) -> None:
+    """``ast_call`` of a SIP or PJSIP phone: the extra headers of its INVITE
+    (what the phones' ``*.sip.log`` of the captures show) go to
+    ``AmiSimulator.invites``. chan_sip adds each ``SIPADDHEADERnn`` variable
+    of the channel, inherited ones included (chan_sip.c ``initreqprep``);
+    chan_pjsip what ``PJSIP_HEADER(add,...)`` wrote on it."""
+    if leg.tech == "SIP":
+        headers = [
+            str(value)
+            for name, value in sorted(leg.variables.items(), key=lambda kv: kv[0].lstrip("_"))
+            if re.fullmatch(r"_*SIPADDHEADER\d\d", name) and value
+        ]
+    elif leg.tech == "PJSIP":
+        headers = list(leg.pjsip_headers)
+    else:
+        return
+    call.sim.invites.append((leg.device, headers))
+
+
 def sip_leg(call: Call, caller: Channel, dialstring: str, tech: str = "SIP") -> Channel:
     """The outgoing SIP (or PJSIP) channel of a Dial, up to its first NewConnectedLine.
 
@@ -412,6 +440,7 @@ class SipDial:
             kind = behaviour[leg.name][0]
             if kind != "busy" and call.early_ringing:
                 call.set_state(leg, STATE_RINGING)
+            invite(call, leg)
             call.emit(ch.dial_begin(caller, leg, self.dialstrings[0]))
             # Dial with one callee passes its connected line on at once.
             if not leg.callerid_absent:
@@ -440,6 +469,7 @@ class SipDial:
                 ringing = [leg]
         else:
             for leg, dialstring in zip(self.legs, self.dialstrings, strict=True):
+                invite(call, leg)
                 call.emit(ch.dial_begin(caller, leg, dialstring))
             # The phones' 180 Ringing race each other: the last one dialled was
             # first in the capture.

@@ -350,8 +350,6 @@ def pattern_match(pattern: str, exten: str) -> bool:
     return re.fullmatch(regex, exten) is not None
 
 
-_VARIABLE = re.compile(r"\$\{([^{}]+)\}")
-_EXPRESSION = re.compile(r"\$\[([^\[\]]*)\]")
 _OPERAND = r'\s*("[^"]*"|[^\s"=!]+)\s*'
 _COMPARISON = re.compile(f"^{_OPERAND}(==|=|!=){_OPERAND}$")
 
@@ -379,30 +377,106 @@ def expression(text: str) -> str:
     return "1" if equal == (op != "!=") else "0"
 
 
+def _closing(data: str, start: int, opening: str, closing: str) -> int:
+    """pbx.c ``pbx_substitute_variables_helper_full``: where the ``${`` or
+    ``$[`` before ``start`` ends, counting only its own kind of brace; -1
+    when it does not."""
+    depth = 1
+    for i in range(start, len(data)):
+        depth += {opening: 1, closing: -1}.get(data[i], 0)
+        if depth == 0:
+            return i
+    return -1
+
+
+def _substring(value: str, offset: int, length: int | None) -> str:
+    """pbx_variables.c ``substring``: ``${VAR:offset:length}``, either of them
+    negative counting from the end."""
+    size = len(value)
+    if offset < 0:
+        offset = max(0, size + offset)
+    if offset >= size:
+        return ""
+    if length is None or length >= 0:
+        return value[offset:] if length is None else value[offset : offset + length]
+    return value[offset : size + length] if size > offset - length else ""
+
+
+def _function(chan: Channel, name: str, args: list[str]) -> str:
+    """The dialplan functions the dialplans here call (func_channel.c,
+    func_callerid.c, func_strings.c FIELDNUM, func_cut.c CUT with one field);
+    another reads as empty (Asterisk logs an error)."""
+    if name == "CHANNEL" and args == ["channeltype"]:
+        return chan.tech  # SIP, PJSIP, Local
+    if name == "CALLERID" and args in (["num"], ["name"]):
+        value = chan.cid_num if args == ["num"] else chan.cid_name
+        return value if value != UNKNOWN else ""
+    if name in ("FIELDNUM", "CUT") and len(args) == 3:
+        items = (get_variable(chan, args[0]) or "").split(args[1][:1]) if args[1] else []
+        if not items or items == [""]:
+            return "0" if name == "FIELDNUM" else ""
+        if name == "FIELDNUM":  # strcasecmp
+            wanted = args[2].lower()
+            return str(next((n for n, v in enumerate(items, 1) if v.lower() == wanted), 0))
+        field = int(args[2]) if args[2].strip().isdigit() else 0
+        return items[field - 1] if 0 < field <= len(items) else ""
+    return ""
+
+
+def _value(chan: Channel, expr: str) -> str:
+    """pbx_variables.c ``parse_variable_name`` then the lookup: a variable or
+    a function call, then ``:offset[:length]`` outside parentheses."""
+    depth, cut = 0, len(expr)
+    for i, c in enumerate(expr):
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if c == ":" and depth == 0:
+            cut = i
+            break
+    name, offsets = expr[:cut], expr[cut + 1 :].split(":") if cut < len(expr) else []
+    builtin = {
+        "EXTEN": chan.exten,
+        "CONTEXT": chan.context,
+        "PRIORITY": str(chan.priority),
+        "UNIQUEID": chan.uniqueid,
+        "CHANNEL": chan.name,
+    }
+    if name.endswith(")") and "(" in name:
+        function, _, args = name[:-1].partition("(")
+        value = _function(chan, function, separate_args(args))
+    else:
+        value = builtin[name] if name in builtin else get_variable(chan, name) or ""
+    if offsets:
+        number = re.compile(r"\s*-?\d+\s*$")
+        offset = int(offsets[0]) if number.match(offsets[0]) else 0
+        length = int(offsets[1]) if len(offsets) > 1 and number.match(offsets[1]) else None
+        value = _substring(value, offset, length)
+    return value
+
+
 def substitute(chan: Channel, data: str) -> str:
     """``pbx_substitute_variables`` for what the dialplans here use: the
     application data shown (Newexten ``AppData``) and run is the substituted
-    one; ``$[...]`` is evaluated once its variables are in (:func:`expression`)."""
-
-    def value(m: re.Match) -> str:
-        name = m.group(1)
-        builtin = {
-            "EXTEN": chan.exten,
-            "CONTEXT": chan.context,
-            "PRIORITY": str(chan.priority),
-            "UNIQUEID": chan.uniqueid,
-            "CHANNEL": chan.name,
-            "CHANNEL(channeltype)": chan.tech,  # SIP, PJSIP, Local
-            "CALLERID(num)": chan.cid_num if chan.cid_num != UNKNOWN else "",
-            "CALLERID(name)": chan.cid_name if chan.cid_name != UNKNOWN else "",
-        }
-        return builtin[name] if name in builtin else get_variable(chan, name) or ""
-
-    if "${" in data:
-        data = _VARIABLE.sub(value, data)
-    if "$[" in data:
-        data = _EXPRESSION.sub(lambda m: expression(m.group(1)), data)
-    return data
+    one. A ``${...}`` or ``$[...]`` is substituted inside first (a variable's
+    name may itself hold ``${...}``), then looked up (:func:`_value`) or
+    evaluated (:func:`expression`)."""
+    out, i = [], 0
+    while i < len(data):
+        kind = data[i : i + 2]
+        if kind not in ("${", "$["):
+            j = data.find("$", i + 1)
+            j = len(data) if j < 0 else j
+            out.append(data[i:j])
+            i = j
+            continue
+        opening, closing = ("{", "}") if kind == "${" else ("[", "]")
+        end = _closing(data, i + 2, opening, closing)
+        if end < 0:  # "Error in extension logic (missing '}')": taken as it is
+            out.append(data[i:])
+            break
+        inner = substitute(chan, data[i + 2 : end])
+        out.append(_value(chan, inner) if kind == "${" else expression(inner))
+        i = end + 1
+    return "".join(out)
 
 
 def separate_args(text: str) -> list[str]:
@@ -787,6 +861,8 @@ class Call:
         for k, v in variables:
             if not k.endswith(")"):
                 self.emit(ch.varset(chan, k, v))
+            else:
+                pbx.write_pjsip_header(chan, k, v)
 
     # -- dialplan interpreter ----------------------------------------------
     async def run_dialplan_safe(

@@ -260,6 +260,8 @@ class AmiSimulator:
         # "first_ringing": the phone whose 180 Dial handles first when several
         # ring together (default: the first dialled); "early_ringing": a phone an
         # originated channel dials shows its 180 before the DialBegin;
+        # "early_ringing_phone": the same for one phone among those an
+        # originated Local channel's Dial rings (originate_ring_auto_answer);
         # "late_bridge": the ;2 a phone answered joins their bridge only when the
         # call ends (the number was busy at once: originate_local_auto_answer_busy);
         # "late_leg_hangup": a Dial's PJSIP channel it gave up ends after its
@@ -267,6 +269,9 @@ class AmiSimulator:
         # "callee_first": when the caller hangs up a bridged call, the callee's
         # bridge thread ends before the caller's Dial returns (pjsip_call_answered).
         self.races: dict[str, object] = {}
+        # (device, [extra header lines]) of each INVITE sent to a SIP or PJSIP
+        # phone, in call order (pbx.invite): what the captures' sipp logs show
+        self.invites: list[tuple[str, list[str]]] = []
         # res_parking: each lot's holding bridge, kept once created; spaces taken
         self.parking_bridges: dict[str, ch.Bridge] = {}
         self.parked_spaces: dict[str, set[str]] = {}
@@ -1540,7 +1545,7 @@ class AmiSimulator:
     # -- pbx_config.c: the dialplan's extensions ------------------------------
     def act_dialplanextensionadd(self, s: Session, m: Message):
         """manager_dialplan_extension_add (capture originate_ring_auto_answer:
-        Odoo's odoo-originate context, six priorities with ``Replace: yes``)."""
+        Odoo's odoo-originate context, nine priorities with ``Replace: yes``)."""
         context, extension = m.get("Context"), m.get("Extension")
         priority, app = m.get("Priority"), m.get("Application")
         if not (context and extension and priority and app):

@@ -93,6 +93,11 @@ class SimulatorThread:
         return list(self.sim.actions_received)
 
     @property
+    def invites(self) -> list[tuple[str, list[str]]]:
+        """(device, extra headers) of each INVITE sent to a phone."""
+        return list(self.sim.invites)
+
+    @property
     def sessions(self) -> list:
         return list(self.sim.sessions)
 

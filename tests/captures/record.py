@@ -578,6 +578,7 @@ async def sc_park_retrieve(rec, out):
 ORIGINATE_CALLERID = '"Call to Robert" <0612345678>'
 AUTO_ANSWER = "SIPADDHEADER01=Call-Info: <sip:127.0.0.1>;answer-after=0"
 AUTO_ANSWER_HEADER = ("Call-Info", "<sip:127.0.0.1>;answer-after=0")
+ALERT_INFO_HEADER = ("Alert-Info", "<http://127.0.0.1>;info=alert-autoanswer;delay=0")
 
 
 async def start_uas(rec: Recorder, out: Path, uas_args: dict) -> list:
@@ -732,10 +733,13 @@ def odoo_originate():
     return module
 
 
-async def ring_two_phones(rec, out, provider, channel_id, header=AUTO_ANSWER_HEADER):
+async def ring_two_phones(
+    rec, out, provider, channel_id, header=AUTO_ANSWER_HEADER, carol_header=AUTO_ANSWER_HEADER
+):
     """Odoo's click-to-dial on two phones through its ``odoo-originate``
-    context (installed first, as the worker does on connect): bob answers
-    after 1 s, carol rings; then ;1 dials the number (the provider as given)."""
+    context (installed first, as the worker does on connect), each with its
+    header: bob answers after 1 s, carol rings; then ;1 dials the number (the
+    provider as given)."""
     originate = odoo_originate()
     phones = await two_phones_and_provider(rec, out, provider)
     for action in originate.dialplan_actions():
@@ -747,7 +751,7 @@ async def ring_two_phones(rec, out, provider, channel_id, header=AUTO_ANSWER_HEA
         channel_id,
         timeout=35000,
         other_channel_id=f"{channel_id}-2",
-        variable=originate.ring_variables([dev("bob"), dev("carol")], 30, header),
+        variable=originate.ring_variables([(dev("bob"), header), (dev("carol"), carol_header)], 30),
     )
     return phones
 
@@ -761,7 +765,13 @@ async def sc_originate_ring_auto_answer_busy(rec, out):
 
 
 async def sc_originate_ring_no_header(rec, out):
-    return await ring_two_phones(rec, out, ("answer_bye", 1000), "odoo-7f8a9b0c1d2e", None)
+    return await ring_two_phones(rec, out, ("answer_bye", 1000), "odoo-7f8a9b0c1d2e", None, None)
+
+
+async def sc_originate_ring_two_headers(rec, out):
+    return await ring_two_phones(
+        rec, out, ("answer_bye", 1000), "odoo-8a9b0c1d2e3f", carol_header=ALERT_INFO_HEADER
+    )
 
 
 async def sc_originate_pjsip_auto_answer(rec, out):
@@ -982,7 +992,7 @@ SCENARIOS = {
         sc_originate_local_auto_answer_busy,
     ),
     "originate_ring_auto_answer": (
-        "Odoo's odoo-originate context installed (DialplanExtensionAdd x6), then AMI Originate "
+        "Odoo's odoo-originate context installed (DialplanExtensionAdd x9), then AMI Originate "
         "(async) Channel=Local/ring@odoo-originate (Dial(${ODOO_DEVICES},${ODOO_RING},"
         "${ODOO_DIAL_OPTIONS}): bob and carol with a pre-dial handler adding Call-Info) "
         "Context=demo Exten=0612345678, ChannelId odoo-5d6e7f8a9b0c, OtherChannelId "
@@ -999,6 +1009,11 @@ SCENARIOS = {
         "As originate_ring_auto_answer without a header (empty ODOO_DIAL_OPTIONS), ChannelId "
         "odoo-7f8a9b0c1d2e",
         sc_originate_ring_no_header,
+    ),
+    "originate_ring_two_headers": (
+        "As originate_ring_auto_answer, ChannelId odoo-8a9b0c1d2e3f, each phone with its own "
+        "header: bob Call-Info, carol Alert-Info (info=alert-autoanswer)",
+        sc_originate_ring_two_headers,
     ),
     "originate_pjsip_auto_answer": (
         "AMI Originate (async) Channel=PJSIP/dave Context=demo Exten=100, ChannelId "
