@@ -177,13 +177,15 @@ def qos_stats(txcount: int = 0) -> list[tuple[str, str]]:
 
 
 def bye_qos(call: Call, chan: Channel, peer: Channel | None) -> None:
-    """chan_sip receiving a BYE: ``chan``'s statistics, each mirrored as
-    ``...BRIDGED`` on the bridged ``peer``; a SIP peer's own follow."""
+    """A BYE received: ``chan``'s statistics, each mirrored as ``...BRIDGED``
+    on the bridged ``peer``; after chan_sip's, a SIP peer's own follow (a
+    PJSIP channel's do not bring them: the SIP peer sets its own as it hangs
+    up, capture pjsip_ring_group)."""
     for k, v in qos_stats(50):
         call.emit(ch.varset(chan, k, v))
         if peer is not None:
             call.emit(ch.varset(peer, k + "BRIDGED", v))
-    if peer is not None and peer.tech == "SIP":
+    if peer is not None and peer.tech == "SIP" and chan.tech == "SIP":
         for k, v in qos_stats(50):
             call.emit(ch.varset(peer, k, v), ch.varset(chan, k + "BRIDGED", v))
 
@@ -468,19 +470,34 @@ class SipDial:
                 call.emit(ch.device_state(leg.device, "NOT_INUSE"))
                 ringing = [leg]
         else:
+            # A phone's 180 may come in while Dial still calls the others
+            # (AmiSimulator.races "ringing_during_dial": pjsip_ring_group)
+            early = call.sim.races.get("ringing_during_dial")
+            peer_of = dict(zip((leg.name for leg in self.legs), self.peers, strict=True))
             for leg, dialstring in zip(self.legs, self.dialstrings, strict=True):
                 invite(call, leg)
                 call.emit(ch.dial_begin(caller, leg, dialstring))
+                if peer_of[leg.name] == early and behaviour[leg.name][0] != "busy":
+                    call.set_state(leg, STATE_RINGING)
             # The phones' 180 Ringing race each other: the last one dialled was
-            # first in the capture.
-            for n, leg in enumerate(reversed(self.legs)):
+            # first in inbound_ring_group, the one races "first_ringing" names
+            # in pjsip_ring_group.
+            order = list(reversed(self.legs))
+            order.sort(key=lambda leg: peer_of[leg.name] != call.sim.races.get("first_ringing"))
+            for n, leg in enumerate(order):
                 if behaviour[leg.name][0] == "busy":
                     continue
-                call.set_state(leg, STATE_RINGING)
-                call.emit(ch.device_state(leg.device, "NOT_INUSE"))
+                if leg.state != STATE_RINGING:
+                    call.set_state(leg, STATE_RINGING)
+                if leg.tech == "PJSIP":
+                    call.device_in_use(leg.device, "RINGING")
+                else:
+                    call.emit(ch.device_state(leg.device, "NOT_INUSE"))
                 if n == 0:
                     self._first_ring()
                 call.emit(ch.dial_state(caller, leg, "RINGING"))
+                if n == 0 and caller.tech == "PJSIP":
+                    call.device_in_use(caller.device, "INUSE")
                 ringing.append(leg)
         # whichever comes first: an answer, the Dial timeout, the caller hanging up
         answers = [
@@ -567,6 +584,10 @@ class SipDial:
     def _answer(self, leg: Channel, single: bool) -> str:
         call, caller = self.call, self.caller
         call.set_state(leg, STATE_UP)
+        # the CDR engine keeps the records of one Dial in dial order: the
+        # answered one after those of the phones dialled before it
+        # (pjsip_ring_group), else first (inbound_ring_group)
+        records_before = 0
         if not single:
             if not leg.callerid_absent:
                 caller.conn_num, caller.conn_name = leg.cid_num, leg.cid_name
@@ -574,8 +595,13 @@ class SipDial:
             for other in self.legs:
                 if other is not leg and other.alive:
                     call.emit(ch.dial_end(caller, other, "CANCEL"))
-                    call.finish_channel(other, 26, cdr=False)
+                    if other.tech == "PJSIP":
+                        call.linger(other, 26)  # ends on its own thread: below
+                    else:
+                        call.finish_channel(other, 26, cdr=False)
                     self._record(other, "NO ANSWER")
+                    if self.legs.index(other) < self.legs.index(leg):
+                        records_before = len(caller.cdr_records)
         dialstring = self.dialstrings[self.legs.index(leg)]
         call.emit(
             ch.varset(caller, "DIALSTATUS", "ANSWER"),
@@ -588,6 +614,10 @@ class SipDial:
             call.device_in_use(leg.device, "INUSE")  # capture pjsip_call_answered
         if caller.state != STATE_UP:
             call.set_state(caller, STATE_UP)
+        # the PJSIP phone cancelled above, idle at once (capture pjsip_ring_group)
+        for other in list(call.lingering):
+            call.release_lingering()
+            call.device_idle(other.device)
         bridge = call.table.new_bridge()
         call.bridge = bridge
         call.emit(ch.bridge_create(bridge))
@@ -609,7 +639,7 @@ class SipDial:
         self.answer_time = call.now()
         # the record with the answering phone stays open until the caller hangs up
         caller.cdr_records.insert(
-            0,
+            records_before,
             {
                 "start": self.start,
                 "answer": self.answer_time,
@@ -645,6 +675,16 @@ class SipDial:
             close_records(call, caller)
             call.finish_channel(caller, 16, cdr=False)
             return
+        if call.sim.races.get("caller_first"):
+            # the caller's channel is gone before the callee's bridge thread
+            # notices (capture pjsip_ring_group)
+            call.finish_channel(caller, 16, cdr=False)
+            close_records(call, caller)
+            call.emit(ch.bridge_leave(bridge, leg), ch.bridge_destroy(bridge))
+            call.table.bridges.pop(bridge.uniqueid, None)
+            call.bridge = None
+            self._callee_hangup(leg)
+            return
         call.emit(ch.bridge_leave(bridge, leg))
         self._callee_hangup(leg)
         call.finish_channel(caller, 16, cdr=False)
@@ -655,12 +695,15 @@ class SipDial:
 
     def _callee_hangup(self, leg: Channel) -> None:
         """The bridged callee hung up after the caller's BYE: its RTP
-        statistics, chan_sip's first only, chan_pjsip's five (captures
-        inbound_ring_group, pjsip_call_answered)."""
+        statistics, chan_pjsip's five; chan_sip's first only when a SIP
+        caller's BYE brought the others, else all (captures
+        inbound_ring_group, pjsip_call_answered, pjsip_ring_group)."""
         if leg.tech == "PJSIP":
             stats = qos_stats(50)
         else:
-            stats = sc.rtcp_vars(random.getrandbits(31), 50)[:1]
+            stats = sc.rtcp_vars(random.getrandbits(31), 50)
+            if "RTPAUDIOQOS" in leg.variables:
+                stats = stats[:1]
         for k, v in stats:
             self.call.emit(ch.varset(leg, k, v))
         self.call.finish_channel(leg, 16, cdr=False)

@@ -695,6 +695,12 @@ class Call:
         self.in_use[device] = None
         self.emit(ch.device_state(device, state))
 
+    def device_idle(self, device: str) -> None:
+        """One device of :meth:`device_in_use` idle again, before the others."""
+        if device in self.in_use:
+            del self.in_use[device]
+            self.emit(ch.device_state(device, pbx.idle_state(self.sim, device)))
+
     def devices_idle(self) -> None:
         """The devices of :meth:`device_in_use` idle again, once the call's
         channels and CDRs are gone, in the order they became busy."""
@@ -2158,6 +2164,14 @@ SCENARIOS = {
     ),
     "pjsip_call_busy": _sip("dave", peer="erin", tech="PJSIP", phones={"dave": "busy"}),
     "pjsip_call_noanswer": _sip("204", peer="erin", tech="PJSIP", phones={"dave": "ring"}),
+    # erin dials davebob: Dial(PJSIP/dave&SIP/bob,20), a PJSIP and a chan_sip phone
+    "pjsip_ring_group": _sip(
+        "davebob",
+        peer="erin",
+        tech="PJSIP",
+        phones={"dave": "ring", "bob": ("answer", 2.0)},
+        talk_time=3.0,
+    ),
     # alice dials an outside number: demo's _0XXXXXXXXX, Dial(SIP/provider/${EXTEN},30,tT)
     "outbound_trunk": _sip(
         "0612345678", peer="alice", phones={"provider": ("answer", 1.0)}, talk_time=4.0

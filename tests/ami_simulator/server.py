@@ -262,12 +262,17 @@ class AmiSimulator:
         # originated channel dials shows its 180 before the DialBegin;
         # "early_ringing_phone": the same for one phone among those an
         # originated Local channel's Dial rings (originate_ring_auto_answer);
+        # "ringing_during_dial": a phone of a Dial of several whose 180 comes
+        # right after its DialBegin, before the next one is called
+        # (pjsip_ring_group, where "first_ringing" names it too);
         # "late_bridge": the ;2 a phone answered joins their bridge only when the
         # call ends (the number was busy at once: originate_local_auto_answer_busy);
         # "late_leg_hangup": a Dial's PJSIP channel it gave up ends after its
         # caller (pjsip_call_busy; default before it: pjsip_call_noanswer);
         # "callee_first": when the caller hangs up a bridged call, the callee's
-        # bridge thread ends before the caller's Dial returns (pjsip_call_answered).
+        # bridge thread ends before the caller's Dial returns (pjsip_call_answered);
+        # "caller_first": the caller's channel ends before the callee's bridge
+        # thread notices (pjsip_ring_group).
         self.races: dict[str, object] = {}
         # (device, [extra header lines]) of each INVITE sent to a SIP or PJSIP
         # phone, in call order (pbx.invite): what the captures' sipp logs show
