@@ -10,12 +10,16 @@ from odoo.addons.asterisk_common.tests.captures import OWN_CAPTURES, capture_pat
 __all__ = ["ASTERISK_VERSIONS", "CallsCase", "capture_path", "parse_capture"]
 
 # The suite's own captures were recorded on Asterisk 20 (chan_sip phones) and
-# again on Asterisk 22, which has no chan_sip: the same phones as PJSIP
-# endpoints (tests/captures/asterisk22/README.md).
-ASTERISK_VERSIONS = ("20", "22")
-TECHS = {"20": "SIP", "22": "PJSIP"}  # the phones' driver on each
-ASTERISK22_CAPTURES = os.path.join(OWN_CAPTURES, "asterisk22")
-PHONES = ("alice", "bob", "carol")  # chan_sip peers on 20, PJSIP endpoints on 22
+# again on Asterisk 22 and 23, which have no chan_sip: the same phones as PJSIP
+# endpoints (tests/captures/asterisk22/README.md, asterisk23/README.md).
+ASTERISK_VERSIONS = ("20", "22", "23")
+TECHS = {"20": "SIP", "22": "PJSIP", "23": "PJSIP"}  # the phones' driver on each
+CAPTURE_FOLDERS = {
+    "20": OWN_CAPTURES,
+    "22": os.path.join(OWN_CAPTURES, "asterisk22"),
+    "23": os.path.join(OWN_CAPTURES, "asterisk23"),
+}
+PHONES = ("alice", "bob", "carol")  # chan_sip peers on 20, PJSIP endpoints after
 
 
 class CallsCase(TransactionCase):
@@ -121,10 +125,10 @@ class CallsCase(TransactionCase):
 
     def capture_events(self, name):
         """The events of capture ``name`` as recorded on the Asterisk in use."""
-        if self.asterisk == "22":
-            path = os.path.join(ASTERISK22_CAPTURES, f"{name}.raw")
-        else:
+        if self.asterisk == "20":
             path = capture_path(name)
+        else:
+            path = os.path.join(CAPTURE_FOLDERS[self.asterisk], f"{name}.raw")
         if path is None:
             self.skipTest(f"capture {name} not found (../shared/ami-captures)")
         return parse_capture(path)
@@ -132,8 +136,7 @@ class CallsCase(TransactionCase):
     def capture_file(self, filename):
         """A file recorded beside the own captures of the Asterisk in use (a
         phone's SIP log), as text."""
-        folder = ASTERISK22_CAPTURES if self.asterisk == "22" else OWN_CAPTURES
-        with open(os.path.join(folder, filename), encoding="utf-8") as f:
+        with open(os.path.join(CAPTURE_FOLDERS[self.asterisk], filename), encoding="utf-8") as f:
             return f.read()
 
     def replay_capture(self, name, **kwargs):

@@ -432,7 +432,8 @@ def _value(chan: Channel, expr: str) -> str:
         if c == ":" and depth == 0:
             cut = i
             break
-    name, offsets = expr[:cut], expr[cut + 1 :].split(":") if cut < len(expr) else []
+    name = expr[:cut]
+    offsets = expr[cut + 1 :].split(":") if cut < len(expr) else []
     builtin = {
         "EXTEN": chan.exten,
         "CONTEXT": chan.context,
