@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import LazyTranslate
+from odoo.tools import SQL, LazyTranslate
 
 from .asterisk_common_server import notify_worker
 
@@ -157,7 +157,8 @@ class AsteriskAction(models.Model):
         # The usual case in one statement (a click waits on it): what is due
         # for a connected server is marked sent and returned.
         self.env.cr.execute(
-            """
+            SQL(
+                """
             UPDATE asterisk_common_action
                SET state = 'sent', sent_date = %(now)s, write_date = %(now)s
              WHERE id IN (SELECT id FROM asterisk_common_action
@@ -166,9 +167,12 @@ class AsteriskAction(models.Model):
                            ORDER BY id
                              FOR UPDATE SKIP LOCKED
                            LIMIT 100)
-         RETURNING id, server_id, payload, action_uid, timeout, prelude
-            """,
-            {"now": now, "connected": list(connected_ids)},
+         RETURNING %(claimed)s
+                """,
+                now=now,
+                connected=list(connected_ids),
+                claimed=SQL(", ").join(SQL.identifier(column) for column in CLAIMED),
+            )
         )
         sent = [dict(zip(CLAIMED, row, strict=True)) for row in sorted(self.env.cr.fetchall())]
         self.browse([row["id"] for row in sent]).invalidate_recordset()
