@@ -614,9 +614,10 @@ class SipDial:
             call.device_in_use(leg.device, "INUSE")  # capture pjsip_call_answered
         if caller.state != STATE_UP:
             call.set_state(caller, STATE_UP)
-        # the PJSIP phone cancelled above, idle at once (capture pjsip_ring_group)
-        for other in list(call.lingering):
-            call.release_lingering()
+        # the PJSIP phones cancelled above end, idle at once (capture pjsip_ring_group)
+        cancelled = list(call.lingering)
+        call.release_lingering()
+        for other in cancelled:
             call.device_idle(other.device)
         bridge = call.table.new_bridge()
         call.bridge = bridge
