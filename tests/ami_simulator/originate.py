@@ -370,8 +370,7 @@ class LocalPhonesDial:
         first = call.sim.races.get("first_ringing")
         ringing.sort(key=lambda leg: self.leg_peer[leg.name] != first)
         for n, leg in enumerate(ringing):
-            if leg.state != STATE_RINGING:
-                call.set_state(leg, STATE_RINGING)
+            call.set_state(leg, STATE_RINGING)
             call.emit(ch.device_state(leg.device, "NOT_INUSE"))
             if n == 0:
                 call.set_state(one, STATE_RINGING)

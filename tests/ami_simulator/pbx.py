@@ -487,8 +487,7 @@ class SipDial:
             for n, leg in enumerate(order):
                 if behaviour[leg.name][0] == "busy":
                     continue
-                if leg.state != STATE_RINGING:
-                    call.set_state(leg, STATE_RINGING)
+                call.set_state(leg, STATE_RINGING)
                 if leg.tech == "PJSIP":
                     call.device_in_use(leg.device, "RINGING")
                 else:
@@ -612,8 +611,7 @@ class SipDial:
         call.emit(ch.dial_end(caller, leg, "ANSWER"))
         if leg.tech == "PJSIP":
             call.device_in_use(leg.device, "INUSE")  # capture pjsip_call_answered
-        if caller.state != STATE_UP:
-            call.set_state(caller, STATE_UP)
+        call.set_state(caller, STATE_UP)
         # the PJSIP phones cancelled above end, idle at once (capture pjsip_ring_group)
         cancelled = list(call.lingering)
         call.release_lingering()

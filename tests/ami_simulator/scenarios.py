@@ -656,6 +656,10 @@ class Call:
         return chan
 
     def set_state(self, chan: Channel, state: int) -> None:
+        """channel.c ``ast_setstate``: a new state is published (Newstate),
+        the same one again is not."""
+        if chan.state == state:
+            return
         chan.state = state
         if state == STATE_UP and chan.answered is None:
             chan.answered = self.now()
