@@ -486,6 +486,24 @@ def test_blind_and_attended_transfer_and_queue():
     with_sim(go)
 
 
+def test_scripted_transfer_survives_a_stalled_simulator():
+    """A scenario's scripted Atxfer keeps its place in the call's virtual
+    timeline when the simulator's loop falls behind (a loaded machine): it
+    used to be a real-time timer that the caller's hang-up could overtake."""
+
+    async def go(sim):
+        c = await Raw.open(sim.port)
+        await c.login()
+        sim.start_call("attended_transfer")
+        await c.read_until(lambda m: m.get("Event") == "DialBegin")
+        time.sleep(0.5)  # the loop stalls while Bob rings: 50 virtual seconds behind
+        _, seen = await c.read_until(lambda m: m.get("Event") == "AttendedTransfer", timeout=10)
+        assert "Hangup" not in names(seen), "the caller hung up before the transfer"
+        await sim.wait_calls_done()
+
+    with_sim(go)
+
+
 def test_mixmonitor_playdtmf_and_core_actions():
     async def go(sim):
         c = await Raw.open(sim.port)

@@ -636,9 +636,25 @@ class Call:
         """Advance virtual time; real sleep is ``seconds * time_scale``."""
         self.flush_deferred()
         self.vt += seconds
+        # A timer even when the target is past (the loop fell behind), never
+        # sleep(0): timers run in deadline order, so what :meth:`at` set for
+        # an earlier virtual time still happens first.
         loop = asyncio.get_running_loop()
-        target = self._t0 + self.vt * self.sim.clock.time_scale
-        await asyncio.sleep(max(0.0, target - loop.time()))
+        woken = loop.create_future()
+        timer = loop.call_at(
+            self._t0 + self.vt * self.sim.clock.time_scale,
+            lambda: woken.done() or woken.set_result(None),
+        )
+        try:
+            await woken
+        finally:
+            timer.cancel()
+
+    def at(self, seconds: float, callback) -> None:
+        """Run ``callback`` ``seconds`` of virtual time from now, in the
+        timeline of :meth:`wait`, however far behind the loop is."""
+        target = self._t0 + (self.vt + seconds) * self.sim.clock.time_scale
+        asyncio.get_running_loop().call_at(target, callback)
 
     def now(self) -> float:
         return self.sim.clock.now()
@@ -1786,10 +1802,10 @@ class SipInboundCall(Call):
             self.rtcp = pbx.RtcpReporter(self, chan, [self.callee])
         if self.atxfer_plan is not None:
             delay, exten, context = self.atxfer_plan
-            loop = asyncio.get_running_loop()
-            loop.call_later(
-                self.sim.clock.real_delay(delay),
-                lambda: chan.alive and self.bridge and self.atxfer(chan, context, exten),
+            talk_left = None if self.talk_time is None else max(0.0, self.talk_time - delay)
+            self.at(
+                delay,
+                lambda: chan.alive and self.bridge and self.atxfer(chan, context, exten, talk_left),
             )
         caller_end = self.talk_time if self.talk_time is not None else 86400.0
         peer = dial.peers[dial.legs.index(self.callee)]
@@ -1947,16 +1963,17 @@ class SipInboundCall(Call):
 
         self.continue_with(go())
 
-    def atxfer(self, chan, context, exten):
+    def atxfer(self, chan, context, exten, talk_left=None):
         """``Atxfer``: ``chan`` consults ``exten`` through the ``*2`` feature
         (capture attended_transfer); the transfer completes when ``chan``
-        hangs up (its ``talk_time``; 2.5 s after the Atxfer without one)."""
+        hangs up (its ``talk_time``; 2.5 s after the Atxfer without one).
+        ``talk_left``: the virtual seconds of talk left, when scripted."""
         if self.bridge is None or chan not in self.bridge.channels:
             return "Channel specified does not exist"
         self.interrupt()
         transferee = next(c for c in self.bridge.channels if c is not chan)
         xfer = pbx.AttendedTransfer(self, chan, transferee, context or chan.context, exten)
-        remaining = self.remaining_talk()
+        remaining = self.remaining_talk() if talk_left is None else talk_left
 
         async def go():
             await xfer.run(remaining if remaining is not None else 2.5)
