@@ -310,6 +310,7 @@ class LiveStream:
     def __init__(self, sim, linkedid, pause=0.02):
         self.sim, self.linkedid, self.pause = sim, linkedid, pause
         self.sent = []  # (seq, port or None)
+        self.crowded = []  # (seq, ports) when several sessions were logged in
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run)
 
@@ -318,6 +319,8 @@ class LiveStream:
         if simulator.silent:
             return None
         live = [s for s in simulator.sessions if s.authenticated and not s.closed]
+        if len(live) > 1:  # never expected: one consumer; said if a check fails
+            self.crowded.append((seq, [s.remote[1] for s in live]))
         return live[0].remote[1] if live else None
 
     def _run(self):
@@ -343,11 +346,15 @@ class LiveStream:
         sent = self.stop()
         last_port = [port for _, port in sent if port][-1]
         after = {seq for seq, port in sent if port == last_port}
-        wait_until(
-            lambda: {r[3] for r in records(db)} >= after,
-            timeout,
-            message="the events sent to the last session handled",
-        )
+        try:
+            wait_until(lambda: {r[3] for r in records(db)} >= after, timeout)
+        except AssertionError:
+            handled = {r[3] for r in records(db)}
+            raise AssertionError(
+                f"after {timeout}s, of the events sent to the last session ({last_port}) "
+                f"{sorted(after - handled)} not handled; sent {sent}, handled {sorted(handled)}, "
+                f"several sessions logged in: {self.crowded}"
+            ) from None
         return self.check([r[3] for r in records(db)])
 
     def check(self, handled):
