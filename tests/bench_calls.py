@@ -100,8 +100,9 @@ def run(template, rate, duration, threads, meter=None):
             rss_after = node.rss_mb()
             # The health row's percentiles are the last events' (a rolling
             # window for the admin); the worker logs the whole run's at stop.
+            node.stop()
+            p50, p95, p99 = whole_run_latency(node.log())  # before its folder goes
             node.discard()
-            p50, p95, p99 = whole_run_latency(node.log())
             node = None
             return {
                 "rate": rate,
