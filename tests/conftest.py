@@ -95,6 +95,10 @@ def odoo(request):
     failed = getattr(request.node, "rep_call", None)
     if failed is not None and failed.failed:
         for server in servers:
-            print(f"----- {server.name} log tail -----\n{server.log()[-4000:]}")
+            log = server.log()
+            # the AMI sessions' story (logins, drops, watchdog) may be older than the tail
+            sessions = [line for line in log.splitlines() if ".ami.client:" in line]
+            print(f"----- {server.name} AMI sessions -----\n" + "\n".join(sessions[-40:]))
+            print(f"----- {server.name} log tail -----\n{log[-4000:]}")
     for server in servers:
         server.discard()
